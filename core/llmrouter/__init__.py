@@ -1,0 +1,212 @@
+"""llmrouter: one call to many LLM providers, OpenAI-shaped answers, honest errors.
+
+    import llmrouter
+    response = llmrouter.completion(
+        model="together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        messages=[{"role": "user", "content": "Hello"}],
+    )
+    print(response["choices"][0]["message"]["content"])
+
+Importing this package is deliberately cheap: it loads the error tree and nothing else. Every
+other public name is imported on first use (PEP 562 ``__getattr__``), no provider plugin is
+imported until a call names it, no key is read and no connection is opened.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from llmrouter.errors import (
+    AllDeploymentsFailedError,
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigError,
+    ConflictError,
+    ContextWindowExceededError,
+    GatewayTimeoutError,
+    InternalServerError,
+    InvalidRequestError,
+    LLMRouterError,
+    MissingAPIKeyError,
+    NotFoundError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    PluginLoadError,
+    PromptTemplateError,
+    RateLimitError,
+    RequestTimeoutStatusError,
+    ServiceUnavailableError,
+    StreamError,
+    UnknownProviderError,
+    UnprocessableEntityError,
+)
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first attribute access)
+_LAZY: dict[str, str] = {
+    # calls
+    "completion": "llmrouter.api",
+    "acompletion": "llmrouter.api",
+    "embedding": "llmrouter.api",
+    "aembedding": "llmrouter.api",
+    "list_models": "llmrouter.api",
+    "alist_models": "llmrouter.api",
+    "reset_default_routers": "llmrouter.api",
+    # clients
+    "Router": "llmrouter.client",
+    "AsyncRouter": "llmrouter.client",
+    "CompletionStream": "llmrouter.client",
+    "AsyncCompletionStream": "llmrouter.client",
+    # response types
+    "ModelResponse": "llmrouter.types",
+    "ModelResponseStream": "llmrouter.types",
+    "Message": "llmrouter.types",
+    "Choice": "llmrouter.types",
+    "StreamChoice": "llmrouter.types",
+    "Delta": "llmrouter.types",
+    "Usage": "llmrouter.types",
+    "EmbeddingResponse": "llmrouter.types",
+    "ModelInfo": "llmrouter.types",
+    "CallInfo": "llmrouter.types",
+    # plugins
+    "hookimpl": "llmrouter.hookspecs",
+    "register_provider": "llmrouter._registry",
+    "register_plugin": "llmrouter._registry",
+    "unregister_plugin": "llmrouter._registry",
+    "plugin_errors": "llmrouter._registry",
+    "providers": "llmrouter._registry",
+    # prompt templates
+    "render_prompt": "llmrouter.templates",
+    "register_prompt_template": "llmrouter.templates",
+    "unregister_prompt_template": "llmrouter.templates",
+    "registered_prompt_templates": "llmrouter.templates",
+    "prompt_templates": "llmrouter.templates",
+    "PromptTemplate": "llmrouter.templates",
+    # misc
+    "Secret": "llmrouter.secrets",
+}
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AllDeploymentsFailedError",
+    "AsyncCompletionStream",
+    "AsyncRouter",
+    "AuthenticationError",
+    "BadRequestError",
+    "CallInfo",
+    "Choice",
+    "CompletionStream",
+    "ConfigError",
+    "ConflictError",
+    "ContextWindowExceededError",
+    "Delta",
+    "EmbeddingResponse",
+    "GatewayTimeoutError",
+    "InternalServerError",
+    "InvalidRequestError",
+    "LLMRouterError",
+    "Message",
+    "MissingAPIKeyError",
+    "ModelInfo",
+    "ModelResponse",
+    "ModelResponseStream",
+    "NotFoundError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "PluginLoadError",
+    "PromptTemplate",
+    "PromptTemplateError",
+    "RateLimitError",
+    "RequestTimeoutStatusError",
+    "Router",
+    "Secret",
+    "ServiceUnavailableError",
+    "StreamChoice",
+    "StreamError",
+    "UnknownProviderError",
+    "UnprocessableEntityError",
+    "Usage",
+    "__version__",
+    "acompletion",
+    "aembedding",
+    "alist_models",
+    "completion",
+    "embedding",
+    "hookimpl",
+    "list_models",
+    "plugin_errors",
+    "prompt_templates",
+    "providers",
+    "register_plugin",
+    "register_prompt_template",
+    "register_provider",
+    "registered_prompt_templates",
+    "render_prompt",
+    "reset_default_routers",
+    "unregister_plugin",
+    "unregister_prompt_template",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmrouter' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:
+    from llmrouter._registry import (
+        plugin_errors,
+        providers,
+        register_plugin,
+        register_provider,
+        unregister_plugin,
+    )
+    from llmrouter.api import (
+        acompletion,
+        aembedding,
+        alist_models,
+        completion,
+        embedding,
+        list_models,
+        reset_default_routers,
+    )
+    from llmrouter.client import AsyncCompletionStream, AsyncRouter, CompletionStream, Router
+    from llmrouter.hookspecs import hookimpl
+    from llmrouter.secrets import Secret
+    from llmrouter.templates import (
+        PromptTemplate,
+        prompt_templates,
+        register_prompt_template,
+        registered_prompt_templates,
+        render_prompt,
+        unregister_prompt_template,
+    )
+    from llmrouter.types import (
+        CallInfo,
+        Choice,
+        Delta,
+        EmbeddingResponse,
+        Message,
+        ModelInfo,
+        ModelResponse,
+        ModelResponseStream,
+        StreamChoice,
+        Usage,
+    )

@@ -1,0 +1,836 @@
+"""Router and AsyncRouter: mirror images over one pure base.
+
+:class:`_RouterBase` holds every decision (building the :class:`Call`, running the stage hooks,
+mapping errors, assembling results); :class:`Router` and :class:`AsyncRouter` only add the I/O,
+the one thing that differs between sync and async. Each owns one httpx client, reused across
+calls for connection pooling, and closes it on ``close()`` / context exit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+
+from llmrouter import http as _http
+from llmrouter.errors import APIConnectionError, APIError, LLMRouterError, status_error_class
+from llmrouter.pipeline import (
+    STREAM_DONE,
+    Call,
+    CallOutcome,
+    HTTPRequest,
+    HTTPResponse,
+    Operation,
+    Prompt,
+    StreamState,
+)
+from llmrouter.plugins import PluginHost, ProviderHooks, default_host
+from llmrouter.secrets import Secret
+from llmrouter.sse import SSEDecoder
+from llmrouter.types import (
+    CallInfo,
+    EmbeddingResponse,
+    ModelInfo,
+    ModelResponse,
+    ModelResponseStream,
+)
+from llmrouter.validation import split_model, validate_messages
+
+__all__ = ["AsyncCompletionStream", "AsyncRouter", "CompletionStream", "Router"]
+
+# Keywords the core consumes itself; everything else in **params goes to the provider's options.
+_CORE_KEYWORDS = ("extra_body", "extra_headers", "prompt_template", "metadata")
+
+
+class _RouterBase:
+    def __init__(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        plugin_host: PluginHost | None = None,
+    ) -> None:
+        self._timeout = timeout
+        self._host = plugin_host
+
+    @property
+    def plugin_host(self) -> PluginHost:
+        host = self._host
+        if host is None:
+            host = self._host = default_host()
+        return host
+
+    # --- pure steps -------------------------------------------------------------------------
+
+    def _make_call(
+        self,
+        operation: Operation,
+        model: str,
+        *,
+        messages: Any = None,
+        input: Any = None,
+        stream: bool = False,
+        api_base: str | None = None,
+        api_key: str | Secret | None = None,
+        timeout: float | None = None,
+        params: dict[str, Any],
+    ) -> Call:
+        provider, provider_model = split_model(model)
+        call = Call(
+            operation=operation, provider=provider, model=provider_model, stream=bool(stream)
+        )
+        if operation == "chat":
+            call.messages = validate_messages(messages)
+        elif operation == "embedding":
+            call.input = _validate_embedding_input(input)
+        if stream not in (True, False):
+            from llmrouter.errors import InvalidRequestError
+
+            raise InvalidRequestError(
+                f"stream must be True or False, got {stream!r}", param="stream"
+            )
+        if api_base is not None:
+            call.api_base = _validate_api_base(api_base)
+        if api_key is not None:
+            call.api_key = (
+                api_key if isinstance(api_key, Secret) else Secret(_validate_key(api_key))
+            )
+        if timeout is not None:
+            call.timeout = _validate_timeout(timeout)
+        if params:
+            for key in _CORE_KEYWORDS:
+                if key in params:
+                    value = params.pop(key)
+                    if key == "extra_body":
+                        call.extra_body = _validate_mapping(value, "extra_body")
+                    elif key == "extra_headers":
+                        call.extra_headers = _validate_mapping(value, "extra_headers")
+                    elif key == "prompt_template":
+                        call.prompt_template = value
+                    else:
+                        call.metadata.update(_validate_mapping(value, "metadata"))
+            call.params = params
+        return call
+
+    def _prepare(self, call: Call) -> tuple[ProviderHooks, Prompt | None, HTTPRequest]:
+        hooks = self.plugin_host.provider_hooks(call.provider)
+        prompt: Prompt | None = None
+        if call.operation == "chat":
+            prompt = hooks.format_prompt(call=call)
+        request = hooks.build_request(call=call, prompt=prompt)
+        if request is None:
+            from llmrouter.errors import InvalidRequestError
+
+            raise InvalidRequestError(
+                f"provider {call.provider!r} does not support {call.operation}",
+                provider=call.provider,
+            )
+        return hooks, prompt, request
+
+    @staticmethod
+    def _error(hooks: ProviderHooks, call: Call, response: HTTPResponse) -> LLMRouterError:
+        err = hooks.map_error(call=call, response=response)
+        if err is not None:
+            return err  # type: ignore[no-any-return]
+        return default_status_error(call, response)
+
+    @staticmethod
+    def _result(
+        hooks: ProviderHooks,
+        call: Call,
+        prompt: Prompt | None,
+        request: HTTPRequest,
+        response: HTTPResponse,
+        started: float,
+    ) -> Any:
+        result = hooks.parse_response(call=call, prompt=prompt, response=response)
+        if result is None:
+            raise APIError(
+                f"provider {call.provider!r} returned no parser result for {call.operation}",
+                provider=call.provider,
+                model=call.model,
+            )
+        latency = time.perf_counter() - started
+        if isinstance(result, (ModelResponse, EmbeddingResponse)):
+            result._llmrouter = _call_info(call, request, response, latency, prompt)
+        hooks.call_end(
+            outcome=CallOutcome(
+                call=call,
+                response=result,
+                latency_s=latency,
+                attempts=call.metadata.get("attempts", 1),
+                status_code=response.status_code,
+                request_id=response.request_id,
+                usage=getattr(result, "usage", None),
+            )
+        )
+        return result
+
+    @staticmethod
+    def _failed(
+        hooks: ProviderHooks | None, call: Call, exc: BaseException, started: float
+    ) -> None:
+        if hooks is None:
+            return
+        hooks.call_end(
+            outcome=CallOutcome(
+                call=call,
+                error=exc,
+                latency_s=time.perf_counter() - started,
+                attempts=call.metadata.get("attempts", 1),
+                status_code=getattr(exc, "status_code", None),
+                request_id=getattr(exc, "request_id", None),
+            )
+        )
+
+
+def default_status_error(call: Call, response: HTTPResponse) -> LLMRouterError:
+    """The error for a status no provider mapped: class by status, the body kept raw."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.content.decode("utf-8", "replace")[:2000]
+    cls = status_error_class(response.status_code)
+    return cls(
+        f"{call.provider} returned HTTP {response.status_code}",
+        provider=call.provider,
+        model=call.model,
+        status_code=response.status_code,
+        request_id=response.request_id,
+        body=body,
+        headers=response.headers,
+    )
+
+
+def _call_info(
+    call: Call, request: HTTPRequest, response: HTTPResponse, latency: float, prompt: Prompt | None
+) -> CallInfo:
+    text = getattr(prompt, "text", None)
+    return CallInfo(
+        provider=call.provider,
+        deployment=call.metadata.get("deployment", call.route),
+        alias=call.metadata.get("alias"),
+        attempts=call.metadata.get("attempts", 1),
+        latency_s=latency,
+        request_id=response.request_id,
+        endpoint=request.endpoint or None,
+        prompt=text,
+    )
+
+
+def _validate_api_base(api_base: object) -> str:
+    from llmrouter.errors import InvalidRequestError
+
+    if not isinstance(api_base, str) or not api_base.startswith(("http://", "https://")):
+        raise InvalidRequestError(
+            f"api_base must be an http(s) URL such as 'https://api.together.xyz/v1', got {api_base!r}",
+            param="api_base",
+        )
+    return api_base.rstrip("/")
+
+
+def _validate_key(api_key: object) -> str:
+    from llmrouter.errors import InvalidRequestError
+
+    if not isinstance(api_key, str):
+        raise InvalidRequestError(
+            f"api_key must be a string, got {type(api_key).__name__}", param="api_key"
+        )
+    return api_key
+
+
+def _validate_timeout(timeout: object) -> float:
+    from llmrouter.errors import InvalidRequestError
+
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise InvalidRequestError(
+            f"timeout must be a positive number of seconds, got {timeout!r}", param="timeout"
+        )
+    return float(timeout)
+
+
+def _validate_mapping(value: object, name: str) -> dict[str, Any]:
+    from llmrouter.errors import InvalidRequestError
+
+    if not isinstance(value, dict):
+        raise InvalidRequestError(f"{name} must be a dict, got {type(value).__name__}", param=name)
+    return value
+
+
+def _validate_embedding_input(value: object) -> list[str] | list[list[int]]:
+    from llmrouter.errors import InvalidRequestError
+
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise InvalidRequestError(
+            "input must be a non-empty string or a non-empty list of strings", param="input"
+        )
+    if all(isinstance(v, str) for v in value):
+        return value
+    raise InvalidRequestError("input must be a string or a list of strings", param="input")
+
+
+# --- streams ------------------------------------------------------------------------------------
+
+
+class _StreamCore:
+    """The pure part of a stream: bytes in, chunks out, and the end-of-stream rules."""
+
+    __slots__ = (
+        "_decoder",
+        "_ended",
+        "_started",
+        "call",
+        "done",
+        "hooks",
+        "info",
+        "prompt",
+        "request",
+        "response",
+        "state",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        hooks: ProviderHooks,
+        call: Call,
+        prompt: Prompt | None,
+        request: HTTPRequest,
+        response: HTTPResponse,
+        started: float,
+    ) -> None:
+        self.hooks = hooks
+        self.call = call
+        self.prompt = prompt
+        self.request = request
+        self.response = response
+        self.state = StreamState()
+        self.done = False
+        self.usage: Any = None
+        self._decoder = SSEDecoder()
+        self._ended = False
+        self._started = started
+        self.info = _call_info(call, request, response, 0.0, prompt)
+
+    def feed(self, data: bytes) -> list[ModelResponseStream]:
+        out: list[ModelResponseStream] = []
+        if self.done:
+            return out
+        parse = self.hooks.parse_stream_event
+        call = self.call
+        prompt = self.prompt
+        state = self.state
+        for event in self._decoder.feed(data):
+            chunk = parse(call=call, prompt=prompt, data=event, state=state)
+            if chunk is None:
+                continue
+            if chunk is STREAM_DONE:
+                self.done = True
+                break
+            state.chunks += 1
+            if chunk.usage is not None:
+                self.usage = chunk.usage
+            out.append(chunk)
+        return out
+
+    def eof(self) -> list[ModelResponseStream]:
+        """The connection ended: flush, and fail loudly if the end marker never came."""
+        if self.done:
+            return []
+        out: list[ModelResponseStream] = []
+        for event in self._decoder.flush():
+            chunk = self.hooks.parse_stream_event(
+                call=self.call, prompt=self.prompt, data=event, state=self.state
+            )
+            if chunk is STREAM_DONE:
+                self.done = True
+                break
+            if chunk is not None:
+                self.state.chunks += 1
+                out.append(chunk)
+        if not self.done:
+            raise APIConnectionError(
+                f"stream from {self.call.provider} ended after {self.state.chunks} chunk(s) without "
+                "its end marker ([DONE]); the answer is incomplete",
+                provider=self.call.provider,
+                model=self.call.model,
+                status_code=self.response.status_code,
+                request_id=self.response.request_id,
+            )
+        return out
+
+    def end(self, error: BaseException | None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        latency = time.perf_counter() - self._started
+        self.info.latency_s = latency
+        self.hooks.call_end(
+            outcome=CallOutcome(
+                call=self.call,
+                error=error,
+                latency_s=latency,
+                attempts=self.call.metadata.get("attempts", 1),
+                status_code=self.response.status_code,
+                request_id=self.response.request_id,
+                usage=self.usage,
+                chunks=self.state.chunks,
+            )
+        )
+
+
+class CompletionStream(Iterator[ModelResponseStream]):
+    """Iterator of chunks for ``completion(..., stream=True)``.
+
+    Closing it (or leaving its ``with`` block, or breaking out and letting it be collected)
+    releases the connection. Iterating to the end either reaches the provider's end marker or
+    raises a typed error: a stream never ends quietly short.
+    """
+
+    def __init__(self, core: _StreamCore, response: httpx.Response) -> None:
+        self._core = core
+        self._response = response
+        self._bytes = response.iter_bytes()
+        self._buffer: list[ModelResponseStream] = []
+        self._pos = 0
+        self._closed = False
+
+    @property
+    def llmrouter(self) -> CallInfo:
+        return self._core.info
+
+    @property
+    def usage(self) -> Any:
+        """Token usage, once the chunk that carries it has been read."""
+        return self._core.usage
+
+    def __iter__(self) -> CompletionStream:
+        return self
+
+    def __next__(self) -> ModelResponseStream:
+        while True:
+            buf = self._buffer
+            if self._pos < len(buf):
+                chunk = buf[self._pos]
+                self._pos += 1
+                return chunk
+            if self._closed:
+                raise StopIteration
+            core = self._core
+            try:
+                if core.done:
+                    self.close()
+                    raise StopIteration
+                try:
+                    data = next(self._bytes)
+                except StopIteration:
+                    self._buffer = core.eof()
+                    self._pos = 0
+                    if not self._buffer:
+                        self.close()
+                    else:
+                        core.done = True
+                    continue
+                except httpx.HTTPError as exc:
+                    raise _http.transport_error(exc, core.call) from exc
+                self._buffer = core.feed(data)
+                self._pos = 0
+            except StopIteration:
+                raise
+            except BaseException as exc:
+                self._fail(exc)
+                raise
+
+    def _fail(self, exc: BaseException) -> None:
+        self._closed = True
+        self._response.close()
+        self._core.end(exc)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._response.close()
+            self._core.end(None)
+
+    def __enter__(self) -> CompletionStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self._response.close()
+
+    def __repr__(self) -> str:
+        return f"<CompletionStream {self._core.call.route} chunks={self._core.state.chunks}>"
+
+
+class AsyncCompletionStream(AsyncIterator[ModelResponseStream]):
+    """Async iterator of chunks for ``acompletion(..., stream=True)``; see :class:`CompletionStream`."""
+
+    def __init__(self, core: _StreamCore, response: httpx.Response) -> None:
+        self._core = core
+        self._response = response
+        self._bytes = response.aiter_bytes()
+        self._buffer: list[ModelResponseStream] = []
+        self._pos = 0
+        self._closed = False
+
+    @property
+    def llmrouter(self) -> CallInfo:
+        return self._core.info
+
+    @property
+    def usage(self) -> Any:
+        return self._core.usage
+
+    def __aiter__(self) -> AsyncCompletionStream:
+        return self
+
+    async def __anext__(self) -> ModelResponseStream:
+        while True:
+            buf = self._buffer
+            if self._pos < len(buf):
+                chunk = buf[self._pos]
+                self._pos += 1
+                return chunk
+            if self._closed:
+                raise StopAsyncIteration
+            core = self._core
+            try:
+                if core.done:
+                    await self.aclose()
+                    raise StopAsyncIteration
+                try:
+                    data = await self._bytes.__anext__()
+                except StopAsyncIteration:
+                    self._buffer = core.eof()
+                    self._pos = 0
+                    if not self._buffer:
+                        await self.aclose()
+                    else:
+                        core.done = True
+                    continue
+                except httpx.HTTPError as exc:
+                    raise _http.transport_error(exc, core.call) from exc
+                self._buffer = core.feed(data)
+                self._pos = 0
+            except StopAsyncIteration:
+                raise
+            except BaseException as exc:
+                self._closed = True
+                await self._response.aclose()
+                core.end(exc)
+                raise
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._response.aclose()
+            self._core.end(None)
+
+    async def __aenter__(self) -> AsyncCompletionStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<AsyncCompletionStream {self._core.call.route} chunks={self._core.state.chunks}>"
+
+
+# --- the two clients ----------------------------------------------------------------------------
+
+
+class Router(_RouterBase):
+    """A synchronous client: ``Router().completion(model=..., messages=[...])``.
+
+    Reuse one Router for many calls (it pools connections); use it as a context manager or call
+    :meth:`close` when done.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        http_client: httpx.Client | None = None,
+        plugin_host: PluginHost | None = None,
+    ) -> None:
+        super().__init__(timeout=timeout, plugin_host=plugin_host)
+        self._client = http_client
+        self._owns_client = http_client is None
+
+    @property
+    def http_client(self) -> httpx.Client:
+        client = self._client
+        if client is None:
+            client = self._client = _http.make_sync_client(self._timeout)
+        return client
+
+    def close(self) -> None:
+        if self._client is not None and self._owns_client:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Router:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def completion(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        *,
+        stream: bool = False,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> Any:
+        """Chat completion. Returns a :class:`ModelResponse`, or a :class:`CompletionStream`
+        of :class:`ModelResponseStream` chunks when ``stream=True``."""
+        call = self._make_call(
+            "chat",
+            model,
+            messages=messages,
+            stream=stream,
+            api_base=api_base,
+            api_key=api_key,
+            timeout=timeout,
+            params=params,
+        )
+        return self._run(call)
+
+    def embedding(
+        self,
+        model: str,
+        input: str | list[str],
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> EmbeddingResponse:
+        """Embeddings for one string or a list of strings."""
+        call = self._make_call(
+            "embedding",
+            model,
+            input=input,
+            api_base=api_base,
+            api_key=api_key,
+            timeout=timeout,
+            params=params,
+        )
+        return self._run(call)  # type: ignore[no-any-return]
+
+    def list_models(
+        self,
+        provider: str,
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+    ) -> list[ModelInfo]:
+        """The provider's model catalogue, e.g. ``list_models("together_ai")``."""
+        call = self._make_call(
+            "list_models",
+            f"{provider}/-",
+            api_base=api_base,
+            api_key=api_key,
+            timeout=timeout,
+            params={},
+        )
+        return self._run(call)  # type: ignore[no-any-return]
+
+    def _run(self, call: Call) -> Any:
+        started = time.perf_counter()
+        hooks: ProviderHooks | None = None
+        try:
+            hooks, prompt, request = self._prepare(call)
+            return self._send(hooks, call, prompt, request, started)
+        except BaseException as exc:
+            self._failed(hooks, call, exc, started)
+            raise
+
+    def _send(
+        self,
+        hooks: ProviderHooks,
+        call: Call,
+        prompt: Prompt | None,
+        request: HTTPRequest,
+        started: float,
+    ) -> Any:
+        client = self.http_client
+        req = _http.build_httpx_request(client, request, call)
+        try:
+            resp = client.send(req, stream=call.stream)
+        except httpx.HTTPError as exc:
+            raise _http.transport_error(exc, call) from exc
+        try:
+            if call.stream and resp.status_code < 400:
+                head = HTTPResponse(resp.status_code, resp.headers)
+                hooks.response_received(call=call, request=request, response=head)
+                core = _StreamCore(hooks, call, prompt, request, head, started)
+                return CompletionStream(core, resp)
+            if call.stream:
+                resp.read()
+        except httpx.HTTPError as exc:
+            resp.close()
+            raise _http.transport_error(exc, call) from exc
+        response = _http.to_http_response(resp)
+        if not call.stream:
+            hooks.response_received(call=call, request=request, response=response)
+        else:
+            resp.close()
+            hooks.response_received(call=call, request=request, response=response)
+        if response.status_code >= 400:
+            raise self._error(hooks, call, response)
+        return self._result(hooks, call, prompt, request, response, started)
+
+
+class AsyncRouter(_RouterBase):
+    """The asynchronous mirror of :class:`Router`: ``await AsyncRouter().completion(...)``.
+
+    An httpx AsyncClient belongs to one event loop: create the AsyncRouter inside the loop that
+    uses it (the module-level ``acompletion`` keeps one per loop for you).
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        plugin_host: PluginHost | None = None,
+    ) -> None:
+        super().__init__(timeout=timeout, plugin_host=plugin_host)
+        self._client = http_client
+        self._owns_client = http_client is None
+
+    @property
+    def http_client(self) -> httpx.AsyncClient:
+        client = self._client
+        if client is None:
+            client = self._client = _http.make_async_client(self._timeout)
+        return client
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> AsyncRouter:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def completion(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        *,
+        stream: bool = False,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> Any:
+        """Chat completion; with ``stream=True`` returns an :class:`AsyncCompletionStream`."""
+        call = self._make_call(
+            "chat",
+            model,
+            messages=messages,
+            stream=stream,
+            api_base=api_base,
+            api_key=api_key,
+            timeout=timeout,
+            params=params,
+        )
+        return await self._run(call)
+
+    async def embedding(
+        self,
+        model: str,
+        input: str | list[str],
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> EmbeddingResponse:
+        call = self._make_call(
+            "embedding",
+            model,
+            input=input,
+            api_base=api_base,
+            api_key=api_key,
+            timeout=timeout,
+            params=params,
+        )
+        return await self._run(call)  # type: ignore[no-any-return]
+
+    async def list_models(
+        self,
+        provider: str,
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+    ) -> list[ModelInfo]:
+        call = self._make_call(
+            "list_models",
+            f"{provider}/-",
+            api_base=api_base,
+            api_key=api_key,
+            timeout=timeout,
+            params={},
+        )
+        return await self._run(call)  # type: ignore[no-any-return]
+
+    async def _run(self, call: Call) -> Any:
+        started = time.perf_counter()
+        hooks: ProviderHooks | None = None
+        try:
+            hooks, prompt, request = self._prepare(call)
+            return await self._send(hooks, call, prompt, request, started)
+        except BaseException as exc:
+            self._failed(hooks, call, exc, started)
+            raise
+
+    async def _send(
+        self,
+        hooks: ProviderHooks,
+        call: Call,
+        prompt: Prompt | None,
+        request: HTTPRequest,
+        started: float,
+    ) -> Any:
+        client = self.http_client
+        req = _http.build_httpx_request(client, request, call)
+        try:
+            resp = await client.send(req, stream=call.stream)
+        except httpx.HTTPError as exc:
+            raise _http.transport_error(exc, call) from exc
+        try:
+            if call.stream and resp.status_code < 400:
+                head = HTTPResponse(resp.status_code, resp.headers)
+                hooks.response_received(call=call, request=request, response=head)
+                core = _StreamCore(hooks, call, prompt, request, head, started)
+                return AsyncCompletionStream(core, resp)
+            if call.stream:
+                await resp.aread()
+                await resp.aclose()
+        except httpx.HTTPError as exc:
+            await resp.aclose()
+            raise _http.transport_error(exc, call) from exc
+        response = _http.to_http_response(resp)
+        hooks.response_received(call=call, request=request, response=response)
+        if response.status_code >= 400:
+            raise self._error(hooks, call, response)
+        return self._result(hooks, call, prompt, request, response, started)

@@ -1,0 +1,382 @@
+"""The one error tree of llmrouter.
+
+Every exception llmrouter raises on purpose derives from :class:`LLMRouterError`::
+
+    LLMRouterError
+    ├── InvalidRequestError          bad arguments, raised before any request is sent (also ValueError)
+    │   ├── UnknownProviderError     "provider/model" names a provider that is not installed
+    │   ├── MissingAPIKeyError       no key given and none found in the provider's variables
+    │   └── PromptTemplateError      a template cannot render these messages (or is malformed)
+    ├── ConfigError                  the routing config is invalid (file, key path, what is allowed)
+    ├── PluginLoadError              a plugin failed to import (raised only in strict mode)
+    └── APIError                     anything that happened talking to a provider
+        ├── APIConnectionError       no usable response: refused, reset, cut mid-stream
+        │   └── APITimeoutError      connect/read/stream-idle timeout
+        ├── APIStatusError           the provider answered with an error status
+        │   ├── BadRequestError                  400
+        │   │   └── ContextWindowExceededError   400 whose provider code says the prompt is too long
+        │   ├── AuthenticationError              401
+        │   ├── PaymentRequiredError             402 (out of credits)
+        │   ├── PermissionDeniedError            403
+        │   ├── NotFoundError                    404 (unknown model or endpoint)
+        │   ├── ConflictError                    409
+        │   ├── UnprocessableEntityError         422
+        │   ├── RequestTimeoutStatusError        408
+        │   ├── RateLimitError                   429 (retry_after parsed when sent)
+        │   ├── InternalServerError              500 and other 5xx without a class of their own
+        │   │   ├── ServiceUnavailableError      503, 529 (overloaded)
+        │   │   └── GatewayTimeoutError          504, 524
+        │   └── (any other status)               APIStatusError itself
+        ├── StreamError                  the provider reported an error inside a stream (in-band event)
+        └── AllDeploymentsFailedError    a routed call tried every deployment and fallback; .attempts says why
+
+Names follow the OpenAI SDK so that ``except RateLimitError`` reads the same. Every error carries
+``provider``, ``model``, ``status_code``, ``request_id`` and ``body`` where they are known. None
+carries a secret: messages are built from our own words and the provider's error text, which is
+passed through :func:`llmrouter.secrets.redact_text` first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AllDeploymentsFailedError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigError",
+    "ConflictError",
+    "ContextWindowExceededError",
+    "GatewayTimeoutError",
+    "InternalServerError",
+    "InvalidRequestError",
+    "LLMRouterError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "PluginLoadError",
+    "PromptTemplateError",
+    "RateLimitError",
+    "RequestTimeoutStatusError",
+    "ServiceUnavailableError",
+    "StreamError",
+    "UnknownProviderError",
+    "UnprocessableEntityError",
+    "status_error_class",
+]
+
+
+class LLMRouterError(Exception):
+    """Base of every error llmrouter raises on purpose.
+
+    The context attributes are keyword-only so that adding one never breaks a caller; they are
+    ``None`` when unknown.
+    """
+
+    #: Whether a router may retry the same deployment after this error.
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        # Imported here: secrets imports nothing from us, but keeping errors.py import-free makes it
+        # safe to import from anywhere (plugins, tests) without cycles.
+        from llmrouter.secrets import redact_obj, redact_text
+
+        self.message = redact_text(message)
+        self.provider = provider
+        self.model = model
+        self.status_code = status_code
+        self.request_id = request_id
+        self.body = redact_obj(body)
+        self.headers: dict[str, str] = _safe_headers(headers)
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        context = []
+        if self.provider:
+            context.append(f"provider={self.provider}")
+        if self.model:
+            context.append(f"model={self.model}")
+        if self.status_code is not None:
+            context.append(f"status={self.status_code}")
+        if self.request_id:
+            context.append(f"request_id={self.request_id}")
+        if not context:
+            return self.message
+        return f"{self.message} [{', '.join(context)}]"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only context must survive pickling (multiprocessing, pytest-xdist).
+        return (
+            _rebuild,
+            (
+                type(self),
+                self.message,
+                {
+                    "provider": self.provider,
+                    "model": self.model,
+                    "status_code": self.status_code,
+                    "request_id": self.request_id,
+                    "body": self.body,
+                    "headers": self.headers,
+                },
+                self.__dict__,
+            ),
+        )
+
+
+def _rebuild(
+    cls: type[LLMRouterError], message: str, kwargs: dict[str, Any], state: dict[str, Any]
+) -> LLMRouterError:
+    err = cls.__new__(cls)
+    LLMRouterError.__init__(err, message, **kwargs)
+    err.__dict__.update(state)
+    return err
+
+
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"}
+)
+
+
+def _safe_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    if not headers:
+        return {}
+    return {k: ("[REDACTED]" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+# --- argument errors: raised before any network I/O -------------------------------------------
+
+
+class InvalidRequestError(LLMRouterError, ValueError):
+    """An argument is wrong. The message names the argument and how to fix it.
+
+    Also a ``ValueError`` so code that validates inputs generically still catches it.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None, **kwargs: Any) -> None:
+        self.param = param
+        super().__init__(message, **kwargs)
+
+
+class UnknownProviderError(InvalidRequestError):
+    """The provider part of ``provider/model`` is not an installed provider."""
+
+    def __init__(self, message: str, *, available: list[str] | None = None, **kwargs: Any) -> None:
+        self.available = list(available or [])
+        super().__init__(message, param="model", **kwargs)
+
+
+class MissingAPIKeyError(InvalidRequestError):
+    """No API key was passed and none of the provider's environment variables holds one."""
+
+    def __init__(self, message: str, *, env_vars: list[str] | None = None, **kwargs: Any) -> None:
+        self.env_vars = list(env_vars or [])
+        super().__init__(message, param="api_key", **kwargs)
+
+
+class PromptTemplateError(InvalidRequestError):
+    """A prompt template rejected the messages, or the template itself is malformed."""
+
+    def __init__(self, message: str, *, template: str | None = None, **kwargs: Any) -> None:
+        self.template = template
+        super().__init__(message, param="messages", **kwargs)
+
+
+class ConfigError(LLMRouterError):
+    """The routing configuration is invalid. ``path`` is the file, ``key`` the dotted key path."""
+
+    def __init__(
+        self, message: str, *, path: str | None = None, key: str | None = None, **kwargs: Any
+    ) -> None:
+        self.path = path
+        self.key = key
+        super().__init__(message, **kwargs)
+
+
+class PluginLoadError(LLMRouterError):
+    """A plugin could not be imported or registered (raised only when LLMROUTER_STRICT_PLUGINS=1)."""
+
+    def __init__(self, message: str, *, plugin: str | None = None, **kwargs: Any) -> None:
+        self.plugin = plugin
+        super().__init__(message, **kwargs)
+
+
+# --- provider errors ----------------------------------------------------------------------------
+
+
+class APIError(LLMRouterError):
+    """Something went wrong talking to the provider."""
+
+
+class APIConnectionError(APIError):
+    """No usable response arrived: refused, reset, DNS, TLS, or a stream cut before its end."""
+
+    retryable = True
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect, read or stream-idle timeout expired."""
+
+
+class StreamError(APIError):
+    """The provider sent an error event inside a stream.
+
+    When the event carries a status or code that maps to a more specific class, that class is
+    raised instead (the mapping is the provider's ``map_error`` hook); this is the fallback.
+    """
+
+
+class APIStatusError(APIError):
+    """The provider answered with an HTTP error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        error_type: str | None = None,
+        param: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.code = code
+        self.error_type = error_type
+        self.param = param
+        super().__init__(message, **kwargs)
+
+
+class BadRequestError(APIStatusError):
+    """400: the provider rejected the request as malformed."""
+
+
+class ContextWindowExceededError(BadRequestError):
+    """400 whose structured provider code says the prompt does not fit the model's context."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the key is missing, malformed or revoked."""
+
+
+class PaymentRequiredError(APIStatusError):
+    """402: the account has no credits left."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not use this model or endpoint."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown model or endpoint."""
+
+
+class RequestTimeoutStatusError(APIStatusError):
+    """408: the provider timed out waiting for the request."""
+
+    retryable = True
+
+
+class ConflictError(APIStatusError):
+    """409: a conflicting request; retryable."""
+
+    retryable = True
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request parsed but a value is not acceptable."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests or tokens. ``retry_after`` (seconds) and ``rate_limit`` when sent."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        rate_limit: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.retry_after = retry_after
+        self.rate_limit: dict[str, str] = dict(rate_limit or {})
+        super().__init__(message, **kwargs)
+
+
+class InternalServerError(APIStatusError):
+    """500 and any other 5xx without a class of its own."""
+
+    retryable = True
+
+
+class ServiceUnavailableError(InternalServerError):
+    """503 (unavailable) and 529 (overloaded)."""
+
+
+class GatewayTimeoutError(InternalServerError):
+    """504 and Cloudflare's 524: the upstream model server took too long."""
+
+
+class AllDeploymentsFailedError(APIError):
+    """A routed call tried every deployment and fallback and each failed.
+
+    ``attempts`` is a list of ``(deployment, error)`` pairs in the order they were tried; the last
+    error is also chained as ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: list[tuple[str, BaseException]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.attempts = list(attempts or [])
+        super().__init__(message, **kwargs)
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: PaymentRequiredError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    408: RequestTimeoutStatusError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+    500: InternalServerError,
+    502: InternalServerError,
+    503: ServiceUnavailableError,
+    504: GatewayTimeoutError,
+    524: GatewayTimeoutError,
+    529: ServiceUnavailableError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """The error class for an HTTP status: the table above, else 5xx -> InternalServerError."""
+    cls = _STATUS_CLASSES.get(status_code)
+    if cls is not None:
+        return cls
+    if status_code >= 500:
+        return InternalServerError
+    return APIStatusError

@@ -1,0 +1,145 @@
+"""Every hook llmrouter calls, in pipeline order.
+
+Two kinds of plugin implement these:
+
+* **Provider plugins** (one per provider: ``together_ai``, ``openai``, a stranger's ``echo``),
+  registered from the ``llmrouter.providers`` entry-point group under the provider's name. The core
+  calls a *stage* hook through a hook caller that contains that one provider plugin plus the
+  cross-cutting plugins, so a provider only ever sees its own calls and never asks "is this
+  mine?". Stage hooks are ``firstresult``: the provider's implementation is the answer.
+* **Cross-cutting plugins** (logging, metrics, caching, redaction, test doubles), registered
+  from the ``llmrouter.plugins`` entry-point group or with :func:`llmrouter.register_plugin`. They
+  see every provider's calls. They usually *wrap* a stage (``@hookimpl(wrapper=True)``: code before
+  and after ``yield``, may replace the result or raise) or implement the observer hooks.
+  User overrides of a stage use ``tryfirst=True``.
+
+Stage hooks are pure and synchronous: they transform data and never do I/O. Only the core sends
+requests, so one pipeline serves ``completion`` and ``acompletion`` alike (pluggy cannot await).
+
+Hook specifications may gain arguments over time (pluggy passes only the ones an implementation
+names) but never lose or rename one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from llmrouter.errors import LLMRouterError
+    from llmrouter.pipeline import (
+        Call,
+        CallOutcome,
+        HTTPRequest,
+        HTTPResponse,
+        Prompt,
+        StreamDone,
+        StreamState,
+    )
+    from llmrouter.types import ModelResponseStream
+
+PROJECT = "llmrouter"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+#: Decorator for hook implementations, for providers and cross-cutting plugins alike.
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- stages (firstresult; called for exactly one provider) -------------------------------------
+
+
+@hookspec(firstresult=True)
+def llmrouter_format_prompt(call: Call) -> Prompt | None:
+    """Decide how the messages reach the model.
+
+    Return :class:`~llmrouter.pipeline.ChatPrompt` to send the messages as-is to a chat endpoint
+    (the provider's server applies the model's template), or
+    :class:`~llmrouter.pipeline.TextPrompt` holding text rendered client-side (with
+    :func:`llmrouter.templates.explicit_template`) for a text-completion endpoint.
+
+    Called for ``chat`` calls only. Implemented by: each provider. ``firstresult``. Raise
+    :class:`~llmrouter.errors.PromptTemplateError` when a template rejects the conversation.
+    """
+
+
+@hookspec(firstresult=True)
+def llmrouter_build_request(call: Call, prompt: Prompt | None) -> HTTPRequest | None:
+    """Turn the call (and, for chat, its prompt) into one HTTP request description.
+
+    Validates ``call.params`` against the provider's options (unknown or out-of-range options raise
+    :class:`~llmrouter.errors.InvalidRequestError`), resolves the base URL and the key (raising
+    :class:`~llmrouter.errors.MissingAPIKeyError` when the provider needs one and none is found),
+    and builds method, URL, headers and JSON body. ``prompt`` is ``None`` for operations other
+    than ``chat``. Runs before any I/O, so every argument error surfaces here.
+
+    Implemented by: each provider. ``firstresult``.
+    """
+
+
+@hookspec(firstresult=True)
+def llmrouter_parse_response(call: Call, prompt: Prompt | None, response: HTTPResponse) -> Any:
+    """Turn a successful (2xx) non-streaming response into llmrouter's types.
+
+    Returns :class:`~llmrouter.types.ModelResponse` for ``chat`` and ``text_completion``
+    (a completion served through a :class:`TextPrompt` is returned chat-shaped),
+    :class:`~llmrouter.types.EmbeddingResponse` for ``embedding`` and a list of
+    :class:`~llmrouter.types.ModelInfo` for ``list_models``. Raise
+    :class:`~llmrouter.errors.APIError` when the body is not what the provider promises.
+
+    Implemented by: each provider. ``firstresult``.
+    """
+
+
+@hookspec(firstresult=True)
+def llmrouter_parse_stream_event(
+    call: Call, prompt: Prompt | None, data: str, state: StreamState
+) -> ModelResponseStream | StreamDone | None:
+    """Turn the ``data`` of one server-sent event into a chunk.
+
+    Return a :class:`~llmrouter.types.ModelResponseStream`, ``None`` to skip the event (keep-alive,
+    metadata), or :data:`~llmrouter.pipeline.STREAM_DONE` at the provider's end marker. A stream
+    that ends without ``STREAM_DONE`` makes the core raise
+    :class:`~llmrouter.errors.APIConnectionError`: never a quietly short answer. An in-band error
+    event must raise (usually the result of ``llmrouter_map_error``). ``state`` is one object per
+    stream for the provider's bookkeeping.
+
+    Implemented by: each provider. ``firstresult``. Called once per event: keep it cheap.
+    """
+
+
+@hookspec(firstresult=True)
+def llmrouter_map_error(call: Call, response: HTTPResponse) -> LLMRouterError | None:
+    """Map an error status (or an in-band stream error, given as a synthetic response) to a typed
+    error from :mod:`llmrouter.errors`, *returned* not raised.
+
+    Map by HTTP status and then by the provider's structured error code or type; never by
+    matching message text. Attach provider, model, status, request id, body and, for 429,
+    ``retry_after``. The core falls back to :func:`llmrouter.errors.status_error_class` when no
+    provider answers.
+
+    Implemented by: each provider. ``firstresult``.
+    """
+
+
+# --- observers (all implementations called; results ignored) ----------------------------------
+
+
+@hookspec
+def llmrouter_response_received(call: Call, request: HTTPRequest, response: HTTPResponse) -> None:
+    """A response's status and headers arrived (for a stream: before its body is read).
+
+    Called once per attempt, successful or not, before parsing. ``request.headers`` holds the
+    key: use :func:`llmrouter.secrets.redact_headers` before logging them. Implemented by:
+    logging/metrics plugins. Not ``firstresult``; exceptions propagate, so keep it safe.
+    """
+
+
+@hookspec
+def llmrouter_call_end(outcome: CallOutcome) -> None:
+    """A call finished: returned, raised, or (for a stream) was consumed or closed.
+
+    Called exactly once per user call, after retries and fallbacks, with latency, attempts,
+    usage and the error if any. Implemented by: the built-in log plugin (one structured event per
+    call) and any metrics plugin. Not ``firstresult``.
+    """

@@ -1,0 +1,172 @@
+"""The plain data that travels between pipeline stages.
+
+These are dataclasses, not pydantic models: they are built once or more per call on the hot path
+and never come from untrusted input (arguments are validated before a :class:`Call` is made).
+Stage hooks receive and return these; nothing here does I/O.
+
+    completion(...) -> Call -> format_prompt -> Prompt -> build_request -> HTTPRequest
+        -> (core sends it) -> HTTPResponse -> parse_response -> ModelResponse
+                                            \\-> parse_stream_event (per SSE event) -> chunks
+        error status -> map_error -> LLMRouterError
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from llmrouter.secrets import Secret, redact_headers
+
+__all__ = [
+    "STREAM_DONE",
+    "Call",
+    "CallOutcome",
+    "ChatPrompt",
+    "HTTPRequest",
+    "HTTPResponse",
+    "Operation",
+    "Prompt",
+    "StreamDone",
+    "StreamState",
+    "TextPrompt",
+]
+
+Operation = Literal["chat", "text_completion", "embedding", "list_models"]
+
+
+@dataclass(slots=True, repr=False)
+class Call:
+    """One user call, validated for shape, before any provider saw it.
+
+    ``params`` holds the caller's options exactly as given (the provider validates them against
+    its own option model in ``build_request``). ``api_key`` is a :class:`Secret` or ``None``.
+    """
+
+    operation: Operation
+    provider: str
+    model: str
+    messages: list[dict[str, Any]] | None = None
+    prompt: str | None = None
+    input: list[str] | list[list[int]] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False
+    api_base: str | None = None
+    api_key: Secret | None = None
+    timeout: float | None = None
+    extra_body: dict[str, Any] | None = None
+    extra_headers: dict[str, str] | None = None
+    prompt_template: str | None = None
+    #: Free-form context a router or wrapper plugin can attach (alias, deployment, attempt, ...).
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def route(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+    def __repr__(self) -> str:
+        key = "set" if self.api_key else "unset"
+        return (
+            f"Call(operation={self.operation!r}, route={self.route!r}, stream={self.stream}, "
+            f"params={sorted(self.params)}, api_base={self.api_base!r}, api_key=<{key}>)"
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class ChatPrompt:
+    """Send the messages as-is to a chat endpoint; the provider applies its own template."""
+
+    messages: list[dict[str, Any]]
+
+
+@dataclass(slots=True, frozen=True)
+class TextPrompt:
+    """Send ``text`` to a text-completion endpoint; ``template`` names what rendered it."""
+
+    text: str
+    template: str | None = None
+    #: Stop sequences the template implies (e.g. the end-of-turn token), added to the request.
+    stop: tuple[str, ...] = ()
+
+
+Prompt = ChatPrompt | TextPrompt
+
+
+@dataclass(slots=True, repr=False)
+class HTTPRequest:
+    """What the core sends. ``json`` is encoded once by the core; ``headers`` may hold a secret."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    #: The endpoint path, for logs and CallInfo (``/chat/completions``...).
+    endpoint: str = ""
+
+    def __repr__(self) -> str:
+        return (
+            f"HTTPRequest({self.method} {self.url}, headers={redact_headers(self.headers)}, "
+            f"json_keys={sorted(self.json) if isinstance(self.json, dict) else None})"
+        )
+
+
+@dataclass(slots=True)
+class HTTPResponse:
+    """A received response, decoupled from httpx so stages stay pure and testable."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes = b""
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    @property
+    def request_id(self) -> str | None:
+        h = self.headers
+        return h.get("x-request-id") or h.get("request-id") or h.get("x-together-request-id")
+
+
+class StreamDone:
+    """Returned by ``parse_stream_event`` when the provider's end-of-stream marker arrives."""
+
+    _instance: StreamDone | None = None
+
+    def __new__(cls) -> StreamDone:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "STREAM_DONE"
+
+
+STREAM_DONE: Final = StreamDone()
+
+
+@dataclass(slots=True)
+class StreamState:
+    """Mutable per-stream scratch space handed to every ``parse_stream_event`` call of one stream."""
+
+    chunks: int = 0
+    response_id: str | None = None
+    created: int | None = None
+    model: str | None = None
+    usage_seen: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """What ``llmrouter_call_end`` observers receive: how a call finished."""
+
+    call: Call
+    response: Any = None
+    error: BaseException | None = None
+    latency_s: float = 0.0
+    attempts: int = 1
+    status_code: int | None = None
+    request_id: str | None = None
+    usage: Any = None
+    chunks: int | None = None

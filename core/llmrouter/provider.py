@@ -1,0 +1,191 @@
+"""A toolkit for provider plugins: keys, base URLs, headers and OpenAI-style error bodies.
+
+Everything here is public API that first-party and third-party provider plugins share, so each
+plugin stays small: its ``plugin.py`` adapts the hooks to these functions and to its own pure
+format module.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from llmrouter.errors import (
+    APIStatusError,
+    LLMRouterError,
+    MissingAPIKeyError,
+    RateLimitError,
+    status_error_class,
+)
+from llmrouter.pipeline import Call, HTTPResponse
+from llmrouter.secrets import Secret, redact_text
+
+__all__ = [
+    "auth_headers",
+    "error_from_response",
+    "join_url",
+    "parse_rate_limit_headers",
+    "parse_retry_after",
+    "resolve_api_base",
+    "resolve_api_key",
+]
+
+
+def resolve_api_key(call: Call, env_vars: Sequence[str], *, required: bool = True) -> Secret | None:
+    """The key for ``call``: ``api_key=`` if given, else the first non-empty variable of
+    ``env_vars`` (in order). Missing or empty and ``required`` -> :class:`MissingAPIKeyError`
+    naming the variables, raised before any request."""
+    key = call.api_key
+    if key is not None and key.get_secret_value().strip():
+        return key
+    for name in env_vars:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return Secret(value)
+    if not required:
+        return None
+    given = " (api_key= was given but empty)" if key is not None else ""
+    names = ", ".join(env_vars)
+    raise MissingAPIKeyError(
+        f"no API key for {call.provider}{given}: pass api_key=... or set one of {names}",
+        env_vars=list(env_vars),
+        provider=call.provider,
+        model=call.model,
+    )
+
+
+def resolve_api_base(
+    call: Call, env_vars: Sequence[str], default: str, *, ensure_suffix: str = ""
+) -> str:
+    """``api_base=`` if given, else the first set variable of ``env_vars``, else ``default``.
+
+    Trailing slashes are removed; with ``ensure_suffix="/v1"`` a base given without it gets it
+    (so both ``https://host`` and ``https://host/v1`` work).
+    """
+    base = call.api_base
+    if not base:
+        for name in env_vars:
+            value = os.environ.get(name, "").strip()
+            if value:
+                base = value
+                break
+    base = (base or default).rstrip("/")
+    if ensure_suffix and not base.endswith(ensure_suffix):
+        base += ensure_suffix
+    return base
+
+
+def join_url(base: str, path: str) -> str:
+    return base + path if path.startswith("/") else f"{base}/{path}"
+
+
+def auth_headers(key: Secret | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``Authorization: Bearer`` plus the caller's ``extra_headers``; the only place the clear
+    text key leaves its :class:`Secret`."""
+    headers: dict[str, str] = {}
+    if key is not None:
+        headers["authorization"] = "Bearer " + key.get_secret_value()
+    if extra:
+        for k, v in extra.items():
+            if k.lower() == "authorization" and key is not None:
+                continue
+            headers[k] = v
+    return headers
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, ``retry-after`` (seconds or HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def parse_rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The ``x-ratelimit-*`` headers, keyed without the prefix (``limit``, ``remaining``...)."""
+    out = {}
+    for key, value in headers.items():
+        lower = key.lower()
+        if lower.startswith("x-ratelimit-"):
+            out[lower[len("x-ratelimit-") :]] = value
+    return out
+
+
+def error_from_response(
+    call: Call,
+    response: HTTPResponse,
+    *,
+    code_classes: Mapping[str, type[APIStatusError]] | None = None,
+    status_classes: Mapping[int, type[APIStatusError]] | None = None,
+) -> LLMRouterError:
+    """Build the typed error for an OpenAI-style error body ``{"error": {message, type, param, code}}``.
+
+    The class comes from the HTTP status (``status_classes`` overrides, then the core table), then
+    is refined by the structured ``code`` or ``type`` through ``code_classes``: never by matching
+    message text. A body that is not JSON is kept as text.
+    """
+    status = response.status_code
+    body: Any
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.content.decode("utf-8", "replace")[:4000]
+    err = body.get("error") if isinstance(body, dict) else None
+    message = code = etype = param = None
+    if isinstance(err, dict):
+        message = err.get("message")
+        code = err.get("code")
+        etype = err.get("type")
+        param = err.get("param")
+    elif isinstance(err, str):
+        message = err
+    elif isinstance(body, dict) and isinstance(body.get("message"), str):
+        message = body["message"]
+    elif isinstance(body, str) and body.strip():
+        message = body.strip()[:500]
+    cls: type[APIStatusError] = (status_classes or {}).get(status) or status_error_class(status)
+    if code_classes:
+        for key in (code, etype):
+            if isinstance(key, str) and key in code_classes:
+                refined = code_classes[key]
+                # Only refine within the status family (a code never turns a 500 into a 400).
+                if issubclass(refined, cls) or status in (0,):
+                    cls = refined
+                break
+    text = f"{call.provider} returned HTTP {status}"
+    if message:
+        text += f": {redact_text(str(message))}"
+    if code:
+        text += f" (code={code})"
+    kwargs: dict[str, Any] = {
+        "provider": call.provider,
+        "model": call.model,
+        "status_code": status,
+        "request_id": response.request_id or (body.get("id") if isinstance(body, dict) else None),
+        "body": body,
+        "headers": response.headers,
+        "code": str(code) if code is not None else None,
+        "error_type": str(etype) if etype is not None else None,
+        "param": str(param) if param is not None else None,
+    }
+    if issubclass(cls, RateLimitError):
+        kwargs["retry_after"] = parse_retry_after(response.headers)
+        kwargs["rate_limit"] = parse_rate_limit_headers(response.headers)
+    return cls(text, **kwargs)

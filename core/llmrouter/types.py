@@ -1,0 +1,244 @@
+"""OpenAI-shaped response types.
+
+Every public response is a pydantic model whose ``model_dump()`` validates as the matching type of
+the official ``openai`` SDK (a test checks it). They also behave as read-only mappings, because the
+tutorial's users write ``response["choices"][0]["message"]["content"]``: ``[]``, ``get``, ``in``,
+``keys``/``values``/``items`` and iteration over keys all work, and ``dict(response)`` gives the
+top-level fields.
+
+Unknown fields a provider sends (Together's ``prompt`` array, ``choices[].seed``) are kept
+(``extra="allow"``), so nothing the provider said is silently dropped.
+
+What llmrouter knows about the call itself (which provider and deployment served it, attempts,
+latency) sits on ``response.llmrouter`` (:class:`CallInfo`), a private attribute that never appears
+in ``model_dump()`` and so never breaks the OpenAI shape.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+__all__ = [
+    "CallInfo",
+    "ChatCompletionMessageToolCall",
+    "Choice",
+    "Delta",
+    "Embedding",
+    "EmbeddingResponse",
+    "EmbeddingUsage",
+    "Function",
+    "Message",
+    "ModelInfo",
+    "ModelResponse",
+    "ModelResponseStream",
+    "StreamChoice",
+    "Usage",
+]
+
+
+class _Mapping(BaseModel):
+    """Dict-style read access over a pydantic model's fields (declared and extra)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    def _field_names(self) -> list[str]:
+        names = list(type(self).model_fields)
+        extra = self.__pydantic_extra__
+        if extra:
+            names.extend(extra)
+        return names
+
+    def __getitem__(self, key: str) -> Any:
+        if not isinstance(key, str):
+            raise TypeError(f"{type(self).__name__} keys are field names (str), got {key!r}")
+        if key in type(self).model_fields:
+            return getattr(self, key)
+        extra = self.__pydantic_extra__
+        if extra and key in extra:
+            return extra[key]
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        if key in type(self).model_fields:
+            return True
+        extra = self.__pydantic_extra__
+        return bool(extra) and key in extra  # type: ignore[operator]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def keys(self) -> list[str]:
+        return self._field_names()
+
+    def values(self) -> list[Any]:
+        return [self[k] for k in self._field_names()]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, self[k]) for k in self._field_names()]
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+        # Mapping semantics (iterate keys), not pydantic's (name, value) pairs.
+        return iter(self._field_names())
+
+    def __len__(self) -> int:
+        return len(self._field_names())
+
+    def json(self, **kwargs: Any) -> str:
+        """JSON text of ``model_dump()`` (``indent`` etc. as for ``json.dumps``)."""
+        return json.dumps(self.model_dump(), **kwargs)
+
+    def __str__(self) -> str:
+        # What the tutorial prints: the response as a plain dict.
+        return str(self.model_dump())
+
+
+class Function(_Mapping):
+    name: str
+    arguments: str = ""
+
+
+class ChatCompletionMessageToolCall(_Mapping):
+    id: str
+    type: Literal["function"] = "function"
+    function: Function
+
+
+class DeltaFunction(_Mapping):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class DeltaToolCall(_Mapping):
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: DeltaFunction | None = None
+
+
+class Message(_Mapping):
+    role: Literal["assistant"] = "assistant"
+    content: str | None = None
+    tool_calls: list[ChatCompletionMessageToolCall] | None = None
+
+
+class Choice(_Mapping):
+    index: int = 0
+    message: Message
+    finish_reason: str | None = "stop"
+    logprobs: Any = None
+
+
+class Usage(_Mapping):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class CallInfo(BaseModel):
+    """How the call was served. Not part of the OpenAI shape; read it as ``response.llmrouter``."""
+
+    model_config = ConfigDict(frozen=False)
+
+    provider: str | None = None
+    deployment: str | None = Field(
+        None, description="The route that served the call, e.g. 'together_ai/<model>'."
+    )
+    alias: str | None = Field(None, description="The config alias the caller named, when routed.")
+    attempts: int = Field(
+        1, description="How many requests were sent, retries and fallbacks included."
+    )
+    latency_s: float | None = None
+    request_id: str | None = None
+    endpoint: str | None = Field(
+        None, description="The provider endpoint path used, e.g. '/completions'."
+    )
+    prompt: str | None = Field(
+        None, description="The rendered prompt, when a template was applied client-side."
+    )
+
+
+class _WithCallInfo(_Mapping):
+    _llmrouter: CallInfo | None = PrivateAttr(default=None)
+
+    @property
+    def llmrouter(self) -> CallInfo:
+        info = self._llmrouter
+        if info is None:
+            info = self._llmrouter = CallInfo()
+        return info
+
+
+class ModelResponse(_WithCallInfo):
+    """A chat completion, shaped like OpenAI's ``ChatCompletion``."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    model: str
+    choices: list[Choice]
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+
+
+class Delta(_Mapping):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    tool_calls: list[DeltaToolCall] | None = None
+
+
+class StreamChoice(_Mapping):
+    index: int = 0
+    delta: Delta
+    finish_reason: str | None = None
+    logprobs: Any = None
+
+
+class ModelResponseStream(_WithCallInfo):
+    """One streamed chunk, shaped like OpenAI's ``ChatCompletionChunk``."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    model: str
+    choices: list[StreamChoice]
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+
+
+class Embedding(_Mapping):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float]
+
+
+class EmbeddingUsage(_Mapping):
+    prompt_tokens: int = 0
+    total_tokens: int = 0
+
+
+class EmbeddingResponse(_WithCallInfo):
+    """Shaped like OpenAI's ``CreateEmbeddingResponse``."""
+
+    object: Literal["list"] = "list"
+    data: list[Embedding]
+    model: str
+    usage: EmbeddingUsage | None = None
+
+
+class ModelInfo(_Mapping):
+    """One entry of a provider's model list; provider-specific fields are kept as extras."""
+
+    id: str
+    object: str = "model"
+    created: int | None = None
+    owned_by: str | None = None

@@ -1,0 +1,1 @@
+"""Together AI provider for llmrouter."""

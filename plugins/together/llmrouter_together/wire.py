@@ -1,0 +1,353 @@
+"""Together's wire format as pure functions: request bodies in, llmrouter types out.
+
+Nothing here does I/O or reads the environment; ``plugin.py`` adapts the hooks to these
+functions. Facts not in Together's OpenAPI spec but seen in real traffic (see DESIGN.md): chat and
+completion responses carry ``prompt: []`` and ``choices[].seed``; ``finish_reason`` may be
+``eos``; streams end with ``data: [DONE]`` and carry usage on the last content chunk; an error
+inside a stream is a ``data: {"error": {...}}`` event; ``/models`` returns a bare JSON array.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from llmrouter.errors import (
+    APIError,
+    APIStatusError,
+    AuthenticationError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    LLMRouterError,
+    NotFoundError,
+    PaymentRequiredError,
+    RateLimitError,
+    StreamError,
+)
+from llmrouter.pipeline import (
+    STREAM_DONE,
+    Call,
+    ChatPrompt,
+    HTTPResponse,
+    Prompt,
+    StreamDone,
+    StreamState,
+    TextPrompt,
+)
+from llmrouter.provider import error_from_response
+from llmrouter.types import (
+    Choice,
+    Delta,
+    EmbeddingResponse,
+    Message,
+    ModelInfo,
+    ModelResponse,
+    ModelResponseStream,
+    StreamChoice,
+    Usage,
+)
+from llmrouter_together.options import CHAT_ONLY
+
+__all__ = [
+    "chat_body",
+    "completion_body",
+    "embedding_body",
+    "map_error",
+    "normalize_finish_reason",
+    "parse_chat",
+    "parse_completion_as_chat",
+    "parse_embeddings",
+    "parse_models",
+    "parse_stream_event",
+]
+
+#: Together's finish reasons -> OpenAI's. Unknown values pass through unchanged (not guessed).
+FINISH_REASONS = {
+    "eos": "stop",
+    "eos_token": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+}
+
+#: Together's structured error ``code``/``type`` values -> classes (refined within the status).
+CODE_CLASSES: dict[str, type[APIStatusError]] = {
+    "context_length_exceeded": ContextWindowExceededError,
+    "model_not_available": NotFoundError,
+    "model_not_found": NotFoundError,
+    "invalid_api_key": AuthenticationError,
+    "rate_limit_exceeded": RateLimitError,
+    "credit_limit": PaymentRequiredError,
+    "insufficient_quota": PaymentRequiredError,
+}
+
+#: Error ``type`` of an in-band stream error -> the HTTP status it stands for.
+_STREAM_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "rate_limit_exceeded": 429,
+    "rate_limit_error": 429,
+    "server_error": 500,
+    "internal_server_error": 500,
+    "service_unavailable": 503,
+    "overloaded_error": 529,
+}
+
+
+def normalize_finish_reason(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    return FINISH_REASONS.get(reason, reason)
+
+
+# --- request bodies -------------------------------------------------------------------------------
+
+
+def _common_options(call: Call, options: BaseModel) -> dict[str, Any]:
+    """The validated options as Together wants them (shared by chat and completions)."""
+    body = options.model_dump(exclude_none=True)
+    if body.pop("together_ai", None) is not None:
+        warnings.warn(
+            "together_ai=True is a legacy tutorial flag; the 'together_ai/' model prefix already "
+            "selects Together, so the flag is ignored and not sent",
+            DeprecationWarning,
+            stacklevel=6,
+        )
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        body["stop"] = [stop]
+    top_logprobs = body.pop("top_logprobs", None)
+    logprobs = body.get("logprobs")
+    if isinstance(logprobs, bool):
+        if logprobs:
+            body["logprobs"] = top_logprobs if top_logprobs is not None else 1
+        else:
+            del body["logprobs"]
+    elif top_logprobs is not None and logprobs is None:
+        body["logprobs"] = top_logprobs
+    if call.stream:
+        stream_options = dict(body.get("stream_options") or {})
+        stream_options["include_usage"] = True
+        body["stream_options"] = stream_options
+        body["stream"] = True
+    else:
+        body.pop("stream_options", None)
+    return body
+
+
+def _merge_extra(body: dict[str, Any], call: Call) -> dict[str, Any]:
+    if call.extra_body:
+        for key, value in call.extra_body.items():
+            if key in ("model", "messages", "prompt", "input", "stream"):
+                raise InvalidRequestError(
+                    f"extra_body may not set {key!r}; pass it as the call's own argument",
+                    param=f"extra_body.{key}",
+                    provider=call.provider,
+                )
+            body[key] = value
+    return body
+
+
+def chat_body(call: Call, options: BaseModel, prompt: ChatPrompt) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": call.model, "messages": prompt.messages}
+    body.update(_common_options(call, options))
+    return _merge_extra(body, call)
+
+
+def completion_body(call: Call, options: BaseModel, prompt: TextPrompt) -> dict[str, Any]:
+    """The ``/completions`` body for a client-side rendered prompt.
+
+    The template's stop sequences (its end-of-turn token) are added to the caller's, so the
+    model stops where the assistant turn ends instead of writing the user's next turn.
+    """
+    used = sorted(k for k in CHAT_ONLY if getattr(options, k, None) is not None)
+    if used:
+        raise InvalidRequestError(
+            f"option(s) {', '.join(used)} need the chat endpoint, but a prompt template "
+            f"({prompt.template!r}) sends this call to /completions; drop the template "
+            "registration for this model or the option(s)",
+            param=used[0],
+            provider=call.provider,
+            model=call.model,
+        )
+    body: dict[str, Any] = {"model": call.model, "prompt": prompt.text}
+    body.update(_common_options(call, options))
+    if prompt.stop:
+        stops = list(body.get("stop") or [])
+        for s in prompt.stop:
+            if s not in stops:
+                stops.append(s)
+        body["stop"] = stops
+    return _merge_extra(body, call)
+
+
+def embedding_body(call: Call) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": call.model, "input": call.input}
+    return _merge_extra(body, call)
+
+
+# --- responses ------------------------------------------------------------------------------------
+
+
+def _bad_body(call: Call, response: HTTPResponse, what: str, exc: Exception) -> APIError:
+    return APIError(
+        f"{call.provider} sent a {what} that llmrouter cannot read: {exc}",
+        provider=call.provider,
+        model=call.model,
+        status_code=response.status_code,
+        request_id=response.request_id,
+        body=response.content[:2000].decode("utf-8", "replace"),
+    )
+
+
+def parse_chat(call: Call, response: HTTPResponse) -> ModelResponse:
+    try:
+        result = ModelResponse.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise _bad_body(call, response, "chat completion", exc) from None
+    for choice in result.choices:
+        choice.finish_reason = normalize_finish_reason(choice.finish_reason)
+        message = choice.message
+        if message.tool_calls == []:
+            message.tool_calls = None
+    return result
+
+
+def parse_completion_as_chat(call: Call, response: HTTPResponse) -> ModelResponse:
+    """A ``/completions`` answer, reshaped as a chat completion (``message.content`` = text)."""
+    try:
+        raw = response.json()
+        choices = [
+            Choice(
+                index=c.get("index", i),
+                message=Message(content=c.get("text", "")),
+                finish_reason=normalize_finish_reason(c.get("finish_reason")),
+                logprobs=c.get("logprobs"),
+            )
+            for i, c in enumerate(raw["choices"])
+        ]
+        usage = Usage.model_validate(raw["usage"]) if raw.get("usage") else None
+        return ModelResponse(
+            id=raw["id"],
+            **({"created": int(raw["created"])} if raw.get("created") else {}),
+            model=raw.get("model") or call.model,
+            choices=choices,
+            usage=usage,
+        )
+    except (ValueError, KeyError, TypeError, ValidationError) as exc:
+        raise _bad_body(call, response, "completion", exc) from None
+
+
+def parse_embeddings(call: Call, response: HTTPResponse) -> EmbeddingResponse:
+    try:
+        result = EmbeddingResponse.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise _bad_body(call, response, "embedding response", exc) from None
+    return result
+
+
+def parse_models(call: Call, response: HTTPResponse) -> list[ModelInfo]:
+    try:
+        raw = response.json()
+        items = raw["data"] if isinstance(raw, dict) else raw
+        return [ModelInfo.model_validate(item) for item in items]
+    except (ValueError, KeyError, TypeError, ValidationError) as exc:
+        raise _bad_body(call, response, "model list", exc) from None
+
+
+# --- streams --------------------------------------------------------------------------------------
+
+
+def _stream_error(call: Call, payload: dict[str, Any], state: StreamState) -> LLMRouterError:
+    err = payload.get("error")
+    info = err if isinstance(err, dict) else {"message": str(err)}
+    status = info.get("status") or info.get("status_code")
+    if not isinstance(status, int):
+        status = _STREAM_ERROR_STATUS.get(str(info.get("type") or info.get("code") or ""), 0)
+    if status:
+        synthetic = HTTPResponse(status, {}, json.dumps({"error": info}).encode())
+        error = error_from_response(call, synthetic, code_classes=CODE_CLASSES)
+        error.message = f"error event in the stream after {state.chunks} chunk(s): {error.message}"
+        error.args = (error.message,)
+        return error
+    return StreamError(
+        f"{call.provider} sent an error event in the stream after {state.chunks} chunk(s): "
+        f"{info.get('message') or info}",
+        provider=call.provider,
+        model=call.model,
+        body=payload,
+    )
+
+
+def parse_stream_event(
+    call: Call, prompt: Prompt | None, data: str, state: StreamState
+) -> ModelResponseStream | StreamDone | None:
+    if data == "[DONE]":
+        return STREAM_DONE
+    text_prompt = isinstance(prompt, TextPrompt)
+    try:
+        if not text_prompt:
+            chunk = ModelResponseStream.model_validate_json(data)
+            extra = chunk.__pydantic_extra__
+            if extra and "error" in extra:
+                raise _stream_error(call, {"error": extra["error"]}, state)
+            for choice in chunk.choices:
+                if choice.finish_reason is not None:
+                    choice.finish_reason = normalize_finish_reason(choice.finish_reason)
+            return chunk
+        raw = json.loads(data)
+    except ValidationError:
+        try:
+            raw = json.loads(data)
+        except ValueError:
+            raw = None
+        if isinstance(raw, dict) and "error" in raw:
+            raise _stream_error(call, raw, state) from None
+        raise APIError(
+            f"{call.provider} sent a stream event llmrouter cannot read: {data[:200]!r}",
+            provider=call.provider,
+            model=call.model,
+        ) from None
+    except ValueError:
+        raise APIError(
+            f"{call.provider} sent a stream event that is not JSON: {data[:200]!r}",
+            provider=call.provider,
+            model=call.model,
+        ) from None
+    # A completion chunk (client-side template): reshape as a chat chunk.
+    if not isinstance(raw, dict):
+        raise APIError(f"{call.provider} sent a stream event that is not an object: {data[:200]!r}")
+    if "error" in raw:
+        raise _stream_error(call, raw, state)
+    try:
+        choices = [
+            StreamChoice(
+                index=c.get("index", i),
+                delta=Delta(
+                    role="assistant" if state.chunks == 0 else None, content=c.get("text") or ""
+                ),
+                finish_reason=normalize_finish_reason(c.get("finish_reason")),
+                logprobs=c.get("logprobs"),
+            )
+            for i, c in enumerate(raw.get("choices") or [])
+        ]
+        usage = Usage.model_validate(raw["usage"]) if raw.get("usage") else None
+        return ModelResponseStream(
+            id=raw.get("id") or "",
+            model=raw.get("model") or call.model,
+            choices=choices,
+            usage=usage,
+            **({"created": int(raw["created"])} if raw.get("created") else {}),
+        )
+    except (ValueError, TypeError, ValidationError) as exc:
+        raise APIError(
+            f"{call.provider} sent a completion chunk llmrouter cannot read: {exc}"
+        ) from None
+
+
+def map_error(call: Call, response: HTTPResponse) -> LLMRouterError:
+    return error_from_response(call, response, code_classes=CODE_CLASSES)

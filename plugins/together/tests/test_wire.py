@@ -1,0 +1,202 @@
+"""Pure tests of Together's wire functions: no server, no hooks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from llmrouter import errors
+from llmrouter.pipeline import STREAM_DONE, Call, ChatPrompt, HTTPResponse, StreamState, TextPrompt
+from llmrouter_together import wire
+from llmrouter_together.options import ChatOptions, CompletionOptions
+
+
+def make_call(**kw: Any) -> Call:
+    return Call(
+        operation="chat",
+        provider="together_ai",
+        model="m",
+        messages=[{"role": "user", "content": "hi"}],
+        **kw,
+    )
+
+
+def test_finish_reasons() -> None:
+    assert wire.normalize_finish_reason("eos") == "stop"
+    assert wire.normalize_finish_reason("length") == "length"
+    assert wire.normalize_finish_reason("tool_calls") == "tool_calls"
+    assert wire.normalize_finish_reason(None) is None
+
+
+def test_chat_body_stream_asks_for_usage_and_normalises_stop() -> None:
+    call = make_call(stream=True)
+    body = wire.chat_body(
+        call, ChatOptions(stop="</s>", max_tokens=5), ChatPrompt(call.messages or [])
+    )
+    assert body == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stop": ["</s>"],
+        "max_tokens": 5,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+def test_openai_style_logprobs_map_to_together_int() -> None:
+    body = wire.chat_body(make_call(), ChatOptions(logprobs=True, top_logprobs=3), ChatPrompt([]))
+    assert body["logprobs"] == 3 and "top_logprobs" not in body
+    body = wire.chat_body(make_call(), ChatOptions(logprobs=False), ChatPrompt([]))
+    assert "logprobs" not in body
+
+
+def test_legacy_together_ai_flag_warns_and_is_not_sent() -> None:
+    with pytest.warns(DeprecationWarning, match="together_ai=True"):
+        body = wire.chat_body(make_call(), ChatOptions(together_ai=True), ChatPrompt([]))
+    assert "together_ai" not in body
+
+
+def test_completion_body_adds_template_stops_and_refuses_chat_only_options() -> None:
+    body = wire.completion_body(
+        make_call(), CompletionOptions(stop=["x"]), TextPrompt("P", "llama-2", ("</s>",))
+    )
+    assert body == {"model": "m", "prompt": "P", "stop": ["x", "</s>"]}
+    with pytest.raises(errors.InvalidRequestError, match="tools"):
+        wire.completion_body(
+            make_call(),
+            ChatOptions(tools=[{"type": "function", "function": {"name": "f"}}]),
+            TextPrompt("P", "t"),
+        )
+
+
+def test_extra_body_cannot_override_core_fields() -> None:
+    call = make_call(extra_body={"model": "other"})
+    with pytest.raises(errors.InvalidRequestError, match="extra_body"):
+        wire.chat_body(call, ChatOptions(), ChatPrompt([]))
+    call = make_call(extra_body={"some_new_flag": 1})
+    assert wire.chat_body(call, ChatOptions(), ChatPrompt([]))["some_new_flag"] == 1
+
+
+def response(status: int, body: Any, headers: dict[str, str] | None = None) -> HTTPResponse:
+    return HTTPResponse(status, headers or {}, json.dumps(body).encode())
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [
+        (400, "context_length_exceeded", errors.ContextWindowExceededError),
+        (400, None, errors.BadRequestError),
+        (401, "invalid_api_key", errors.AuthenticationError),
+        (402, None, errors.PaymentRequiredError),
+        (403, None, errors.PermissionDeniedError),
+        (404, "model_not_available", errors.NotFoundError),
+        (422, None, errors.UnprocessableEntityError),
+        (429, None, errors.RateLimitError),
+        (500, None, errors.InternalServerError),
+        (
+            500,
+            "context_length_exceeded",
+            errors.InternalServerError,
+        ),  # a code never changes the status family
+        (503, None, errors.ServiceUnavailableError),
+        (504, None, errors.GatewayTimeoutError),
+        (524, None, errors.GatewayTimeoutError),
+        (529, None, errors.ServiceUnavailableError),
+    ],
+)
+def test_error_mapping(status: int, code: str | None, cls: type) -> None:
+    body = {"id": "req-1", "error": {"message": "m", "type": "t", "param": None, "code": code}}
+    err = wire.map_error(make_call(), response(status, body))
+    assert type(err) is cls
+    assert err.status_code == status and err.request_id == "req-1" and err.body == body
+
+
+def test_rate_limit_headers_parsed() -> None:
+    headers = {
+        "retry-after": "7",
+        "x-ratelimit-limit": "60",
+        "x-ratelimit-remaining": "0",
+        "x-ratelimit-reset": "7",
+    }
+    err = wire.map_error(make_call(), response(429, {"error": {"message": "slow"}}, headers))
+    assert isinstance(err, errors.RateLimitError)
+    assert err.retry_after == 7.0 and err.rate_limit == {
+        "limit": "60",
+        "remaining": "0",
+        "reset": "7",
+    }
+
+
+def test_non_json_error_body_kept_as_text() -> None:
+    err = wire.map_error(make_call(), HTTPResponse(502, {}, b"<html>bad gateway</html>"))
+    assert isinstance(err, errors.InternalServerError) and "bad gateway" in str(err.body)
+
+
+def test_stream_events() -> None:
+    state = StreamState()
+    call = make_call(stream=True)
+    chunk = {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "text": "a",
+                "finish_reason": "eos",
+                "delta": {"content": "a", "token_id": 5},
+            }
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+    parsed = wire.parse_stream_event(call, ChatPrompt([]), json.dumps(chunk), state)
+    assert parsed is not STREAM_DONE and parsed is not None
+    assert parsed.choices[0].finish_reason == "stop" and parsed.usage is not None
+    assert wire.parse_stream_event(call, ChatPrompt([]), "[DONE]", state) is STREAM_DONE
+    with pytest.raises(errors.RateLimitError):
+        wire.parse_stream_event(
+            call,
+            ChatPrompt([]),
+            json.dumps({"error": {"message": "slow", "type": "rate_limit_exceeded"}}),
+            state,
+        )
+    with pytest.raises(errors.StreamError):
+        wire.parse_stream_event(
+            call, ChatPrompt([]), json.dumps({"error": {"message": "odd"}}), state
+        )
+    with pytest.raises(errors.APIError):
+        wire.parse_stream_event(call, ChatPrompt([]), "{not json", state)
+
+
+def test_completion_chunk_reshaped_as_chat_chunk() -> None:
+    state = StreamState()
+    raw = {
+        "id": "c",
+        "object": "completion.chunk",
+        "created": 5,
+        "model": "m",
+        "choices": [{"index": 0, "text": " sky", "finish_reason": None}],
+    }
+    parsed = wire.parse_stream_event(
+        make_call(stream=True), TextPrompt("p", "t"), json.dumps(raw), state
+    )
+    assert parsed is not None and parsed is not STREAM_DONE
+    assert parsed.choices[0].delta.content == " sky" and parsed.object == "chat.completion.chunk"
+
+
+def test_completion_reshaped_as_chat() -> None:
+    raw = {
+        "id": "c",
+        "object": "text.completion",
+        "created": 5,
+        "model": "m",
+        "prompt": [],
+        "choices": [{"index": 0, "text": "blue", "finish_reason": "eos", "seed": 1}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
+    r = wire.parse_completion_as_chat(make_call(), response(200, raw))
+    assert r.choices[0].message.content == "blue" and r.choices[0].finish_reason == "stop"
+    assert r.created == 5 and r.usage is not None and r.usage.total_tokens == 4
