@@ -152,9 +152,35 @@ def _merge_extra(body: dict[str, Any], call: Call) -> dict[str, Any]:
     return body
 
 
+def _together_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages as Together's schema wants them.
+
+    The spec requires ``index`` on each tool call of an assistant message (OpenAI's shape has
+    none), so those messages are copied with the position added; all others pass unchanged.
+    """
+    out = messages
+    for i, msg in enumerate(messages):
+        calls = msg.get("tool_calls")
+        if not calls or all("index" in c for c in calls):
+            continue
+        if out is messages:
+            out = list(messages)
+        out[i] = {
+            **msg,
+            "tool_calls": [{**c, "index": c.get("index", n)} for n, c in enumerate(calls)],
+        }
+    return out
+
+
 def chat_body(call: Call, options: BaseModel, prompt: ChatPrompt) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": call.model, "messages": prompt.messages}
+    body: dict[str, Any] = {"model": call.model, "messages": _together_messages(prompt.messages)}
     body.update(_common_options(call, options))
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        # Together's spec types the object form of tool_choice as a full tool call (id, index,
+        # arguments all required); its string form takes the function's name. Send the name, so
+        # the body matches the spec, rather than OpenAI's {"type": "function", ...} object.
+        body["tool_choice"] = choice["function"]["name"]
     return _merge_extra(body, call)
 
 

@@ -200,3 +200,26 @@ def test_completion_reshaped_as_chat() -> None:
     r = wire.parse_completion_as_chat(make_call(), response(200, raw))
     assert r.choices[0].message.content == "blue" and r.choices[0].finish_reason == "stop"
     assert r.created == 5 and r.usage is not None and r.usage.total_tokens == 4
+
+
+def test_tool_call_messages_gain_index_and_tool_choice_becomes_a_name() -> None:
+    messages = [
+        {"role": "user", "content": "hi"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                {"id": "b", "type": "function", "function": {"name": "g", "arguments": "{}"}},
+            ],
+        },
+    ]
+    options = ChatOptions(
+        tools=[{"type": "function", "function": {"name": "f"}}],
+        tool_choice={"type": "function", "function": {"name": "f"}},
+    )
+    body = wire.chat_body(make_call(), options, ChatPrompt(messages))
+    assert [c["index"] for c in body["messages"][1]["tool_calls"]] == [0, 1]
+    assert "index" not in messages[1]["tool_calls"][0]  # the caller's messages are not mutated
+    assert body["messages"][0] is messages[0]
+    assert body["tool_choice"] == "f"
