@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 import jinja2.ext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
 from llmrouter.errors import PromptTemplateError
 from llmrouter.templates.builtin import FAMILIES
 

@@ -3,17 +3,26 @@
 They delegate to a lazily created default :class:`~llmrouter.client.Router` (one per process) or
 :class:`~llmrouter.client.AsyncRouter` (one per running event loop, because an httpx
 AsyncClient is bound to the loop that created it). Nothing is created at import time.
+
+When the first default router is created, the routing config is looked up: the file named by
+``$LLMROUTER_CONFIG``, else ``./llmrouter.toml`` if it exists. The default routers then share one
+routing table, so deployment health (cooldowns, latency) is shared by sync and async calls.
+:func:`reset_default_routers` forgets it, so the next call reads the file again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmrouter.client import AsyncRouter, Router
 from llmrouter.types import EmbeddingResponse, ModelInfo
+
+if TYPE_CHECKING:
+    from llmrouter.routing import Routing
 
 __all__ = [
     "acompletion",
@@ -32,15 +41,43 @@ _router: Router | None = None
 _async_routers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRouter] = (
     weakref.WeakKeyDictionary()
 )
+_config_lock = threading.Lock()
+_routing: Routing | None = None
+_routing_loaded = False
+
+# The same names as llmrouter.config.CONFIG_ENV / DEFAULT_CONFIG_FILE (a test keeps them equal);
+# repeated here so that a process without a config never imports the config machinery.
+_CONFIG_ENV = "LLMROUTER_CONFIG"
+_DEFAULT_CONFIG_FILE = "llmrouter.toml"
+
+
+def _default_routing() -> Routing | None:
+    """The routing table of the default routers, loaded once (ConfigError when it is invalid)."""
+    global _routing, _routing_loaded
+    if _routing_loaded:
+        return _routing
+    with _config_lock:
+        if not _routing_loaded:
+            path = os.environ.get(_CONFIG_ENV, "").strip()
+            if not path and os.path.isfile(_DEFAULT_CONFIG_FILE):
+                path = _DEFAULT_CONFIG_FILE
+            if path:
+                from llmrouter.config import load_config_file
+                from llmrouter.routing import Routing
+
+                _routing = Routing(load_config_file(path))
+            _routing_loaded = True
+        return _routing
 
 
 def get_default_router() -> Router:
     global _router
     router = _router
     if router is None:
+        routing = _default_routing()
         with _lock:
             if _router is None:
-                _router = Router()
+                _router = Router(config=routing)
             router = _router
     return router
 
@@ -49,7 +86,7 @@ def get_default_async_router() -> AsyncRouter:
     loop = asyncio.get_running_loop()
     router = _async_routers.get(loop)
     if router is None:
-        router = _async_routers[loop] = AsyncRouter()
+        router = _async_routers[loop] = AsyncRouter(config=_default_routing())
     return router
 
 
@@ -58,12 +95,15 @@ def reset_default_routers() -> None:
 
     For tests and for applications that change configuration at run time.
     """
-    global _router
+    global _router, _routing, _routing_loaded
     with _lock:
         if _router is not None:
             _router.close()
         _router = None
         _async_routers.clear()
+    with _config_lock:
+        _routing = None
+        _routing_loaded = False
 
 
 def completion(

@@ -8,9 +8,12 @@ calls for connection pooling, and closes it on ``close()`` / context exit.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -38,10 +41,16 @@ from llmrouter.types import (
 )
 from llmrouter.validation import split_model, validate_messages
 
+if TYPE_CHECKING:
+    from llmrouter.config import RouterConfig
+    from llmrouter.routing import CallPlan, Lease, Routing
+
 __all__ = ["AsyncCompletionStream", "AsyncRouter", "CompletionStream", "Router"]
 
 # Keywords the core consumes itself; everything else in **params goes to the provider's options.
 _CORE_KEYWORDS = ("extra_body", "extra_headers", "prompt_template", "metadata")
+
+_R = TypeVar("_R", bound="_RouterBase")
 
 
 class _RouterBase:
@@ -50,9 +59,42 @@ class _RouterBase:
         *,
         timeout: float | httpx.Timeout | None = None,
         plugin_host: PluginHost | None = None,
+        config: RouterConfig | Mapping[str, Any] | Routing | None = None,
     ) -> None:
         self._timeout = timeout
         self._host = plugin_host
+        # None when there is no config: the per-call cost of routing is then one attribute test.
+        self._routing: Routing | None = None
+        if config is not None:
+            self._routing = _make_routing(config)
+            if timeout is None:
+                self._timeout = self._routing.settings.timeout
+
+    @classmethod
+    def from_file(cls: type[_R], path: str | os.PathLike[str], **kwargs: Any) -> _R:
+        """A client configured from a TOML routing file (see docs/configuration.md)."""
+        from llmrouter.config import load_config_file
+
+        return cls(config=load_config_file(path), **kwargs)
+
+    @property
+    def routing(self) -> Routing | None:
+        """The routing table and deployment health, or ``None`` without a config."""
+        return self._routing
+
+    def _plan(self, model: object) -> CallPlan | None:
+        routing = self._routing
+        if routing is None or not isinstance(model, str) or model not in routing.routes:
+            return None
+        return routing.plan(model)
+
+    def _routed_failed(self, call: Call, exc: BaseException, started: float) -> None:
+        """The end-of-call hook for a routed call that failed, once, after every attempt."""
+        try:
+            hooks = self.plugin_host.provider_hooks(call.provider)
+        except LLMRouterError:
+            return
+        self._failed(hooks, call, exc, started)
 
     @property
     def plugin_host(self) -> PluginHost:
@@ -185,6 +227,25 @@ class _RouterBase:
         )
 
 
+def _hold(stream: CompletionStream | AsyncCompletionStream, lease: Lease) -> None:
+    """Keep a streamed deployment "in flight" until the stream ends, is closed, or is dropped."""
+    core = stream._core
+    if core._ended:
+        lease(None)
+        return
+    core.on_end = lease
+    weakref.finalize(stream, lease.later)
+
+
+def _make_routing(config: Any) -> Routing:
+    from llmrouter.config import load_config
+    from llmrouter.routing import Routing
+
+    if isinstance(config, Routing):
+        return config
+    return Routing(load_config(config))
+
+
 def default_status_error(call: Call, response: HTTPResponse) -> LLMRouterError:
     """The error for a status no provider mapped: class by status, the body kept raw."""
     try:
@@ -286,6 +347,7 @@ class _StreamCore:
         "done",
         "hooks",
         "info",
+        "on_end",
         "prompt",
         "request",
         "response",
@@ -314,6 +376,8 @@ class _StreamCore:
         self._ended = False
         self._started = started
         self.info = _call_info(call, request, response, 0.0, prompt)
+        #: Told the stream's final error (or None) once it ends; the router frees the deployment.
+        self.on_end: Callable[[BaseException | None], None] | None = None
 
     def feed(self, data: bytes) -> list[ModelResponseStream]:
         out: list[ModelResponseStream] = []
@@ -368,18 +432,23 @@ class _StreamCore:
         self._ended = True
         latency = time.perf_counter() - self._started
         self.info.latency_s = latency
-        self.hooks.call_end(
-            outcome=CallOutcome(
-                call=self.call,
-                error=error,
-                latency_s=latency,
-                attempts=self.call.metadata.get("attempts", 1),
-                status_code=self.response.status_code,
-                request_id=self.response.request_id,
-                usage=self.usage,
-                chunks=self.state.chunks,
+        try:
+            self.hooks.call_end(
+                outcome=CallOutcome(
+                    call=self.call,
+                    error=error,
+                    latency_s=latency,
+                    attempts=self.call.metadata.get("attempts", 1),
+                    status_code=self.response.status_code,
+                    request_id=self.response.request_id,
+                    usage=self.usage,
+                    chunks=self.state.chunks,
+                )
             )
-        )
+        finally:
+            on_end = self.on_end
+            if on_end is not None:
+                on_end(error)
 
 
 class CompletionStream(Iterator[ModelResponseStream]):
@@ -448,6 +517,21 @@ class CompletionStream(Iterator[ModelResponseStream]):
         self._closed = True
         self._response.close()
         self._core.end(exc)
+
+    def _prime(self) -> None:
+        """Read until the first chunk arrives, or the stream ends or fails, keeping the chunk
+        for the caller. Until then a failure belongs to the router's attempt, not to the call
+        (it may retry elsewhere), so the end-of-call hook is held back meanwhile."""
+        core = self._core
+        core._ended = True
+        try:
+            next(self)
+        except StopIteration:
+            core._ended = False
+            core.end(None)
+            return
+        core._ended = False
+        self._pos -= 1
 
     def close(self) -> None:
         if not self._closed:
@@ -533,6 +617,19 @@ class AsyncCompletionStream(AsyncIterator[ModelResponseStream]):
             await self._response.aclose()
             self._core.end(None)
 
+    async def _prime(self) -> None:
+        """See :meth:`CompletionStream._prime`."""
+        core = self._core
+        core._ended = True
+        try:
+            await self.__anext__()
+        except StopAsyncIteration:
+            core._ended = False
+            core.end(None)
+            return
+        core._ended = False
+        self._pos -= 1
+
     async def __aenter__(self) -> AsyncCompletionStream:
         return self
 
@@ -559,8 +656,9 @@ class Router(_RouterBase):
         timeout: float | httpx.Timeout | None = None,
         http_client: httpx.Client | None = None,
         plugin_host: PluginHost | None = None,
+        config: RouterConfig | Mapping[str, Any] | Routing | None = None,
     ) -> None:
-        super().__init__(timeout=timeout, plugin_host=plugin_host)
+        super().__init__(timeout=timeout, plugin_host=plugin_host, config=config)
         self._client = http_client
         self._owns_client = http_client is None
 
@@ -594,10 +692,14 @@ class Router(_RouterBase):
         **params: Any,
     ) -> Any:
         """Chat completion. Returns a :class:`ModelResponse`, or a :class:`CompletionStream`
-        of :class:`ModelResponseStream` chunks when ``stream=True``."""
+        of :class:`ModelResponseStream` chunks when ``stream=True``.
+
+        ``model`` is a config alias (routed: retries, fallbacks, cooldowns) or
+        ``provider/model`` (sent once, directly)."""
+        plan = self._plan(model) if self._routing is not None else None
         call = self._make_call(
             "chat",
-            model,
+            model if plan is None else plan.placeholder,
             messages=messages,
             stream=stream,
             api_base=api_base,
@@ -605,6 +707,8 @@ class Router(_RouterBase):
             timeout=timeout,
             params=params,
         )
+        if plan is not None:
+            return self._run_routed(plan, call)
         return self._run(call)
 
     def embedding(
@@ -617,16 +721,19 @@ class Router(_RouterBase):
         timeout: float | None = None,
         **params: Any,
     ) -> EmbeddingResponse:
-        """Embeddings for one string or a list of strings."""
+        """Embeddings for one string or a list of strings (``model`` may be an alias)."""
+        plan = self._plan(model) if self._routing is not None else None
         call = self._make_call(
             "embedding",
-            model,
+            model if plan is None else plan.placeholder,
             input=input,
             api_base=api_base,
             api_key=api_key,
             timeout=timeout,
             params=params,
         )
+        if plan is not None:
+            return self._run_routed(plan, call)  # type: ignore[no-any-return]
         return self._run(call)  # type: ignore[no-any-return]
 
     def list_models(
@@ -657,6 +764,40 @@ class Router(_RouterBase):
         except BaseException as exc:
             self._failed(hooks, call, exc, started)
             raise
+
+    def _run_routed(self, plan: CallPlan, base: Call) -> Any:
+        """The attempt loop; its twin in AsyncRouter differs only in ``await`` and the sleep."""
+        from llmrouter.routing import Attempt, Wait, deployment_call, log_attempt
+
+        started = time.perf_counter()
+        call = base
+        while True:
+            step = plan.next()
+            if not isinstance(step, Attempt):
+                if isinstance(step, Wait):
+                    time.sleep(step.seconds)
+                    continue
+                self._routed_failed(call, step.error, started)
+                raise step.error
+            try:
+                call = deployment_call(base, plan, step)
+                hooks, prompt, request = self._prepare(call)
+                result = self._send(hooks, call, prompt, request, started)
+                if call.stream:
+                    result._prime()
+            except LLMRouterError as exc:
+                decision, delay = plan.failed(step, exc)
+                log_attempt(plan, step, error=exc, decision=decision, delay=delay)
+                continue
+            except BaseException as exc:
+                plan.abandon(step)
+                self._routed_failed(call, exc, started)
+                raise
+            lease = plan.succeeded(step, hold=call.stream)
+            log_attempt(plan, step)
+            if call.stream:
+                _hold(result, lease)
+            return result
 
     def _send(
         self,
@@ -699,6 +840,9 @@ class AsyncRouter(_RouterBase):
 
     An httpx AsyncClient belongs to one event loop: create the AsyncRouter inside the loop that
     uses it (the module-level ``acompletion`` keeps one per loop for you).
+
+    ``engine="aiohttp"`` sends through aiohttp behind httpx's API (``pip install
+    'llmrouter[aiohttp]'``): much faster under high concurrency (see docs/performance.md).
     """
 
     def __init__(
@@ -707,8 +851,13 @@ class AsyncRouter(_RouterBase):
         timeout: float | httpx.Timeout | None = None,
         http_client: httpx.AsyncClient | None = None,
         plugin_host: PluginHost | None = None,
+        engine: str | None = None,
+        config: RouterConfig | Mapping[str, Any] | Routing | None = None,
     ) -> None:
-        super().__init__(timeout=timeout, plugin_host=plugin_host)
+        super().__init__(timeout=timeout, plugin_host=plugin_host, config=config)
+        if engine is not None and http_client is not None:
+            raise ValueError("pass either http_client= or engine=, not both")
+        self._engine = _http.check_engine(engine)
         self._client = http_client
         self._owns_client = http_client is None
 
@@ -716,7 +865,7 @@ class AsyncRouter(_RouterBase):
     def http_client(self) -> httpx.AsyncClient:
         client = self._client
         if client is None:
-            client = self._client = _http.make_async_client(self._timeout)
+            client = self._client = _http.make_async_client(self._timeout, self._engine)
         return client
 
     async def aclose(self) -> None:
@@ -742,9 +891,10 @@ class AsyncRouter(_RouterBase):
         **params: Any,
     ) -> Any:
         """Chat completion; with ``stream=True`` returns an :class:`AsyncCompletionStream`."""
+        plan = self._plan(model) if self._routing is not None else None
         call = self._make_call(
             "chat",
-            model,
+            model if plan is None else plan.placeholder,
             messages=messages,
             stream=stream,
             api_base=api_base,
@@ -752,6 +902,8 @@ class AsyncRouter(_RouterBase):
             timeout=timeout,
             params=params,
         )
+        if plan is not None:
+            return await self._run_routed(plan, call)
         return await self._run(call)
 
     async def embedding(
@@ -764,15 +916,18 @@ class AsyncRouter(_RouterBase):
         timeout: float | None = None,
         **params: Any,
     ) -> EmbeddingResponse:
+        plan = self._plan(model) if self._routing is not None else None
         call = self._make_call(
             "embedding",
-            model,
+            model if plan is None else plan.placeholder,
             input=input,
             api_base=api_base,
             api_key=api_key,
             timeout=timeout,
             params=params,
         )
+        if plan is not None:
+            return await self._run_routed(plan, call)  # type: ignore[no-any-return]
         return await self._run(call)  # type: ignore[no-any-return]
 
     async def list_models(
@@ -803,6 +958,40 @@ class AsyncRouter(_RouterBase):
             self._failed(hooks, call, exc, started)
             raise
 
+    async def _run_routed(self, plan: CallPlan, base: Call) -> Any:
+        """The attempt loop: :meth:`Router._run_routed` with ``await`` and ``asyncio.sleep``."""
+        from llmrouter.routing import Attempt, Wait, deployment_call, log_attempt
+
+        started = time.perf_counter()
+        call = base
+        while True:
+            step = plan.next()
+            if not isinstance(step, Attempt):
+                if isinstance(step, Wait):
+                    await asyncio.sleep(step.seconds)
+                    continue
+                self._routed_failed(call, step.error, started)
+                raise step.error
+            try:
+                call = deployment_call(base, plan, step)
+                hooks, prompt, request = self._prepare(call)
+                result = await self._send(hooks, call, prompt, request, started)
+                if call.stream:
+                    await result._prime()
+            except LLMRouterError as exc:
+                decision, delay = plan.failed(step, exc)
+                log_attempt(plan, step, error=exc, decision=decision, delay=delay)
+                continue
+            except BaseException as exc:
+                plan.abandon(step)
+                self._routed_failed(call, exc, started)
+                raise
+            lease = plan.succeeded(step, hold=call.stream)
+            log_attempt(plan, step)
+            if call.stream:
+                _hold(result, lease)
+            return result
+
     async def _send(
         self,
         hooks: ProviderHooks,
@@ -812,6 +1001,16 @@ class AsyncRouter(_RouterBase):
         started: float,
     ) -> Any:
         client = self.http_client
+        send_call = None if call.stream else _http.call_sender(client)
+        if send_call is not None:  # aiohttp engine: one direct request, no httpx objects
+            try:
+                response = await send_call(request, call)
+            except httpx.HTTPError as exc:
+                raise _http.transport_error(exc, call) from exc
+            hooks.response_received(call=call, request=request, response=response)
+            if response.status_code >= 400:
+                raise self._error(hooks, call, response)
+            return self._result(hooks, call, prompt, request, response, started)
         req = _http.build_httpx_request(client, request, call)
         try:
             resp = await client.send(req, stream=call.stream)

@@ -1,25 +1,46 @@
-"""Everything llmrouter knows about httpx lives here, so the engine stays swappable.
+"""Everything llmrouter knows about httpx (and aiohttp) lives here, so the engine stays swappable.
 
 The core builds one :class:`httpx.Client` / :class:`httpx.AsyncClient` per Router and reuses it
-(connection pooling). Any httpx-compatible client can be passed in instead, e.g. one with the
-aiohttp-backed transport of the ``httpx-aiohttp`` package (``pip install llmrouter[aiohttp]``),
-which is much faster under high async concurrency; see :func:`aiohttp_async_client`.
+(connection pooling). Any httpx-compatible client can be passed in instead.
+
+Async engines (``AsyncRouter(engine=...)``):
+
+``"httpx"`` (default)
+    httpx's own AsyncClient and connection pool.
+``"aiohttp"`` (``pip install 'llmrouter[aiohttp]'``)
+    :class:`AiohttpAsyncClient`: still an ``httpx.AsyncClient`` (so ``router.http_client`` keeps
+    httpx's API, through the ``httpx-aiohttp`` transport), over ONE aiohttp session that
+    llmrouter's own non-streaming calls use directly (:meth:`AiohttpAsyncClient.send_call`),
+    skipping httpx's request/response machinery. Several times faster under concurrency; see
+    docs/performance.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from llmrouter.errors import APIConnectionError, APITimeoutError
 from llmrouter.pipeline import Call, HTTPRequest, HTTPResponse
 
+if TYPE_CHECKING:
+    import aiohttp
+
 __all__ = [
+    "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
+    "ENGINES",
+    "AiohttpAsyncClient",
+    "ResponseHeaders",
     "aiohttp_async_client",
     "build_httpx_request",
+    "call_sender",
+    "check_engine",
+    "encode_json",
     "make_async_client",
     "make_sync_client",
     "to_http_response",
@@ -32,6 +53,10 @@ DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 DEFAULT_LIMITS = httpx.Limits(
     max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30.0
 )
+
+#: Async engines: ``httpx`` (its own connection pool) or ``aiohttp`` (httpx's API over an aiohttp
+#: session, from the optional ``httpx-aiohttp`` package: ``pip install 'llmrouter[aiohttp]'``).
+ENGINES = ("httpx", "aiohttp")
 
 _HEADERS = {"user-agent": "llmrouter/0.1", "accept": "application/json"}
 
@@ -48,48 +73,270 @@ def make_sync_client(timeout: float | httpx.Timeout | None = None) -> httpx.Clie
     return httpx.Client(timeout=to_timeout(timeout), limits=DEFAULT_LIMITS, headers=_HEADERS)
 
 
-def make_async_client(timeout: float | httpx.Timeout | None = None) -> httpx.AsyncClient:
+def check_engine(engine: str | None) -> str:
+    """``None`` or a known engine name -> the engine name; anything else is a ValueError."""
+    if engine is None:
+        return "httpx"
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    return engine
+
+
+def make_async_client(
+    timeout: float | httpx.Timeout | None = None, engine: str | None = None
+) -> httpx.AsyncClient:
+    """The AsyncClient an AsyncRouter owns: httpx's own transport, or aiohttp's (``engine``)."""
+    if check_engine(engine) == "aiohttp":
+        return aiohttp_async_client(timeout)
     return httpx.AsyncClient(timeout=to_timeout(timeout), limits=DEFAULT_LIMITS, headers=_HEADERS)
 
 
-def aiohttp_async_client(timeout: float | httpx.Timeout | None = None) -> httpx.AsyncClient:
-    """An httpx AsyncClient whose transport is aiohttp (needs ``llmrouter[aiohttp]``)."""
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError as exc:  # pragma: no cover - depends on the optional extra
-        raise ImportError(
-            "the aiohttp engine needs the optional extra: pip install 'llmrouter[aiohttp]'"
-        ) from exc
-    return httpx.AsyncClient(
-        timeout=to_timeout(timeout),
-        limits=DEFAULT_LIMITS,
-        headers=_HEADERS,
-        transport=AiohttpTransport(),
-    )
+def aiohttp_async_client(timeout: float | httpx.Timeout | None = None) -> AiohttpAsyncClient:
+    """An httpx AsyncClient whose transport is aiohttp (needs ``llmrouter[aiohttp]``).
+
+    ``AsyncRouter(engine="aiohttp")`` builds one of these; pass it as
+    ``AsyncRouter(http_client=aiohttp_async_client(...))`` to share it or set its timeout.
+    """
+    return AiohttpAsyncClient(timeout=to_timeout(timeout))
+
+
+class AiohttpAsyncClient(httpx.AsyncClient):
+    """An ``httpx.AsyncClient`` over one lazily created aiohttp session (``llmrouter[aiohttp]``).
+
+    Requests made through the httpx API (``send``, ``post``, streams) go through the
+    ``httpx-aiohttp`` transport; llmrouter's non-streaming calls take :meth:`send_call`, which
+    uses the same session directly. Create and use it inside one event loop, like any
+    ``httpx.AsyncClient``; ``aclose()`` closes the session.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        try:
+            from httpx_aiohttp import AiohttpTransport
+        except ImportError as exc:  # pragma: no cover - depends on the optional extra
+            raise ImportError(
+                "the aiohttp engine needs the optional extra: pip install 'llmrouter[aiohttp]'"
+            ) from exc
+        self._limits = limits
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: tuple[dict[str, float | None], Any] | None = None
+        super().__init__(
+            timeout=timeout,
+            headers=_HEADERS if headers is None else headers,
+            transport=AiohttpTransport(limits=limits, client=self.session),
+        )
+
+    def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session (created on first use, inside the running loop)."""
+        session = self._session
+        if session is None or session.closed:
+            import aiohttp
+
+            limits = self._limits
+            connector = aiohttp.TCPConnector(
+                limit=limits.max_connections or 0,
+                keepalive_timeout=limits.keepalive_expiry or 15.0,
+                ssl=httpx.create_ssl_context(),
+            )
+            session = self._session = aiohttp.ClientSession(connector=connector)
+        return session
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        session = self._session
+        if session is not None and not session.closed:
+            await session.close()
+        self._session = None
+
+    def _client_timeout(self, extension: dict[str, float | None]) -> Any:
+        cached = self._timeouts
+        if cached is not None and cached[0] == extension:
+            return cached[1]
+        import aiohttp
+
+        # The mapping httpx-aiohttp uses: pool -> connect (waiting for a connection included).
+        value = aiohttp.ClientTimeout(
+            total=None,
+            connect=extension.get("pool"),
+            sock_connect=extension.get("connect"),
+            sock_read=extension.get("read"),
+        )
+        self._timeouts = (extension, value)
+        return value
+
+    async def send_call(self, request: HTTPRequest, call: Call) -> HTTPResponse:
+        """Send ``request`` and read the whole answer over the aiohttp session.
+
+        The same request as :func:`build_httpx_request` would build (the client's default
+        headers, replaced by the request's own of the same name; the JSON body; the client's or
+        the call's timeout); transport failures are raised as the httpx exceptions the router
+        already maps (``httpx.ConnectError``, ``httpx.ReadTimeout``...).
+        """
+        import aiohttp
+
+        headers: dict[str, str] = {}
+        own = request.headers
+        body: bytes | None = None
+        if request.json is not None:
+            body = encode_json(request.json)
+            headers["content-type"] = "application/json"
+        lowered = {name.lower() for name in own}
+        for name, value in self.headers.items():
+            if name not in lowered and name not in headers:
+                headers[name] = value
+        headers.update(own)
+        timeout = to_timeout(call.timeout) if call.timeout is not None else self.timeout
+        try:
+            async with self.session().request(
+                request.method,
+                request.url,
+                data=body,
+                headers=headers,
+                timeout=self._client_timeout(timeout.as_dict()),
+                allow_redirects=False,
+            ) as response:
+                content = await response.read()
+                return HTTPResponse(
+                    response.status, ResponseHeaders.from_raw(response.raw_headers), content
+                )
+        except asyncio.TimeoutError as exc:
+            connecting = isinstance(exc, aiohttp.ConnectionTimeoutError)
+            kind = httpx.ConnectTimeout if connecting else httpx.ReadTimeout
+            raise kind(str(exc) or type(exc).__name__) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise httpx.ConnectError(str(exc)) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise httpx.ReadError(str(exc)) from exc
+        except aiohttp.ServerDisconnectedError as exc:
+            raise httpx.RemoteProtocolError(str(exc) or "server disconnected") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise httpx.TransportError(str(exc) or type(exc).__name__) from exc
+
+
+def call_sender(
+    client: httpx.AsyncClient,
+) -> Callable[[HTTPRequest, Call], Awaitable[HTTPResponse]] | None:
+    """The direct non-streaming sender of ``client`` when it has one (the aiohttp engine with no
+    cookies or default query params), else ``None``: use ``build_httpx_request`` + ``send``."""
+    if isinstance(client, AiohttpAsyncClient) and not client.params and not client.cookies:
+        return client.send_call
+    return None
 
 
 def encode_json(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+#: Parsed URLs by text. Routers send to a handful of endpoint URLs, and httpx's URL parser is
+#: one of the most expensive steps of building a request; bounded so odd callers cannot grow it.
+_URLS: dict[str, httpx.URL] = {}
+_URLS_MAX = 256
+
+
+def _url(text: str) -> httpx.URL:
+    url = _URLS.get(text)
+    if url is None:
+        url = httpx.URL(text)
+        if len(_URLS) >= _URLS_MAX:
+            _URLS.clear()
+        _URLS[text] = url
+    return url
+
+
+def _plain_client(client: httpx.Client | httpx.AsyncClient) -> bool:
+    """True when ``client.build_request`` would only merge the client's default headers and
+    timeout: a stock httpx client (not a subclass overriding ``build_request``) with no default
+    query params and no cookies."""
+    build = type(client).build_request
+    return (
+        (build is httpx.Client.build_request or build is httpx.AsyncClient.build_request)
+        and not client.params
+        and not client.cookies
+    )
+
+
 def build_httpx_request(
     client: httpx.Client | httpx.AsyncClient, request: HTTPRequest, call: Call
 ) -> httpx.Request:
+    """The httpx request for ``request``, exactly as ``client.build_request`` would build it.
+
+    For a plain client (see :func:`_plain_client`) and an absolute URL the request is built
+    directly: the parsed URL is cached and the client's default headers are merged the way
+    ``build_request`` merges them (a request header replaces a default of the same name), which
+    halves the cost. Anything else goes through ``client.build_request``.
+    """
     headers = request.headers
     content: bytes | None = None
     if request.json is not None:
         content = encode_json(request.json)
         headers = {"content-type": "application/json", **headers}
-    timeout = to_timeout(call.timeout) if call.timeout is not None else None
-    extensions = {"timeout": timeout.as_dict()} if timeout is not None else None
-    req = client.build_request(request.method, request.url, headers=headers, content=content)
-    if extensions:
-        req.extensions.update(extensions)
+    timeout = to_timeout(call.timeout) if call.timeout is not None else client.timeout
+    url = _url(request.url)
+    if url.is_absolute_url and _plain_client(client):
+        own = {name.lower() for name in headers}
+        # The client's raw (bytes) defaults, then the request's own (str): httpx normalises both.
+        merged: list[Any] = [
+            item for item in client.headers.raw if item[0].decode("latin-1").lower() not in own
+        ]
+        merged.extend(headers.items())
+        return httpx.Request(
+            request.method,
+            url,
+            headers=merged,
+            content=content,
+            extensions={"timeout": timeout.as_dict()},
+        )
+    req = client.build_request(request.method, url, headers=headers, content=content)
+    if call.timeout is not None:
+        req.extensions["timeout"] = timeout.as_dict()
     return req
 
 
-def to_http_response(response: httpx.Response) -> HTTPResponse:
-    return HTTPResponse(response.status_code, response.headers, response.content)
+class ResponseHeaders(dict[str, str]):
+    """Response headers as a plain dict with lower-cased names and case-insensitive lookups.
+
+    A header sent more than once is joined with ``", "``, as ``httpx.Headers.get`` does. Reading
+    ``x-request-id`` & co. from a dict costs a fraction of a lookup in ``httpx.Headers`` (which
+    lower-cases and scans its whole list every time), and this is done several times per call.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> ResponseHeaders:
+        out = cls()
+        for raw_name, raw_value in raw:
+            name = raw_name.decode("latin-1").lower()
+            try:
+                value = raw_value.decode("ascii")
+            except UnicodeDecodeError:
+                try:
+                    value = raw_value.decode("utf-8")
+                except UnicodeDecodeError:
+                    value = raw_value.decode("latin-1")
+            previous = dict.get(out, name)
+            dict.__setitem__(out, name, value if previous is None else f"{previous}, {value}")
+        return out
+
+    def __getitem__(self, key: str) -> str:
+        return dict.__getitem__(self, key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict.get(self, key.lower(), default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and dict.__contains__(self, key.lower())
+
+
+def to_http_response(response: httpx.Response, *, read: bool = True) -> HTTPResponse:
+    """Our view of an httpx response (``read=False`` for a stream's head: no body yet)."""
+    headers = ResponseHeaders.from_raw(response.headers.raw)
+    return HTTPResponse(response.status_code, headers, response.content if read else b"")
 
 
 def transport_error(exc: Exception, call: Call) -> APIConnectionError:

@@ -20,6 +20,7 @@ import importlib
 import os
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -69,18 +70,96 @@ class PluginError:
         return f"{self.name} ({self.source}): {self.error}"
 
 
+#: A stage caller: keyword arguments as in the hookspec, result as pluggy would return it.
+StageCaller = Callable[..., Any]
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderHooks:
-    """Hook callers that reach one provider plugin plus every cross-cutting plugin."""
+    """Hook callers that reach one provider plugin plus every cross-cutting plugin.
+
+    Each field is called like a pluggy hook caller (keyword arguments) and returns what pluggy
+    would return; see :func:`_stage_caller` for the shortcut taken when a stage has a single
+    plain implementation.
+    """
 
     provider: str
-    format_prompt: HookCaller
-    build_request: HookCaller
-    parse_response: HookCaller
-    parse_stream_event: HookCaller
-    map_error: HookCaller
-    response_received: HookCaller
-    call_end: HookCaller
+    format_prompt: StageCaller
+    build_request: StageCaller
+    parse_response: StageCaller
+    parse_stream_event: StageCaller
+    map_error: StageCaller
+    response_received: StageCaller
+    call_end: StageCaller
+
+
+def _stage_caller(pm: pluggy.PluginManager, caller: HookCaller) -> StageCaller:
+    """``caller`` itself, or an equivalent direct call when pluggy's machinery has nothing to do.
+
+    Measured (docs/performance.md): a call through a subset hook caller costs several
+    microseconds (it re-filters the implementation list, then runs ``_multicall``), which was
+    most of llmrouter's own per-call and per-stream-chunk overhead. When a stage has no
+    implementation, or exactly one that is neither a wrapper nor an old-style hookwrapper, the
+    result is fully determined: ``firstresult`` hooks return the implementation's result, the
+    others a list holding it unless it is ``None``; exceptions propagate unchanged. Anything
+    else (two implementations, wrappers) goes through pluggy.
+
+    The host rebuilds these callers whenever plugins change through it; each call also checks,
+    cheaply, that the hook's implementation list is still the one the shortcut was built for
+    (so a plugin registered on ``host.pm`` directly is seen at once) and that no hook call
+    monitoring or tracing was switched on (``pm.add_hookcall_monitoring``/``enable_tracing``);
+    otherwise it defers to pluggy.
+    """
+    impls = caller.get_hookimpls()
+    if len(impls) > 1 or any(impl.hookwrapper or impl.wrapper for impl in impls):
+        return caller
+    spec = caller.spec
+    firstresult = bool(spec is not None and spec.opts.get("firstresult", False))
+    full: HookCaller = getattr(pm.hook, caller.name)
+    # pluggy edits this list in place on (un)registration; compared without copying it.
+    live: list[Any] | None = getattr(full, "_hookimpls", None)
+    default_exec = getattr(pm, "_inner_hookexec", None)
+    if not isinstance(live, list) or default_exec is None:
+        return caller
+    snapshot = list(live)
+
+    if not impls:
+
+        def call_none(**kwargs: Any) -> Any:
+            if pm._inner_hookexec is default_exec and live == snapshot:
+                return None if firstresult else []
+            return caller(**kwargs)
+
+        return call_none
+
+    impl = impls[0]
+    function = impl.function
+    argnames = tuple(impl.argnames)
+    spec_args = tuple(spec.argnames) if spec is not None else argnames
+    if argnames != spec_args:
+        # The implementation takes a subset of the arguments: pass only those, by position,
+        # as pluggy does.
+        def function_subset(**kwargs: Any) -> Any:
+            return impl.function(*[kwargs[name] for name in argnames])
+
+        function = function_subset
+
+    if firstresult:
+
+        def call_first(**kwargs: Any) -> Any:
+            if pm._inner_hookexec is default_exec and live == snapshot:
+                return function(**kwargs)
+            return caller(**kwargs)
+
+        return call_first
+
+    def call_all(**kwargs: Any) -> Any:
+        if pm._inner_hookexec is default_exec and live == snapshot:
+            result = function(**kwargs)
+            return [] if result is None else [result]
+        return caller(**kwargs)
+
+    return call_all
 
 
 class PluginHost:
@@ -270,7 +349,10 @@ class PluginHost:
             if hooks is None:
                 own = self._providers[name]
                 others = [p for n, p in self._providers.items() if n != name and p is not own]
-                callers = [self.pm.subset_hook_caller(stage, others) for stage in _STAGES]
+                callers = [
+                    _stage_caller(self.pm, self.pm.subset_hook_caller(stage, others))
+                    for stage in _STAGES
+                ]
                 hooks = ProviderHooks(name, *callers)
                 self._hooks_cache[name] = hooks
             return hooks

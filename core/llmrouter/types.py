@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "CallInfo",
@@ -168,7 +168,22 @@ class CallInfo(BaseModel):
 
 
 class _WithCallInfo(_Mapping):
-    _llmrouter: CallInfo | None = PrivateAttr(default=None)
+    # The CallInfo lives in pydantic's private-attribute dict, like a ``PrivateAttr`` (so copies,
+    # pickles and ``==`` treat it the same way), but without declaring one: a declared private
+    # attribute makes pydantic run a Python ``model_post_init`` for every instance it validates,
+    # about a third of the cost of parsing a stream chunk (docs/performance.md).
+    @property
+    def _llmrouter(self) -> CallInfo | None:
+        private = self.__pydantic_private__
+        return None if private is None else private.get("_llmrouter")
+
+    @_llmrouter.setter
+    def _llmrouter(self, value: CallInfo | None) -> None:
+        private = self.__pydantic_private__
+        if private is None:
+            object.__setattr__(self, "__pydantic_private__", {"_llmrouter": value})
+        else:
+            private["_llmrouter"] = value
 
     @property
     def llmrouter(self) -> CallInfo:

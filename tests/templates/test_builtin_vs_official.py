@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from llmrouter.errors import PromptTemplateError
 from llmrouter.templates import get_template, prompt_templates
 from llmrouter.templates.builtin import ALIASES, FAMILIES

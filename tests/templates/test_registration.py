@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pytest
+
 from llmrouter.errors import InvalidRequestError, PromptTemplateError
 from llmrouter.templates import (
     PromptTemplate,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from llmrouter.errors import InvalidRequestError, PromptTemplateError
 from llmrouter.templates import (
     explicit_template,

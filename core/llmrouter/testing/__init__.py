@@ -1,4 +1,4 @@
-"""Test helpers for llmrouter users: a Together-compatible API emulator that runs offline.
+"""Test helpers for llmrouter users: Together- and OpenAI-compatible API emulators, offline.
 
     from llmrouter.testing import TogetherEmulator, Fault
 
@@ -6,16 +6,20 @@
         emu.add_fault(Fault(status=429, retry_after=1), times=2)   # fail the first two
         ...  # point the client at emu.base_url with any api key
 
-See docs/testing.md. Importing this module starts nothing and imports only the standard library.
+``OpenAIEmulator`` is the same server answering in OpenAI's shapes (for the ``openai`` provider
+and the OpenAI-compatible family). See docs/testing.md. Importing this module starts nothing
+and imports only the standard library.
 """
 
 from llmrouter.testing.emulator import RecordedRequest, TogetherEmulator
 from llmrouter.testing.faults import Fault, FaultRule, FaultSpecError, parse_fault
+from llmrouter.testing.openai_emulator import OpenAIEmulator
 
 __all__ = [
     "Fault",
     "FaultRule",
     "FaultSpecError",
+    "OpenAIEmulator",
     "RecordedRequest",
     "TogetherEmulator",
     "parse_fault",

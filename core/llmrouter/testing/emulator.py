@@ -369,6 +369,11 @@ class TogetherEmulator:
     ``record=False`` turns recording off (benchmarks).
     """
 
+    #: The opening of the default (prompt-derived) reply; flavoured subclasses change it.
+    default_reply = "This is a deterministic reply from the Together emulator."
+    #: (message, type, code) for an error status; flavoured subclasses use their API's texts.
+    _default_error = staticmethod(wire.default_error)
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -749,7 +754,7 @@ class TogetherEmulator:
                 headers=(("allow", method),),
             )
         if not self._authorised(request.headers.get("authorization")):
-            message, type_, code = wire.default_error(401)
+            message, type_, code = self._default_error(401)
             return self._error(call, 401, message, type_=type_, code=code)
 
         spec = request.headers.get(FAULT_HEADER)
@@ -802,7 +807,8 @@ class TogetherEmulator:
             call.conn.cut()
             return None
         try:
-            return _HANDLERS[call.endpoint](self, call)
+            handler: Callable[[_Call], _Reply] = getattr(self, _HANDLERS[call.endpoint])
+            return handler(call)
         except _Invalid as exc:
             return self._error(
                 call, exc.status, exc.message, type_=exc.type, code=exc.code, param=exc.param
@@ -857,7 +863,7 @@ class TogetherEmulator:
     def _fault_status(self, call: _Call, fault: Fault) -> _Reply:
         status = fault.status
         assert status is not None
-        message, type_, code = wire.default_error(status)
+        message, type_, code = self._default_error(status)
         headers: list[tuple[str, str]] = []
         if fault.retry_after is not None:
             headers.append(("retry-after", _format_seconds(fault.retry_after)))
@@ -939,7 +945,7 @@ class TogetherEmulator:
         if reply is not None:
             return wire.split_tokens(str(reply(dict(body))))
         snippet = " ".join(wire.prompt_text(body).split()[:16])
-        text = "This is a deterministic reply from the Together emulator."
+        text = self.default_reply
         if snippet:
             text += f" You said: {snippet}"
         return wire.split_tokens(text)
@@ -1236,7 +1242,7 @@ class TogetherEmulator:
         if fault.stream_error_after is not None:
             self._event("stream_errors")
             status = fault.status if fault.status is not None else 500
-            message, type_, code = wire.default_error(status)
+            message, type_, code = self._default_error(status)
             error = wire.error_body(
                 fault.message if fault.message is not None else message,
                 fault.type if fault.type is not None else type_,
@@ -1260,11 +1266,12 @@ _ROUTES: dict[str, str] = {
     "/models": "GET",
 }
 
-_HANDLERS: dict[str, Callable[[TogetherEmulator, _Call], Awaitable[None] | None]] = {
-    "/chat/completions": TogetherEmulator._chat,
-    "/completions": TogetherEmulator._completion,
-    "/embeddings": TogetherEmulator._embeddings,
-    "/models": TogetherEmulator._list_models,
+#: Endpoint -> the method that answers it (looked up on the instance, so subclasses override).
+_HANDLERS: dict[str, str] = {
+    "/chat/completions": "_chat",
+    "/completions": "_completion",
+    "/embeddings": "_embeddings",
+    "/models": "_list_models",
 }
 
 

@@ -109,7 +109,8 @@ def normalize_finish_reason(reason: str | None) -> str | None:
 
 def _common_options(call: Call, options: BaseModel) -> dict[str, Any]:
     """The validated options as Together wants them (shared by chat and completions)."""
-    body = options.model_dump(exclude_none=True)
+    # No option given (the common case): skip model_dump, which walks every field.
+    body = options.model_dump(exclude_none=True) if options.model_fields_set else {}
     if body.pop("together_ai", None) is not None:
         warnings.warn(
             "together_ai=True is a legacy tutorial flag; the 'together_ai/' model prefix already "
@@ -309,6 +310,11 @@ def _stream_error(call: Call, payload: dict[str, Any], state: StreamState) -> LL
     )
 
 
+#: ``ModelResponseStream.model_validate_json`` without the classmethod's per-call overhead (this
+#: runs once per streamed chunk).
+_validate_chunk = ModelResponseStream.__pydantic_validator__.validate_json
+
+
 def parse_stream_event(
     call: Call, prompt: Prompt | None, data: str, state: StreamState
 ) -> ModelResponseStream | StreamDone | None:
@@ -317,7 +323,7 @@ def parse_stream_event(
     text_prompt = isinstance(prompt, TextPrompt)
     try:
         if not text_prompt:
-            chunk = ModelResponseStream.model_validate_json(data)
+            chunk: ModelResponseStream = _validate_chunk(data)
             extra = chunk.__pydantic_extra__
             if extra and "error" in extra:
                 raise _stream_error(call, {"error": extra["error"]}, state)

@@ -1,0 +1,5 @@
+"""``python -m llmrouter``: the same as the ``llmrouter`` command."""
+
+from llmrouter.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,644 @@
+"""The routing configuration: aliases, deployments, retries, cooldowns.
+
+A config maps *aliases* (names a caller uses as ``model=``) to *deployments* (concrete
+``provider/model`` routes with their own base URL, key variable, weight and limits), and says how
+hard the router tries before giving up. It is usually a TOML file::
+
+    [router]
+    num_retries = 2
+    [models.chat]
+    fallbacks = ["backup"]
+    [[models.chat.deployments]]
+    model = "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo"
+    api_key_env = "TOGETHER_API_KEY"
+
+The models are pydantic with ``extra="forbid"`` because a misspelt key that is silently ignored
+is a retry policy that silently does not apply. Every problem becomes one
+:class:`~llmrouter.errors.ConfigError` that names the file, the key path and what is allowed.
+
+Keys never live in the file: a deployment names the environment variable that holds its key
+(``api_key_env``) and the router reads it when a request is built. Nothing in the file is ever
+evaluated.
+
+The reference in ``docs/configuration.md`` is generated from these models by
+:func:`render_schema_markdown` (a test fails when the two differ), so it cannot drift.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from llmrouter.errors import ConfigError
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG_FILE",
+    "SCHEMA_BEGIN",
+    "SCHEMA_END",
+    "CooldownSettings",
+    "Deployment",
+    "ModelGroup",
+    "RouterConfig",
+    "RouterSettings",
+    "Strategy",
+    "find_config",
+    "load_config",
+    "load_config_file",
+    "render_schema_markdown",
+    "write_schema_docs",
+]
+
+#: Environment variable naming the config file the module-level functions use.
+CONFIG_ENV = "LLMROUTER_CONFIG"
+#: Read from the working directory when ``LLMROUTER_CONFIG`` is not set.
+DEFAULT_CONFIG_FILE = "llmrouter.toml"
+
+Strategy = Literal["weighted", "least-busy", "lowest-latency"]
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]*$")
+# Options the router itself owns: a deployment setting them in ``options`` would be ambiguous.
+_RESERVED_OPTIONS = frozenset(
+    {
+        "model",
+        "messages",
+        "input",
+        "stream",
+        "api_key",
+        "api_base",
+        "timeout",
+        "prompt_template",
+        "metadata",
+        "extra_body",
+        "extra_headers",
+    }
+)
+# Keys whose values are never echoed into an error message (they may hold something secret).
+_SENSITIVE_KEYS = frozenset({"api_key", "api_key_env", "key", "token", "secret", "password"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class CooldownSettings(_Strict):
+    """When a failing deployment is taken out of rotation, and for how long."""
+
+    min_requests: int = Field(
+        5,
+        ge=1,
+        description="Minimum attempts on a deployment within `window` before it can be cooled "
+        "down: a single unlucky failure never ejects anything.",
+    )
+    failure_rate: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Fraction of those attempts that must have failed (0 < rate <= 1).",
+    )
+    window: float = Field(
+        60.0, gt=0, description="Seconds of history the failure rate is computed over."
+    )
+    duration: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a tripped deployment is skipped. Afterwards one trial attempt "
+        "decides: success closes the breaker, failure trips it again.",
+    )
+
+
+class RouterSettings(_Strict):
+    """How hard the router tries, for every alias."""
+
+    num_retries: int = Field(
+        2,
+        ge=0,
+        le=20,
+        description="Retries on the same deployment for a retryable failure (connection "
+        "error, timeout, 408, 409, 429, 5xx) before moving on to the next deployment.",
+    )
+    timeout: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds for one attempt: read and stream-idle timeout (connect is "
+        "min(timeout, 10)). It is the client's default timeout, so it also applies to calls "
+        "that name a provider/model directly; `Router(timeout=...)` overrides it.",
+    )
+    retry_budget: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds after the start of a call during which retries and fallbacks may "
+        "begin; a backoff that would end later is not taken. Bounds a call to about "
+        "retry_budget + one attempt's timeout.",
+    )
+    backoff_base: float = Field(
+        0.5,
+        ge=0,
+        description="Seconds; the n-th retry waits a random time in [0, min(backoff_max, "
+        "backoff_base * 2**n)] (full jitter).",
+    )
+    backoff_max: float = Field(8.0, ge=0, description="Seconds; the cap of one backoff wait.")
+    retry_after_max: float = Field(
+        30.0,
+        ge=0,
+        description="Longest Retry-After / retry-after-ms (seconds) the router waits for; a "
+        "longer one moves on to the next deployment instead of waiting.",
+    )
+    cooldown: CooldownSettings = Field(
+        default_factory=CooldownSettings,
+        description="The circuit breaker: see `[router.cooldown]`.",
+    )
+
+
+class Deployment(_Strict):
+    """One concrete route an alias can be served by."""
+
+    model: str = Field(
+        description="The route, `<provider>/<model>`, e.g. "
+        "`together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo`."
+    )
+    name: str | None = Field(
+        None,
+        description="A label for logs, CallInfo and errors; defaults to `model` (with "
+        "`#<index>` added when an alias lists the same model twice).",
+    )
+    api_base: str | None = Field(
+        None, description="Base URL of this deployment (http or https); provider default if unset."
+    )
+    api_key_env: str | None = Field(
+        None,
+        description="Name of the environment variable holding this deployment's key, read at "
+        "call time. Keys never sit in the file. Unset: the provider's own variables.",
+    )
+    weight: float = Field(
+        1.0, gt=0, description="Relative share of traffic under the 'weighted' strategy."
+    )
+    rpm: int | None = Field(
+        None,
+        gt=0,
+        description="Requests per minute this deployment may receive (attempts "
+        "included); a deployment at its limit is skipped.",
+    )
+    timeout: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds for one attempt on this deployment; overrides `[router] timeout`.",
+    )
+    prompt_template: str | None = Field(
+        None,
+        description="Prompt template to render chat messages with (e.g. 'llama-2'); sends "
+        "them to the text-completion endpoint.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Default provider options (temperature, max_tokens, ...); the caller's "
+        "options win.",
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _route(cls, value: str) -> str:
+        provider, sep, rest = value.partition("/")
+        if not sep or not provider.strip() or not rest.strip():
+            raise ValueError(
+                "must be '<provider>/<model>', e.g. "
+                "'together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo'"
+            )
+        return value.strip()
+
+    @field_validator("api_base")
+    @classmethod
+    def _base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as 'https://api.together.xyz/v1'")
+        return value.rstrip("/")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            # Never echo the value: a key pasted here by mistake must not end up in a log.
+            raise ValueError(
+                "must be the NAME of an environment variable (letters, digits, '_'), e.g. "
+                "'TOGETHER_API_KEY'; put the key itself in that variable"
+            )
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        reserved = sorted(_RESERVED_OPTIONS.intersection(value))
+        if reserved:
+            raise ValueError(
+                f"{', '.join(reserved)} cannot be a default option; use the deployment's own "
+                "keys (model, api_base, api_key_env, timeout, prompt_template)"
+            )
+        return value
+
+    @property
+    def provider(self) -> str:
+        return self.model.partition("/")[0].strip()
+
+    @property
+    def provider_model(self) -> str:
+        return self.model.partition("/")[2].strip()
+
+
+class ModelGroup(_Strict):
+    """An alias: the deployments that serve it, how to choose one, and where to go next."""
+
+    strategy: Strategy = Field(
+        "weighted",
+        description="How a deployment is chosen: 'weighted' (random by weight), 'least-busy' "
+        "(fewest requests in flight), 'lowest-latency' (lowest moving average of the time to "
+        "the response or first chunk).",
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list,
+        description="Other aliases tried in order when every deployment of this one failed "
+        "(not followed transitively).",
+    )
+    deployments: list[Deployment] = Field(
+        min_length=1,
+        description="Where this alias can be served (`[[models.<alias>.deployments]]`).",
+    )
+
+
+class RouterConfig(_Strict):
+    """The whole file: ``[router]`` settings and ``[models.<alias>]`` groups."""
+
+    router: RouterSettings = Field(
+        default_factory=RouterSettings, description="Retry, timeout and cooldown settings."
+    )
+    models: dict[str, ModelGroup] = Field(
+        default_factory=dict, description="Aliases, by name ([models.<alias>])."
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _aliases(cls, value: dict[str, ModelGroup]) -> dict[str, ModelGroup]:
+        for alias in value:
+            if not _ALIAS.match(alias):
+                raise ValueError(
+                    f"alias {alias!r} must start with a letter or digit and contain no '/' or "
+                    "spaces (a name with '/' is a provider/model route, not an alias)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _references(self, info: ValidationInfo) -> RouterConfig:
+        # Cross-references are checked here, after every field is known to be well-formed.
+        # ConfigError is not a ValueError, so pydantic lets it through with our key path.
+        path = (info.context or {}).get("path") if info is not None else None
+        aliases = sorted(self.models)
+        for alias, group in self.models.items():
+            seen: set[str] = set()
+            for i, target in enumerate(group.fallbacks):
+                key = f"models.{_key(alias)}.fallbacks[{i}]"
+                if target == alias:
+                    raise _config_error(path, key, f"alias {alias!r} cannot fall back to itself")
+                if target not in self.models:
+                    raise _config_error(
+                        path,
+                        key,
+                        f"unknown alias {target!r}{_suggest(target, aliases)}; allowed: "
+                        f"{', '.join(repr(a) for a in aliases)}",
+                    )
+                if target in seen:
+                    raise _config_error(path, key, f"alias {target!r} is listed twice")
+                seen.add(target)
+            names: set[str] = set()
+            for i, dep in enumerate(group.deployments):
+                if dep.name is None:
+                    continue
+                if dep.name in names:
+                    raise _config_error(
+                        path,
+                        f"models.{_key(alias)}.deployments[{i}].name",
+                        f"deployment name {dep.name!r} is used twice in alias {alias!r}; "
+                        "names must be unique within an alias",
+                    )
+                names.add(dep.name)
+        return self
+
+    def deployment_names(self, alias: str) -> list[str]:
+        """The label of each deployment of ``alias``: its ``name``, else its model (with
+        ``#<index>`` when the alias lists that model more than once)."""
+        deployments = self.models[alias].deployments
+        counts: dict[str, int] = {}
+        for dep in deployments:
+            counts[dep.model] = counts.get(dep.model, 0) + 1
+        out = []
+        for i, dep in enumerate(deployments):
+            if dep.name is not None:
+                out.append(dep.name)
+            elif counts[dep.model] > 1:
+                out.append(f"{dep.model}#{i}")
+            else:
+                out.append(dep.model)
+        return out
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def load_config(
+    source: RouterConfig | Mapping[str, Any], *, path: str | None = None
+) -> RouterConfig:
+    """Validate a config given as a model or a plain mapping (e.g. parsed TOML).
+
+    ``path`` names the file in error messages. Raises :class:`ConfigError`.
+    """
+    if isinstance(source, RouterConfig):
+        return source
+    if not isinstance(source, Mapping):
+        raise ConfigError(
+            f"config must be a RouterConfig or a dict (parsed TOML), got {type(source).__name__}; "
+            "to read a file use Router.from_file(path)",
+            path=path,
+        )
+    try:
+        return RouterConfig.model_validate(dict(source), context={"path": path})
+    except ValidationError as exc:
+        raise _from_validation_error(exc, path) from None
+
+
+def load_config_file(path: str | os.PathLike[str]) -> RouterConfig:
+    """Read and validate a TOML config file. Raises :class:`ConfigError` naming the file."""
+    name = os.fspath(path)
+    try:
+        raw = Path(name).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {name!r} does not exist; check the path (or {CONFIG_ENV})", path=name
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"config file {name!r} cannot be read: {exc.strerror or exc}", path=name
+        ) from None
+    toml = _toml()
+    try:
+        data = toml.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{name}: config file is not UTF-8 text", path=name) from None
+    except toml.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: not valid TOML: {exc}", path=name) from None
+    return load_config(data, path=name)
+
+
+def find_config() -> RouterConfig | None:
+    """The config the module-level functions use: ``$LLMROUTER_CONFIG``, else
+    ``./llmrouter.toml`` when it exists, else ``None`` (no routing; plain provider/model calls).
+
+    A set but missing ``LLMROUTER_CONFIG`` is an error rather than silently no config.
+    """
+    explicit = os.environ.get(CONFIG_ENV, "").strip()
+    if explicit:
+        return load_config_file(explicit)
+    if os.path.isfile(DEFAULT_CONFIG_FILE):
+        return load_config_file(DEFAULT_CONFIG_FILE)
+    return None
+
+
+def _toml() -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    else:  # pragma: no cover - Python 3.10 only
+        import tomli
+
+        return tomli
+
+
+# --- error messages -------------------------------------------------------------------------------
+
+
+def _key(part: str | int) -> str:
+    if isinstance(part, int):
+        return f"[{part}]"
+    return part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+
+
+def _key_path(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        text = _key(part)
+        if isinstance(part, int):
+            out += text
+        else:
+            out += ("." if out else "") + text
+    return out or "(top level)"
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _config_error(path: str | None, key: str, problem: str) -> ConfigError:
+    where = path or "config"
+    return ConfigError(f"{where}: {key}: {problem}", path=path, key=key)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional/Annotated so the model class behind a field can be found."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The config model class that owns the last key of ``loc`` (for 'allowed keys' lists)."""
+    current: Any = RouterConfig
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return None
+            current = _unwrap(field.annotation)
+        elif get_origin(current) is dict:
+            current = _unwrap(get_args(current)[1])
+        elif get_origin(current) is list:
+            current = _unwrap(get_args(current)[0])
+        else:
+            return None
+        # A dict/list level consumes the next key or index.
+        while get_origin(current) in (dict, list) and parts:
+            parts.pop(0)
+            args = get_args(current)
+            current = _unwrap(args[1] if get_origin(current) is dict else args[0])
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return current
+    return None
+
+
+def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
+    loc: tuple[str | int, ...] = tuple(error.get("loc") or ())
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        owner = _model_at(loc[:-1])
+        bad = str(loc[-1]) if loc else "?"
+        allowed = sorted(owner.model_fields) if owner is not None else []
+        hint = ""
+        if bad == "api_key":
+            hint = "; keys never go in the config: set an environment variable and name it with api_key_env"
+        elif allowed:
+            hint = _suggest(bad, allowed)
+        listing = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
+        return _key_path(loc), f"unknown key {bad!r}{hint}{listing}"
+    if kind == "missing":
+        return _key_path(loc), "required key is missing"
+    message = str(error.get("msg", "invalid value"))
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    leaf = str(loc[-1]) if loc else ""
+    value = error.get("input")
+    shown = ""
+    if (
+        leaf not in _SENSITIVE_KEYS
+        and not isinstance(value, (dict, list))
+        and kind != "value_error"
+    ):
+        shown = f" (got {value!r})"
+    return _key_path(loc), f"{message}{shown}"
+
+
+def _from_validation_error(exc: ValidationError, path: str | None) -> ConfigError:
+    problems = [_describe(e) for e in exc.errors(include_url=False)]
+    where = path or "config"
+    first_key = problems[0][0] if problems else None
+    if len(problems) == 1:
+        key, problem = problems[0]
+        return ConfigError(f"{where}: {key}: {problem}", path=path, key=key)
+    lines = "\n".join(f"  {key}: {problem}" for key, problem in problems)
+    return ConfigError(
+        f"{where}: {len(problems)} problems in the config:\n{lines}", path=path, key=first_key
+    )
+
+
+# --- the generated reference ----------------------------------------------------------------------
+
+#: Section headings (TOML table names) for each model, in the order the reference lists them.
+_SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
+    ("[router]", RouterSettings),
+    ("[router.cooldown]", CooldownSettings),
+    ("[models.<alias>]", ModelGroup),
+    ("[[models.<alias>.deployments]]", Deployment),
+)
+
+
+def _type_name(annotation: Any) -> str:
+    annotation = _unwrap(annotation)
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return " \\| ".join(f'`"{a}"`' for a in get_args(annotation))
+    if origin is list:
+        return f"list of {_type_name(get_args(annotation)[0])}"
+    if origin is dict:
+        return "table"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "table"
+    names = {str: "string", int: "integer", float: "number", bool: "boolean"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def _default_text(field: Any) -> str:
+    if field.is_required():
+        return "**required**"
+    if field.default_factory is not None:
+        value = field.default_factory()
+        if isinstance(value, BaseModel):
+            return "see below"
+        return f"`{value!r}`" if value else ("`[]`" if isinstance(value, list) else "`{}`")
+    if field.default is None:
+        return "unset"
+    value = field.default
+    if isinstance(value, str):
+        return f'`"{value}"`'
+    return f"`{value!r}`"
+
+
+def render_schema_markdown() -> str:
+    """The key-by-key reference of the config, generated from the models above.
+
+    docs/configuration.md embeds this text between ``<!-- schema:begin -->`` and
+    ``<!-- schema:end -->``; a test compares them, so regenerate with
+    ``uv run python -c "from llmrouter.config import write_schema_docs; write_schema_docs()"``.
+    """
+    out: list[str] = []
+    for title, model in _SECTIONS:
+        doc = (model.__doc__ or "").strip().splitlines()[0]
+        out.append(f"### `{title}`\n\n{doc}\n")
+        out.append("| key | type | default | meaning |")
+        out.append("| --- | --- | --- | --- |")
+        for name, field in model.model_fields.items():
+            description = (field.description or "").replace("|", "\\|")
+            constraints = _constraints(field)
+            if constraints:
+                description += f" ({constraints})"
+            out.append(
+                f"| `{name}` | {_type_name(field.annotation)} | {_default_text(field)} | "
+                f"{description} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def _constraints(field: Any) -> str:
+    parts = []
+    for meta in field.metadata:
+        for attr, symbol in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+            value = getattr(meta, attr, None)
+            if value is not None:
+                parts.append(f"{symbol} {value}")
+        min_length = getattr(meta, "min_length", None)
+        if min_length:
+            parts.append(f"at least {min_length}")
+    return ", ".join(parts)
+
+
+SCHEMA_BEGIN = "<!-- schema:begin (generated by llmrouter.config.render_schema_markdown) -->"
+SCHEMA_END = "<!-- schema:end -->"
+
+
+def write_schema_docs(path: str | os.PathLike[str] = "docs/configuration.md") -> bool:
+    """Rewrite the generated block of ``path``; returns True when it changed."""
+    doc = Path(path)
+    text = doc.read_text(encoding="utf-8")
+    start = text.index(SCHEMA_BEGIN) + len(SCHEMA_BEGIN)
+    end = text.index(SCHEMA_END)
+    new = text[:start] + "\n\n" + render_schema_markdown() + "\n" + text[end:]
+    if new != text:
+        doc.write_text(new, encoding="utf-8")
+        return True
+    return False
