@@ -131,7 +131,9 @@ def test_engine_argument_is_checked() -> None:
     ],
 )
 @pytest.mark.parametrize("timeout", [None, 5.0])
-def test_build_request_matches_httpx(client: httpx.Client | httpx.AsyncClient, timeout: Any) -> None:
+def test_build_request_matches_httpx(
+    client: httpx.Client | httpx.AsyncClient, timeout: Any
+) -> None:
     call = Call(operation="chat", provider="p", model="m", timeout=timeout)
     headers = {"Accept": "x/y", "authorization": "Bearer k"}
     request = HTTPRequest("POST", "http://127.0.0.1:9/v1/chat/completions", headers, {"a": "é"})

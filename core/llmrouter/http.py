@@ -124,7 +124,8 @@ class AiohttpAsyncClient(httpx.AsyncClient):
             ) from exc
         self._limits = limits
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: tuple[dict[str, float | None], Any] | None = None
+        self._timeouts: tuple[httpx.Timeout, Any] | None = None
+        self._headers_cache: tuple[list[tuple[bytes, bytes]], dict[str, str]] | None = None
         super().__init__(
             timeout=timeout,
             headers=_HEADERS if headers is None else headers,
@@ -153,21 +154,32 @@ class AiohttpAsyncClient(httpx.AsyncClient):
             await session.close()
         self._session = None
 
-    def _client_timeout(self, extension: dict[str, float | None]) -> Any:
+    def _client_timeout(self, timeout: httpx.Timeout) -> Any:
         cached = self._timeouts
-        if cached is not None and cached[0] == extension:
+        if cached is not None and cached[0] == timeout:
             return cached[1]
         import aiohttp
 
         # The mapping httpx-aiohttp uses: pool -> connect (waiting for a connection included).
         value = aiohttp.ClientTimeout(
             total=None,
-            connect=extension.get("pool"),
-            sock_connect=extension.get("connect"),
-            sock_read=extension.get("read"),
+            connect=timeout.pool,
+            sock_connect=timeout.connect,
+            sock_read=timeout.read,
         )
-        self._timeouts = (extension, value)
+        self._timeouts = (timeout, value)
         return value
+
+    def _default_headers(self) -> dict[str, str]:
+        """The client's default headers, decoded once per change (``client.headers`` is mutable:
+        its raw list is compared on every call, which is much cheaper than decoding it)."""
+        raw = self.headers.raw
+        cached = self._headers_cache
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        decoded = dict(self.headers.items())
+        self._headers_cache = (raw, decoded)
+        return decoded
 
     async def send_call(self, request: HTTPRequest, call: Call) -> HTTPResponse:
         """Send ``request`` and read the whole answer over the aiohttp session.
@@ -179,17 +191,16 @@ class AiohttpAsyncClient(httpx.AsyncClient):
         """
         import aiohttp
 
-        headers: dict[str, str] = {}
         own = request.headers
         body: bytes | None = None
+        headers = self._default_headers()
         if request.json is not None:
             body = encode_json(request.json)
-            headers["content-type"] = "application/json"
-        lowered = {name.lower() for name in own}
-        for name, value in self.headers.items():
-            if name not in lowered and name not in headers:
-                headers[name] = value
-        headers.update(own)
+            headers = {**headers, "content-type": "application/json"}
+        if own:
+            lowered = {name.lower() for name in own}
+            headers = {k: v for k, v in headers.items() if k not in lowered}
+            headers.update(own)
         timeout = to_timeout(call.timeout) if call.timeout is not None else self.timeout
         try:
             async with self.session().request(
@@ -197,7 +208,7 @@ class AiohttpAsyncClient(httpx.AsyncClient):
                 request.url,
                 data=body,
                 headers=headers,
-                timeout=self._client_timeout(timeout.as_dict()),
+                timeout=self._client_timeout(timeout),
                 allow_redirects=False,
             ) as response:
                 content = await response.read()

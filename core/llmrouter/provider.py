@@ -22,6 +22,7 @@ from llmrouter.errors import (
 )
 from llmrouter.pipeline import Call, HTTPResponse
 from llmrouter.secrets import Secret, redact_text
+from llmrouter.validation import validate_messages, validate_options
 
 __all__ = [
     "auth_headers",
@@ -31,6 +32,8 @@ __all__ = [
     "parse_retry_after",
     "resolve_api_base",
     "resolve_api_key",
+    "validate_messages",
+    "validate_options",
 ]
 
 

@@ -455,7 +455,13 @@ class CallPlan:
             now = routing.clock()
             current = self._current
             if current is not None:
-                return self._begin(current, now)
+                if routing._rpm_wait(current, now) <= 0:
+                    return self._begin(current, now)
+                # The retry would break the deployment's rpm limit: move on instead.
+                self._skipped[current.name] = f"at its rpm limit ({current.deployment.rpm}/min)"
+                self._tried.setdefault(current.alias, set()).add(current.index)
+                self._current = None
+                self._retries = 0
             if self.number and now - self.started >= settings.retry_budget:
                 self._budget_spent = True
                 return GiveUp(self._final_error())

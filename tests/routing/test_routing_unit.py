@@ -554,6 +554,23 @@ def test_rpm_full_everywhere_waits_for_a_slot_or_gives_up() -> None:
     assert isinstance(result.attempts[0][1], E.RateLimitError)
 
 
+def test_a_retry_never_breaks_the_rpm_limit() -> None:
+    clock = FakeClock()
+    rt = routing(
+        {
+            "chat": {"fallbacks": ["b"], "deployments": [dep("a", rpm=2)]},
+            "b": {"deployments": [dep("x")]},
+        },
+        clock,
+        num_retries=5,
+    )
+    result, trace = drive(
+        rt.plan("chat"), clock, lambda a: server_error() if a.target.name == "a" else None
+    )
+    assert result == "x"
+    assert [n for k, n in trace if k == "try"] == ["a", "a", "x"]
+
+
 def test_a_held_stream_stays_in_flight_until_released() -> None:
     clock = FakeClock()
     rt = routing({"chat": {"deployments": [dep("a")]}}, clock, cooldown={"min_requests": 1})
