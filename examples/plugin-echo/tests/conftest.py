@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from llmrouter_echo.server import EchoServer
 
 import llmrouter
+from llmrouter_echo.server import EchoServer
 
 
 @pytest.fixture(scope="session")

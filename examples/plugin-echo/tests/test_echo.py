@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from llmrouter_echo.server import EchoServer
 
 import llmrouter
+from llmrouter_echo.server import EchoServer
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent / "llmrouter_echo"
