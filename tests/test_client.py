@@ -184,3 +184,42 @@ def test_embedding_and_models(emu: TogetherEmulator, where: dict[str, Any]) -> N
     models = llmrouter.list_models("together_ai", **where)
     assert any(m.id == "meta-llama/Llama-3.3-70B-Instruct-Turbo" for m in models)
     assert emu.requests[-1].method == "GET" and emu.requests[-1].path == "/v1/models"
+
+
+def test_chunks_before_an_in_band_error_are_all_delivered(
+    emu: TogetherEmulator, where: dict[str, Any]
+) -> None:
+    """Chunks that share a network read with the error event still reach the caller first."""
+    emu.add_fault(Fault(stream_error_after=3, status=503), times=1)
+    got = []
+    with pytest.raises(llmrouter.ServiceUnavailableError):
+        for chunk in llmrouter.completion(model=MODEL, messages=MESSAGES, stream=True, **where):
+            got.append(chunk)
+    assert len(got) == 3
+
+
+def test_stream_core_holds_an_error_until_earlier_chunks_are_read() -> None:
+    import json as _json
+
+    from llmrouter.pipeline import Call, ChatPrompt, HTTPRequest, HTTPResponse
+    from llmrouter.plugins import default_host
+    from llmrouter.streaming import StreamCore
+
+    call = Call(operation="chat", provider="together_ai", model="m", messages=[], stream=True)
+    hooks = default_host().provider_hooks("together_ai")
+    chunk = {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None}],
+    }
+    blob = b"".join(
+        b"data: " + _json.dumps(c).encode() + b"\n\n"
+        for c in (chunk, chunk, {"error": {"message": "overloaded", "type": "overloaded_error"}})
+    )
+    core = StreamCore(
+        hooks, call, ChatPrompt([]), HTTPRequest("POST", "http://x"), HTTPResponse(200, {}), 0.0
+    )
+    assert len(core.feed(blob)) == 2
+    assert isinstance(core.pending, llmrouter.ServiceUnavailableError)

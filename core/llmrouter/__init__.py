@@ -61,8 +61,8 @@ _LAZY: dict[str, str] = {
     # clients
     "Router": "llmrouter.client",
     "AsyncRouter": "llmrouter.client",
-    "CompletionStream": "llmrouter.client",
-    "AsyncCompletionStream": "llmrouter.client",
+    "CompletionStream": "llmrouter.streaming",
+    "AsyncCompletionStream": "llmrouter.streaming",
     # response types
     "ModelResponse": "llmrouter.types",
     "ModelResponseStream": "llmrouter.types",
@@ -88,6 +88,10 @@ _LAZY: dict[str, str] = {
     "registered_prompt_templates": "llmrouter.templates",
     "prompt_templates": "llmrouter.templates",
     "PromptTemplate": "llmrouter.templates",
+    # routing config
+    "RouterConfig": "llmrouter.config",
+    "load_config": "llmrouter.config",
+    "load_config_file": "llmrouter.config",
     # misc
     "Secret": "llmrouter.secrets",
 }
@@ -128,6 +132,7 @@ __all__ = [
     "RateLimitError",
     "RequestTimeoutStatusError",
     "Router",
+    "RouterConfig",
     "Secret",
     "ServiceUnavailableError",
     "StreamChoice",
@@ -143,6 +148,8 @@ __all__ = [
     "embedding",
     "hookimpl",
     "list_models",
+    "load_config",
+    "load_config_file",
     "plugin_errors",
     "prompt_templates",
     "providers",
@@ -187,9 +194,11 @@ if TYPE_CHECKING:
         list_models,
         reset_default_routers,
     )
-    from llmrouter.client import AsyncCompletionStream, AsyncRouter, CompletionStream, Router
+    from llmrouter.client import AsyncRouter, Router
+    from llmrouter.config import RouterConfig, load_config, load_config_file
     from llmrouter.hookspecs import hookimpl
     from llmrouter.secrets import Secret
+    from llmrouter.streaming import AsyncCompletionStream, CompletionStream
     from llmrouter.templates import (
         PromptTemplate,
         prompt_templates,

@@ -27,6 +27,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn, TextIO
@@ -834,19 +835,6 @@ def _enable_debug_logging(err: TextIO) -> None:
     logger.setLevel(logging.DEBUG)
 
 
-def _quiet_logging() -> None:
-    """Keep llmrouter's log events off the terminal unless asked (``--debug``).
-
-    With no handler configured, Python's last-resort handler would print every WARNING event
-    (such as a failed ``llmrouter.call``) to stderr, next to our one-line error.
-    """
-    import logging
-
-    logger = logging.getLogger("llmrouter")
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
-
-
 def _close_quietly() -> None:
     api = sys.modules.get("llmrouter.api")
     if api is not None:
@@ -865,7 +853,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.debug:
         _enable_debug_logging(err)
     else:
-        _quiet_logging()
+        # A broken plugin surfaces through our own one-line error (or `llmrouter plugins`); the
+        # library's RuntimeWarning about it would only repeat that on extra lines.
+        warnings.filterwarnings("ignore", message="llmrouter plugin ", category=RuntimeWarning)
     func: Callable[[argparse.Namespace, TextIO, TextIO], int] = args.func
     try:
         return func(args, out, err)

@@ -12,32 +12,28 @@ import asyncio
 import os
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from llmrouter import http as _http
-from llmrouter.errors import APIConnectionError, APIError, LLMRouterError, status_error_class
+from llmrouter.errors import APIError, LLMRouterError, status_error_class
 from llmrouter.pipeline import (
-    STREAM_DONE,
     Call,
     CallOutcome,
     HTTPRequest,
     HTTPResponse,
     Operation,
     Prompt,
-    StreamState,
 )
 from llmrouter.plugins import PluginHost, ProviderHooks, default_host
 from llmrouter.secrets import Secret
-from llmrouter.sse import SSEDecoder
+from llmrouter.streaming import AsyncCompletionStream, CompletionStream, StreamCore, call_info
 from llmrouter.types import (
-    CallInfo,
     EmbeddingResponse,
     ModelInfo,
     ModelResponse,
-    ModelResponseStream,
 )
 from llmrouter.validation import split_model, validate_messages
 
@@ -195,7 +191,7 @@ class _RouterBase:
             )
         latency = time.perf_counter() - started
         if isinstance(result, (ModelResponse, EmbeddingResponse)):
-            result._llmrouter = _call_info(call, request, response, latency, prompt)
+            result._llmrouter = call_info(call, request, response, latency, prompt)
         hooks.call_end(
             outcome=CallOutcome(
                 call=call,
@@ -264,23 +260,6 @@ def default_status_error(call: Call, response: HTTPResponse) -> LLMRouterError:
     )
 
 
-def _call_info(
-    call: Call, request: HTTPRequest, response: HTTPResponse, latency: float, prompt: Prompt | None
-) -> CallInfo:
-    text = getattr(prompt, "text", None)
-    # Trusted values of the right types: skip validation (docs/performance.md).
-    return CallInfo.model_construct(
-        provider=call.provider,
-        deployment=call.metadata.get("deployment", call.route),
-        alias=call.metadata.get("alias"),
-        attempts=call.metadata.get("attempts", 1),
-        latency_s=latency,
-        request_id=response.request_id,
-        endpoint=request.endpoint or None,
-        prompt=text,
-    )
-
-
 def _validate_api_base(api_base: object) -> str:
     from llmrouter.errors import InvalidRequestError
 
@@ -332,313 +311,6 @@ def _validate_embedding_input(value: object) -> list[str] | list[list[int]]:
     if all(isinstance(v, str) for v in value):
         return value
     raise InvalidRequestError("input must be a string or a list of strings", param="input")
-
-
-# --- streams ------------------------------------------------------------------------------------
-
-
-class _StreamCore:
-    """The pure part of a stream: bytes in, chunks out, and the end-of-stream rules."""
-
-    __slots__ = (
-        "_decoder",
-        "_ended",
-        "_started",
-        "call",
-        "done",
-        "hooks",
-        "info",
-        "on_end",
-        "prompt",
-        "request",
-        "response",
-        "state",
-        "usage",
-    )
-
-    def __init__(
-        self,
-        hooks: ProviderHooks,
-        call: Call,
-        prompt: Prompt | None,
-        request: HTTPRequest,
-        response: HTTPResponse,
-        started: float,
-    ) -> None:
-        self.hooks = hooks
-        self.call = call
-        self.prompt = prompt
-        self.request = request
-        self.response = response
-        self.state = StreamState()
-        self.done = False
-        self.usage: Any = None
-        self._decoder = SSEDecoder()
-        self._ended = False
-        self._started = started
-        self.info = _call_info(call, request, response, 0.0, prompt)
-        #: Told the stream's final error (or None) once it ends; the router frees the deployment.
-        self.on_end: Callable[[BaseException | None], None] | None = None
-
-    def feed(self, data: bytes) -> list[ModelResponseStream]:
-        out: list[ModelResponseStream] = []
-        if self.done:
-            return out
-        parse = self.hooks.parse_stream_event
-        call = self.call
-        prompt = self.prompt
-        state = self.state
-        for event in self._decoder.feed(data):
-            chunk = parse(call=call, prompt=prompt, data=event, state=state)
-            if chunk is None:
-                continue
-            if chunk is STREAM_DONE:
-                self.done = True
-                break
-            state.chunks += 1
-            if chunk.usage is not None:
-                self.usage = chunk.usage
-            out.append(chunk)
-        return out
-
-    def eof(self) -> list[ModelResponseStream]:
-        """The connection ended: flush, and fail loudly if the end marker never came."""
-        if self.done:
-            return []
-        out: list[ModelResponseStream] = []
-        for event in self._decoder.flush():
-            chunk = self.hooks.parse_stream_event(
-                call=self.call, prompt=self.prompt, data=event, state=self.state
-            )
-            if chunk is STREAM_DONE:
-                self.done = True
-                break
-            if chunk is not None:
-                self.state.chunks += 1
-                out.append(chunk)
-        if not self.done:
-            raise APIConnectionError(
-                f"stream from {self.call.provider} ended after {self.state.chunks} chunk(s) without "
-                "its end marker ([DONE]); the answer is incomplete",
-                provider=self.call.provider,
-                model=self.call.model,
-                status_code=self.response.status_code,
-                request_id=self.response.request_id,
-            )
-        return out
-
-    def end(self, error: BaseException | None) -> None:
-        if self._ended:
-            return
-        self._ended = True
-        latency = time.perf_counter() - self._started
-        self.info.latency_s = latency
-        try:
-            self.hooks.call_end(
-                outcome=CallOutcome(
-                    call=self.call,
-                    error=error,
-                    latency_s=latency,
-                    attempts=self.call.metadata.get("attempts", 1),
-                    status_code=self.response.status_code,
-                    request_id=self.response.request_id,
-                    usage=self.usage,
-                    chunks=self.state.chunks,
-                )
-            )
-        finally:
-            on_end = self.on_end
-            if on_end is not None:
-                on_end(error)
-
-
-class CompletionStream(Iterator[ModelResponseStream]):
-    """Iterator of chunks for ``completion(..., stream=True)``.
-
-    Closing it (or leaving its ``with`` block, or breaking out and letting it be collected)
-    releases the connection. Iterating to the end either reaches the provider's end marker or
-    raises a typed error: a stream never ends quietly short.
-    """
-
-    def __init__(self, core: _StreamCore, response: httpx.Response) -> None:
-        self._core = core
-        self._response = response
-        self._bytes = response.iter_bytes()
-        self._buffer: list[ModelResponseStream] = []
-        self._pos = 0
-        self._closed = False
-
-    @property
-    def llmrouter(self) -> CallInfo:
-        return self._core.info
-
-    @property
-    def usage(self) -> Any:
-        """Token usage, once the chunk that carries it has been read."""
-        return self._core.usage
-
-    def __iter__(self) -> CompletionStream:
-        return self
-
-    def __next__(self) -> ModelResponseStream:
-        while True:
-            buf = self._buffer
-            if self._pos < len(buf):
-                chunk = buf[self._pos]
-                self._pos += 1
-                return chunk
-            if self._closed:
-                raise StopIteration
-            core = self._core
-            try:
-                if core.done:
-                    self.close()
-                    raise StopIteration
-                try:
-                    data = next(self._bytes)
-                except StopIteration:
-                    self._buffer = core.eof()
-                    self._pos = 0
-                    if not self._buffer:
-                        self.close()
-                    else:
-                        core.done = True
-                    continue
-                except httpx.HTTPError as exc:
-                    raise _http.transport_error(exc, core.call) from exc
-                self._buffer = core.feed(data)
-                self._pos = 0
-            except StopIteration:
-                raise
-            except BaseException as exc:
-                self._fail(exc)
-                raise
-
-    def _fail(self, exc: BaseException) -> None:
-        self._closed = True
-        self._response.close()
-        self._core.end(exc)
-
-    def _prime(self) -> None:
-        """Read until the first chunk arrives, or the stream ends or fails, keeping the chunk
-        for the caller. Until then a failure belongs to the router's attempt, not to the call
-        (it may retry elsewhere), so the end-of-call hook is held back meanwhile."""
-        core = self._core
-        core._ended = True
-        try:
-            next(self)
-        except StopIteration:
-            core._ended = False
-            core.end(None)
-            return
-        core._ended = False
-        self._pos -= 1
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._response.close()
-            self._core.end(None)
-
-    def __enter__(self) -> CompletionStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            self._response.close()
-
-    def __repr__(self) -> str:
-        return f"<CompletionStream {self._core.call.route} chunks={self._core.state.chunks}>"
-
-
-class AsyncCompletionStream(AsyncIterator[ModelResponseStream]):
-    """Async iterator of chunks for ``acompletion(..., stream=True)``; see :class:`CompletionStream`."""
-
-    def __init__(self, core: _StreamCore, response: httpx.Response) -> None:
-        self._core = core
-        self._response = response
-        self._bytes = response.aiter_bytes()
-        self._buffer: list[ModelResponseStream] = []
-        self._pos = 0
-        self._closed = False
-
-    @property
-    def llmrouter(self) -> CallInfo:
-        return self._core.info
-
-    @property
-    def usage(self) -> Any:
-        return self._core.usage
-
-    def __aiter__(self) -> AsyncCompletionStream:
-        return self
-
-    async def __anext__(self) -> ModelResponseStream:
-        while True:
-            buf = self._buffer
-            if self._pos < len(buf):
-                chunk = buf[self._pos]
-                self._pos += 1
-                return chunk
-            if self._closed:
-                raise StopAsyncIteration
-            core = self._core
-            try:
-                if core.done:
-                    await self.aclose()
-                    raise StopAsyncIteration
-                try:
-                    data = await self._bytes.__anext__()
-                except StopAsyncIteration:
-                    self._buffer = core.eof()
-                    self._pos = 0
-                    if not self._buffer:
-                        await self.aclose()
-                    else:
-                        core.done = True
-                    continue
-                except httpx.HTTPError as exc:
-                    raise _http.transport_error(exc, core.call) from exc
-                self._buffer = core.feed(data)
-                self._pos = 0
-            except StopAsyncIteration:
-                raise
-            except BaseException as exc:
-                self._closed = True
-                await self._response.aclose()
-                core.end(exc)
-                raise
-
-    async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            await self._response.aclose()
-            self._core.end(None)
-
-    async def _prime(self) -> None:
-        """See :meth:`CompletionStream._prime`."""
-        core = self._core
-        core._ended = True
-        try:
-            await self.__anext__()
-        except StopAsyncIteration:
-            core._ended = False
-            core.end(None)
-            return
-        core._ended = False
-        self._pos -= 1
-
-    async def __aenter__(self) -> AsyncCompletionStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"<AsyncCompletionStream {self._core.call.route} chunks={self._core.state.chunks}>"
 
 
 # --- the two clients ----------------------------------------------------------------------------
@@ -818,7 +490,7 @@ class Router(_RouterBase):
             if call.stream and resp.status_code < 400:
                 head = HTTPResponse(resp.status_code, resp.headers)
                 hooks.response_received(call=call, request=request, response=head)
-                core = _StreamCore(hooks, call, prompt, request, head, started)
+                core = StreamCore(hooks, call, prompt, request, head, started)
                 return CompletionStream(core, resp)
             if call.stream:
                 resp.read()
@@ -1021,7 +693,7 @@ class AsyncRouter(_RouterBase):
             if call.stream and resp.status_code < 400:
                 head = HTTPResponse(resp.status_code, resp.headers)
                 hooks.response_received(call=call, request=request, response=head)
-                core = _StreamCore(hooks, call, prompt, request, head, started)
+                core = StreamCore(hooks, call, prompt, request, head, started)
                 return AsyncCompletionStream(core, resp)
             if call.stream:
                 await resp.aread()

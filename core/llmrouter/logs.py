@@ -26,6 +26,10 @@ __all__ = ["get_logger", "redact_event"]
 
 LOGGER_NAME = "llmrouter"
 _stdlib_logger = logging.getLogger(LOGGER_NAME)
+# The library convention: without this, an application that configured no logging would get
+# every WARNING event (a failed call, whose exception it already holds) printed by Python's
+# last-resort handler. Applications opt in by configuring logging.
+_stdlib_logger.addHandler(logging.NullHandler())
 
 _SECRET_KEYS = frozenset(
     {

@@ -20,6 +20,7 @@ import importlib
 import os
 import threading
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -256,6 +257,14 @@ class PluginHost:
 
         get_logger().warning(
             "llmrouter.plugin_load_failed", plugin=name, source=source, error=err.error
+        )
+        # Also a Python warning: a broken plugin must be visible even where logging is not
+        # configured (the log event above goes nowhere then).
+        warnings.warn(
+            f"llmrouter plugin {name!r} ({source}) failed to load and was skipped: {err.error}; "
+            "see llmrouter.plugin_errors()",
+            RuntimeWarning,
+            stacklevel=2,
         )
         if self._strict:
             raise PluginLoadError(

@@ -294,7 +294,10 @@ def _stream_error(call: Call, payload: dict[str, Any], state: StreamState) -> LL
     info = err if isinstance(err, dict) else {"message": str(err)}
     status = info.get("status") or info.get("status_code")
     if not isinstance(status, int):
-        status = _STREAM_ERROR_STATUS.get(str(info.get("type") or info.get("code") or ""), 0)
+        # The code is more specific than the type ("service_unavailable" vs "server_error").
+        status = _STREAM_ERROR_STATUS.get(str(info.get("code")), 0) or _STREAM_ERROR_STATUS.get(
+            str(info.get("type")), 0
+        )
     if status:
         synthetic = HTTPResponse(status, {}, json.dumps({"error": info}).encode())
         error = error_from_response(call, synthetic, code_classes=CODE_CLASSES)
