@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from llmrouter import http as _http
-from llmrouter.errors import APIError, LLMRouterError, status_error_class
+from llmrouter.errors import APIError, InvalidRequestError, LLMRouterError, status_error_class
 from llmrouter.pipeline import (
     Call,
     CallOutcome,
@@ -123,8 +123,6 @@ class _RouterBase:
         elif operation == "embedding":
             call.input = _validate_embedding_input(input)
         if stream not in (True, False):
-            from llmrouter.errors import InvalidRequestError
-
             raise InvalidRequestError(
                 f"stream must be True or False, got {stream!r}", param="stream"
             )
@@ -158,8 +156,6 @@ class _RouterBase:
             prompt = hooks.format_prompt(call=call)
         request = hooks.build_request(call=call, prompt=prompt)
         if request is None:
-            from llmrouter.errors import InvalidRequestError
-
             raise InvalidRequestError(
                 f"provider {call.provider!r} does not support {call.operation}",
                 provider=call.provider,
@@ -190,17 +186,19 @@ class _RouterBase:
                 model=call.model,
             )
         latency = time.perf_counter() - started
+        request_id = response.request_id
         if isinstance(result, (ModelResponse, EmbeddingResponse)):
-            result._llmrouter = call_info(call, request, response, latency, prompt)
+            result._set_call_info(call_info(call, request, response, latency, prompt, request_id))
         hooks.call_end(
             outcome=CallOutcome(
-                call=call,
-                response=result,
-                latency_s=latency,
-                attempts=call.metadata.get("attempts", 1),
-                status_code=response.status_code,
-                request_id=response.request_id,
-                usage=getattr(result, "usage", None),
+                call,
+                result,
+                None,
+                latency,
+                call.metadata.get("attempts", 1),
+                response.status_code,
+                request_id,
+                getattr(result, "usage", None),
             )
         )
         return result
@@ -261,8 +259,6 @@ def default_status_error(call: Call, response: HTTPResponse) -> LLMRouterError:
 
 
 def _validate_api_base(api_base: object) -> str:
-    from llmrouter.errors import InvalidRequestError
-
     if not isinstance(api_base, str) or not api_base.startswith(("http://", "https://")):
         raise InvalidRequestError(
             f"api_base must be an http(s) URL such as 'https://api.together.xyz/v1', got {api_base!r}",
@@ -272,8 +268,6 @@ def _validate_api_base(api_base: object) -> str:
 
 
 def _validate_key(api_key: object) -> str:
-    from llmrouter.errors import InvalidRequestError
-
     if not isinstance(api_key, str):
         raise InvalidRequestError(
             f"api_key must be a string, got {type(api_key).__name__}", param="api_key"
@@ -282,8 +276,6 @@ def _validate_key(api_key: object) -> str:
 
 
 def _validate_timeout(timeout: object) -> float:
-    from llmrouter.errors import InvalidRequestError
-
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise InvalidRequestError(
             f"timeout must be a positive number of seconds, got {timeout!r}", param="timeout"
@@ -292,16 +284,12 @@ def _validate_timeout(timeout: object) -> float:
 
 
 def _validate_mapping(value: object, name: str) -> dict[str, Any]:
-    from llmrouter.errors import InvalidRequestError
-
     if not isinstance(value, dict):
         raise InvalidRequestError(f"{name} must be a dict, got {type(value).__name__}", param=name)
     return value
 
 
 def _validate_embedding_input(value: object) -> list[str] | list[list[int]]:
-    from llmrouter.errors import InvalidRequestError
-
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:

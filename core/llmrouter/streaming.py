@@ -26,25 +26,33 @@ from llmrouter.pipeline import (
 )
 from llmrouter.plugins import ProviderHooks
 from llmrouter.sse import SSEDecoder
-from llmrouter.types import CallInfo, ModelResponseStream
+from llmrouter.types import CallInfo, ModelResponseStream, trusted_call_info
 
 __all__ = ["AsyncCompletionStream", "CompletionStream", "StreamCore", "call_info"]
 
 
 def call_info(
-    call: Call, request: HTTPRequest, response: HTTPResponse, latency: float, prompt: Prompt | None
+    call: Call,
+    request: HTTPRequest,
+    response: HTTPResponse,
+    latency: float,
+    prompt: Prompt | None,
+    request_id: str | None = None,
 ) -> CallInfo:
-    text = getattr(prompt, "text", None)
+    """``request_id`` may be passed when the caller already read ``response.request_id``."""
+    metadata = call.metadata
     # Trusted values of the right types: skip validation (docs/performance.md).
-    return CallInfo.model_construct(
-        provider=call.provider,
-        deployment=call.metadata.get("deployment", call.route),
-        alias=call.metadata.get("alias"),
-        attempts=call.metadata.get("attempts", 1),
-        latency_s=latency,
-        request_id=response.request_id,
-        endpoint=request.endpoint or None,
-        prompt=text,
+    return trusted_call_info(
+        {
+            "provider": call.provider,
+            "deployment": metadata.get("deployment", call.route),
+            "alias": metadata.get("alias"),
+            "attempts": metadata.get("attempts", 1),
+            "latency_s": latency,
+            "request_id": response.request_id if request_id is None else request_id,
+            "endpoint": request.endpoint or None,
+            "prompt": getattr(prompt, "text", None),
+        }
     )
 
 

@@ -167,6 +167,22 @@ class CallInfo(BaseModel):
     )
 
 
+def trusted_call_info(values: dict[str, Any]) -> CallInfo:
+    """``CallInfo.model_construct(**values)`` for values already of the right types, given in
+    field order: the same object (``__dict__``, fields set, no extra, no private), built in a
+    third of the time (docs/performance.md)."""
+    info = _new(CallInfo)
+    _set(info, "__dict__", values)
+    _set(info, "__pydantic_fields_set__", set(values))
+    _set(info, "__pydantic_extra__", None)
+    _set(info, "__pydantic_private__", None)
+    return info
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
 class _WithCallInfo(_Mapping):
     # The CallInfo lives in pydantic's private-attribute dict, like a ``PrivateAttr`` (so copies,
     # pickles and ``==`` treat it the same way), but without declaring one: a declared private
@@ -179,6 +195,11 @@ class _WithCallInfo(_Mapping):
 
     @_llmrouter.setter
     def _llmrouter(self, value: CallInfo | None) -> None:
+        self._set_call_info(value)
+
+    def _set_call_info(self, value: CallInfo | None) -> None:
+        """The setter of ``_llmrouter``, callable without going through pydantic's
+        ``__setattr__`` (which costs about 1.5 us per assignment on the hot path)."""
         private = self.__pydantic_private__
         if private is None:
             object.__setattr__(self, "__pydantic_private__", {"_llmrouter": value})

