@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmrouter.errors import (
+    APIError,
     APIStatusError,
+    InvalidRequestError,
     LLMRouterError,
     MissingAPIKeyError,
     RateLimitError,
@@ -22,16 +24,21 @@ from llmrouter.errors import (
 )
 from llmrouter.pipeline import Call, HTTPResponse
 from llmrouter.secrets import Secret, redact_text
+from llmrouter.types import ModelInfo
 from llmrouter.validation import validate_messages, validate_options
 
 __all__ = [
+    "RESERVED_BODY_KEYS",
     "auth_headers",
     "error_from_response",
     "join_url",
+    "merge_extra_body",
+    "parse_model_list",
     "parse_rate_limit_headers",
     "parse_retry_after",
     "resolve_api_base",
     "resolve_api_key",
+    "unreadable_response",
     "validate_messages",
     "validate_options",
 ]
@@ -192,3 +199,49 @@ def error_from_response(
         kwargs["retry_after"] = parse_retry_after(response.headers)
         kwargs["rate_limit"] = parse_rate_limit_headers(response.headers)
     return cls(text, **kwargs)
+
+
+#: Body fields a call sets through its own arguments; ``extra_body`` may not override them.
+RESERVED_BODY_KEYS = frozenset({"model", "messages", "prompt", "input", "stream"})
+
+
+def merge_extra_body(
+    body: dict[str, Any], call: Call, *, reserved: frozenset[str] = RESERVED_BODY_KEYS
+) -> dict[str, Any]:
+    """Add the caller's ``extra_body`` to ``body`` (the explicit escape hatch for fields the
+    option model does not know), refusing the fields the call's own arguments own."""
+    if call.extra_body:
+        for key, value in call.extra_body.items():
+            if key in reserved:
+                raise InvalidRequestError(
+                    f"extra_body may not set {key!r}; pass it as the call's own argument",
+                    param=f"extra_body.{key}",
+                    provider=call.provider,
+                )
+            body[key] = value
+    return body
+
+
+def unreadable_response(call: Call, response: HTTPResponse, what: str, exc: Exception) -> APIError:
+    """The error for a 2xx body that does not have the shape the provider promises."""
+    return APIError(
+        f"{call.provider} sent a {what} that llmrouter cannot read: {exc}",
+        provider=call.provider,
+        model=call.model,
+        status_code=response.status_code,
+        request_id=response.request_id,
+        body=response.content[:2000].decode("utf-8", "replace"),
+    )
+
+
+def parse_model_list(call: Call, response: HTTPResponse) -> list[ModelInfo]:
+    """A ``/models`` answer: a bare JSON array (Together) or ``{"object": "list", "data": [...]}``
+    (OpenAI), each entry kept whole with its provider-specific fields."""
+    from pydantic import ValidationError
+
+    try:
+        raw = response.json()
+        items = raw["data"] if isinstance(raw, dict) else raw
+        return [ModelInfo.model_validate(item) for item in items]
+    except (ValueError, KeyError, TypeError, ValidationError) as exc:
+        raise unreadable_response(call, response, "model list", exc) from None

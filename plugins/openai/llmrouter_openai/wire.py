@@ -52,13 +52,17 @@ from llmrouter.pipeline import (
     StreamState,
     TextPrompt,
 )
-from llmrouter.provider import error_from_response
+from llmrouter.provider import (
+    error_from_response,
+    merge_extra_body,
+    parse_model_list,
+    unreadable_response,
+)
 from llmrouter.types import (
     Choice,
     Delta,
     EmbeddingResponse,
     Message,
-    ModelInfo,
     ModelResponse,
     ModelResponseStream,
     StreamChoice,
@@ -127,8 +131,6 @@ _STREAM_ERROR_STATUS = {
     "overloaded_error": 529,
 }
 
-_RESERVED_BODY_KEYS = ("model", "messages", "prompt", "input", "stream")
-
 
 def normalize_finish_reason(reason: str | None) -> str | None:
     if reason is None:
@@ -163,19 +165,6 @@ def _stream_fields(call: Call, body: dict[str, Any]) -> None:
         body.pop("stream_options", None)
 
 
-def _merge_extra(body: dict[str, Any], call: Call) -> dict[str, Any]:
-    if call.extra_body:
-        for key, value in call.extra_body.items():
-            if key in _RESERVED_BODY_KEYS:
-                raise InvalidRequestError(
-                    f"extra_body may not set {key!r}; pass it as the call's own argument",
-                    param=f"extra_body.{key}",
-                    provider=call.provider,
-                )
-            body[key] = value
-    return body
-
-
 def chat_body(call: Call, options: BaseModel, prompt: ChatPrompt, preset: Preset) -> dict[str, Any]:
     """The ``/chat/completions`` body: messages as given, validated options, stream settings."""
     body: dict[str, Any] = {"model": call.model, "messages": prompt.messages}
@@ -186,7 +175,7 @@ def chat_body(call: Call, options: BaseModel, prompt: ChatPrompt, preset: Preset
         opts["logprobs"] = True
     body.update(opts)
     _stream_fields(call, body)
-    return _merge_extra(body, call)
+    return merge_extra_body(body, call)
 
 
 def completion_body(
@@ -232,27 +221,16 @@ def completion_body(
     body: dict[str, Any] = {"model": call.model, "prompt": prompt.text}
     body.update(opts)
     _stream_fields(call, body)
-    return _merge_extra(body, call)
+    return merge_extra_body(body, call)
 
 
 def embedding_body(call: Call, options: BaseModel) -> dict[str, Any]:
     body: dict[str, Any] = {"model": call.model, "input": call.input}
     body.update(options.model_dump(exclude_none=True))
-    return _merge_extra(body, call)
+    return merge_extra_body(body, call)
 
 
 # --- responses ------------------------------------------------------------------------------------
-
-
-def _bad_body(call: Call, response: HTTPResponse, what: str, exc: Exception) -> APIError:
-    return APIError(
-        f"{call.provider} sent a {what} that llmrouter cannot read: {exc}",
-        provider=call.provider,
-        model=call.model,
-        status_code=response.status_code,
-        request_id=response.request_id,
-        body=response.content[:2000].decode("utf-8", "replace"),
-    )
 
 
 def _json_object(call: Call, response: HTTPResponse, what: str) -> dict[str, Any]:
@@ -260,9 +238,9 @@ def _json_object(call: Call, response: HTTPResponse, what: str) -> dict[str, Any
     try:
         raw = response.json()
     except ValueError as exc:
-        raise _bad_body(call, response, what, exc) from None
+        raise unreadable_response(call, response, what, exc) from None
     if not isinstance(raw, dict):
-        raise _bad_body(call, response, what, TypeError("not a JSON object"))
+        raise unreadable_response(call, response, what, TypeError("not a JSON object"))
     if raw.get("error"):
         raise inband_error(call, raw, None)
     return raw
@@ -273,7 +251,7 @@ def parse_chat(call: Call, response: HTTPResponse) -> ModelResponse:
         result = ModelResponse.model_validate_json(response.content)
     except ValidationError as exc:
         _json_object(call, response, "chat completion")  # raises a 200's in-band error, if any
-        raise _bad_body(call, response, "chat completion", exc) from None
+        raise unreadable_response(call, response, "chat completion", exc) from None
     for choice in result.choices:
         choice.finish_reason = normalize_finish_reason(choice.finish_reason)
         if choice.message.tool_calls == []:
@@ -333,7 +311,7 @@ def parse_completion_as_chat(call: Call, response: HTTPResponse) -> ModelRespons
             system_fingerprint=raw.get("system_fingerprint"),
         )
     except (KeyError, TypeError, ValueError, ValidationError) as exc:
-        raise _bad_body(call, response, "completion", exc) from None
+        raise unreadable_response(call, response, "completion", exc) from None
 
 
 def _floats(encoded: str) -> list[float]:
@@ -356,16 +334,10 @@ def parse_embeddings(call: Call, response: HTTPResponse) -> EmbeddingResponse:
             raw.setdefault("model", call.model)
             return EmbeddingResponse.model_validate(raw)
         except (ValueError, TypeError, ValidationError, struct.error):
-            raise _bad_body(call, response, "embedding response", first) from None
+            raise unreadable_response(call, response, "embedding response", first) from None
 
 
-def parse_models(call: Call, response: HTTPResponse) -> list[ModelInfo]:
-    try:
-        raw = response.json()
-        items = raw["data"] if isinstance(raw, dict) else raw
-        return [ModelInfo.model_validate(item) for item in items]
-    except (ValueError, KeyError, TypeError, ValidationError) as exc:
-        raise _bad_body(call, response, "model list", exc) from None
+parse_models = parse_model_list
 
 
 # --- streams --------------------------------------------------------------------------------------

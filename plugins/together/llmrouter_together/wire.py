@@ -37,13 +37,17 @@ from llmrouter.pipeline import (
     StreamState,
     TextPrompt,
 )
-from llmrouter.provider import error_from_response
+from llmrouter.provider import (
+    error_from_response,
+    merge_extra_body,
+    parse_model_list,
+    unreadable_response,
+)
 from llmrouter.types import (
     Choice,
     Delta,
     EmbeddingResponse,
     Message,
-    ModelInfo,
     ModelResponse,
     ModelResponseStream,
     StreamChoice,
@@ -140,19 +144,6 @@ def _common_options(call: Call, options: BaseModel) -> dict[str, Any]:
     return body
 
 
-def _merge_extra(body: dict[str, Any], call: Call) -> dict[str, Any]:
-    if call.extra_body:
-        for key, value in call.extra_body.items():
-            if key in ("model", "messages", "prompt", "input", "stream"):
-                raise InvalidRequestError(
-                    f"extra_body may not set {key!r}; pass it as the call's own argument",
-                    param=f"extra_body.{key}",
-                    provider=call.provider,
-                )
-            body[key] = value
-    return body
-
-
 def _together_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Messages as Together's schema wants them.
 
@@ -182,7 +173,7 @@ def chat_body(call: Call, options: BaseModel, prompt: ChatPrompt) -> dict[str, A
         # arguments all required); its string form takes the function's name. Send the name, so
         # the body matches the spec, rather than OpenAI's {"type": "function", ...} object.
         body["tool_choice"] = choice["function"]["name"]
-    return _merge_extra(body, call)
+    return merge_extra_body(body, call)
 
 
 def completion_body(call: Call, options: BaseModel, prompt: TextPrompt) -> dict[str, Any]:
@@ -209,33 +200,22 @@ def completion_body(call: Call, options: BaseModel, prompt: TextPrompt) -> dict[
             if s not in stops:
                 stops.append(s)
         body["stop"] = stops
-    return _merge_extra(body, call)
+    return merge_extra_body(body, call)
 
 
 def embedding_body(call: Call) -> dict[str, Any]:
     body: dict[str, Any] = {"model": call.model, "input": call.input}
-    return _merge_extra(body, call)
+    return merge_extra_body(body, call)
 
 
 # --- responses ------------------------------------------------------------------------------------
-
-
-def _bad_body(call: Call, response: HTTPResponse, what: str, exc: Exception) -> APIError:
-    return APIError(
-        f"{call.provider} sent a {what} that llmrouter cannot read: {exc}",
-        provider=call.provider,
-        model=call.model,
-        status_code=response.status_code,
-        request_id=response.request_id,
-        body=response.content[:2000].decode("utf-8", "replace"),
-    )
 
 
 def parse_chat(call: Call, response: HTTPResponse) -> ModelResponse:
     try:
         result = ModelResponse.model_validate_json(response.content)
     except ValidationError as exc:
-        raise _bad_body(call, response, "chat completion", exc) from None
+        raise unreadable_response(call, response, "chat completion", exc) from None
     for choice in result.choices:
         reason = choice.finish_reason
         normalized = normalize_finish_reason(reason)
@@ -269,24 +249,18 @@ def parse_completion_as_chat(call: Call, response: HTTPResponse) -> ModelRespons
             usage=usage,
         )
     except (ValueError, KeyError, TypeError, ValidationError) as exc:
-        raise _bad_body(call, response, "completion", exc) from None
+        raise unreadable_response(call, response, "completion", exc) from None
 
 
 def parse_embeddings(call: Call, response: HTTPResponse) -> EmbeddingResponse:
     try:
         result = EmbeddingResponse.model_validate_json(response.content)
     except ValidationError as exc:
-        raise _bad_body(call, response, "embedding response", exc) from None
+        raise unreadable_response(call, response, "embedding response", exc) from None
     return result
 
 
-def parse_models(call: Call, response: HTTPResponse) -> list[ModelInfo]:
-    try:
-        raw = response.json()
-        items = raw["data"] if isinstance(raw, dict) else raw
-        return [ModelInfo.model_validate(item) for item in items]
-    except (ValueError, KeyError, TypeError, ValidationError) as exc:
-        raise _bad_body(call, response, "model list", exc) from None
+parse_models = parse_model_list
 
 
 # --- streams --------------------------------------------------------------------------------------
