@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
@@ -85,6 +86,19 @@ async def test_async_router_context(emu: TogetherEmulator, where: dict[str, Any]
         r = await router.completion(model=MODEL, messages=MESSAGES, **where)
         client = router.http_client
     assert r.choices and client.is_closed
+
+
+def test_timeout_and_own_client_together_are_refused(emu: TogetherEmulator) -> None:
+    """A router timeout configures the client the router builds; with the caller's client it
+    would be silently ignored, so the pair is refused (before any I/O)."""
+    with httpx.Client() as client:
+        with pytest.raises(ValueError, match="either http_client= or timeout="):
+            llmrouter.Router(http_client=client, timeout=5)
+        # Either one alone is fine, and the caller's client keeps its own timeout.
+        assert llmrouter.Router(http_client=client).http_client.timeout == client.timeout
+    with pytest.raises(ValueError, match="per call"):
+        llmrouter.AsyncRouter(http_client=httpx.AsyncClient(), timeout=5)
+    assert emu.requests == []
 
 
 def test_unknown_provider_lists_installed(emu: TogetherEmulator) -> None:

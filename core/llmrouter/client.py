@@ -275,6 +275,17 @@ def _validate_key(api_key: object) -> str:
     return api_key
 
 
+def _check_client_args(timeout: object, http_client: object) -> None:
+    """A router's ``timeout`` configures the client it builds; with a client of the caller's it
+    would have nothing to apply to, so both together are refused rather than one ignored."""
+    if timeout is not None and http_client is not None:
+        raise ValueError(
+            "pass either http_client= or timeout=, not both: the timeout configures the client "
+            "the router builds. Set it on your client (httpx.Client(timeout=...)) or per call "
+            "(completion(..., timeout=...))"
+        )
+
+
 def _validate_timeout(timeout: object) -> float:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise InvalidRequestError(
@@ -319,6 +330,7 @@ class Router(_RouterBase):
         plugin_host: PluginHost | None = None,
         config: RouterConfig | Mapping[str, Any] | Routing | None = None,
     ) -> None:
+        _check_client_args(timeout, http_client)
         super().__init__(timeout=timeout, plugin_host=plugin_host, config=config)
         self._client = http_client
         self._owns_client = http_client is None
@@ -502,8 +514,10 @@ class AsyncRouter(_RouterBase):
     An httpx AsyncClient belongs to one event loop: create the AsyncRouter inside the loop that
     uses it (the module-level ``acompletion`` keeps one per loop for you).
 
-    ``engine="aiohttp"`` sends through aiohttp behind httpx's API (``pip install
-    'llmrouter[aiohttp]'``): much faster under high concurrency (see docs/performance.md).
+    ``engine``: ``"httpx"`` (default: httpx with llmrouter's constant-time connection pool,
+    :mod:`llmrouter.pool`), ``"httpx-stock"`` (httpx exactly as httpx builds it) or
+    ``"aiohttp"`` (aiohttp behind httpx's API, ``pip install 'llmrouter[aiohttp]'``: the fastest
+    under high concurrency). See docs/performance.md.
     """
 
     def __init__(
@@ -515,6 +529,7 @@ class AsyncRouter(_RouterBase):
         engine: str | None = None,
         config: RouterConfig | Mapping[str, Any] | Routing | None = None,
     ) -> None:
+        _check_client_args(timeout, http_client)
         super().__init__(timeout=timeout, plugin_host=plugin_host, config=config)
         if engine is not None and http_client is not None:
             raise ValueError("pass either http_client= or engine=, not both")

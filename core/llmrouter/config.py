@@ -138,8 +138,9 @@ class RouterSettings(_Strict):
         600.0,
         gt=0,
         description="Seconds for one attempt: read and stream-idle timeout (connect is "
-        "min(timeout, 10)). It is the client's default timeout, so it also applies to calls "
-        "that name a provider/model directly; `Router(timeout=...)` overrides it.",
+        "min(timeout, 10)). It is the default timeout of the HTTP client the router builds, "
+        "so it also applies to calls that name a provider/model directly; "
+        "`Router(timeout=...)` overrides it. A client passed as `http_client=` keeps its own.",
     )
     retry_budget: float = Field(
         60.0,

@@ -6,7 +6,11 @@ The core builds one :class:`httpx.Client` / :class:`httpx.AsyncClient` per Route
 Async engines (``AsyncRouter(engine=...)``):
 
 ``"httpx"`` (default)
-    httpx's own AsyncClient and connection pool.
+    httpx's AsyncClient, whose default transport gets llmrouter's constant-time connection pool
+    (:mod:`llmrouter.pool`): the same connections, limits and errors, without httpcore's
+    per-request scan of the whole pool, which dominates under concurrency.
+``"httpx-stock"``
+    httpx's AsyncClient exactly as httpx builds it (httpcore's own pool).
 ``"aiohttp"`` (``pip install 'llmrouter[aiohttp]'``)
     :class:`AiohttpAsyncClient`: still an ``httpx.AsyncClient`` (so ``router.http_client`` keeps
     httpx's API, through the ``httpx-aiohttp`` transport), over ONE aiohttp session that
@@ -54,9 +58,10 @@ DEFAULT_LIMITS = httpx.Limits(
     max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30.0
 )
 
-#: Async engines: ``httpx`` (its own connection pool) or ``aiohttp`` (httpx's API over an aiohttp
-#: session, from the optional ``httpx-aiohttp`` package: ``pip install 'llmrouter[aiohttp]'``).
-ENGINES = ("httpx", "aiohttp")
+#: Async engines: ``httpx`` (httpx with llmrouter's connection pool), ``httpx-stock`` (httpx
+#: untouched) or ``aiohttp`` (httpx's API over an aiohttp session, from the optional
+#: ``httpx-aiohttp`` package: ``pip install 'llmrouter[aiohttp]'``).
+ENGINES = ("httpx", "httpx-stock", "aiohttp")
 
 _HEADERS = {"user-agent": "llmrouter/0.1", "accept": "application/json"}
 
@@ -85,10 +90,16 @@ def check_engine(engine: str | None) -> str:
 def make_async_client(
     timeout: float | httpx.Timeout | None = None, engine: str | None = None
 ) -> httpx.AsyncClient:
-    """The AsyncClient an AsyncRouter owns: httpx's own transport, or aiohttp's (``engine``)."""
-    if check_engine(engine) == "aiohttp":
+    """The AsyncClient an AsyncRouter owns, for ``engine`` (see :data:`ENGINES`)."""
+    engine = check_engine(engine)
+    if engine == "aiohttp":
         return aiohttp_async_client(timeout)
-    return httpx.AsyncClient(timeout=to_timeout(timeout), limits=DEFAULT_LIMITS, headers=_HEADERS)
+    client = httpx.AsyncClient(timeout=to_timeout(timeout), limits=DEFAULT_LIMITS, headers=_HEADERS)
+    if engine == "httpx":
+        from llmrouter import pool
+
+        pool.install(client)
+    return client
 
 
 def aiohttp_async_client(timeout: float | httpx.Timeout | None = None) -> AiohttpAsyncClient:

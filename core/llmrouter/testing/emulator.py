@@ -543,7 +543,8 @@ class TogetherEmulator:
     def stats(self) -> dict[str, Any]:
         """Counters for soak tests: ``total``, ``by_path`` and ``by_status`` response counts,
         ``by_path_status`` (``{"/v1/chat/completions": {200: n}}``), ``streams``,
-        ``stream_errors``, ``cuts``, ``disconnects``, ``protocol_errors``, ``open_connections``."""
+        ``stream_errors``, ``cuts``, ``disconnects``, ``protocol_errors``, ``open_connections``,
+        ``accepted_connections`` (connections opened by clients since the last reset)."""
         with self._lock:
             items = list(self._stats.items())
             events = dict(self._events)
@@ -566,6 +567,7 @@ class TogetherEmulator:
             "disconnects": server.disconnects if server else 0,
             "protocol_errors": server.protocol_errors if server else 0,
             "open_connections": len(server.connections) if server else 0,
+            "accepted_connections": server.accepted if server else 0,
         }
 
     def reset_stats(self) -> None:
@@ -576,6 +578,26 @@ class TogetherEmulator:
         if server is not None:
             server.protocol_errors = 0
             server.disconnects = 0
+            server.accepted = 0
+
+    def close_idle_connections(self, timeout: float = 10.0) -> int:
+        """Close every client connection that is between two requests, as a server whose
+        keep-alive timer ran out does; returns how many were closed. For testing how clients
+        handle a pooled connection the server has closed."""
+        loop, server = self._loop, self._server
+        if loop is None or server is None:
+            return 0
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return server.close_idle()
+
+        async def close() -> int:
+            return server.close_idle()
+
+        return asyncio.run_coroutine_threadsafe(close(), loop).result(timeout)
 
     def _count(self, path: str, status: int) -> None:
         with self._lock:

@@ -148,6 +148,7 @@ class HTTPConnection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self._server.connections.add(self)
+        self._server.accepted += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._busy and not self._closed:
@@ -160,6 +161,17 @@ class HTTPConnection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         self._buf.clear()
+
+    @property
+    def idle(self) -> bool:
+        """Open, with no request in progress and no partial request received."""
+        return not self._busy and not self._closed and not self._buf
+
+    def close(self) -> None:
+        """Close the connection gracefully (FIN, no reset)."""
+        self._closed = True
+        if self.transport is not None:
+            self.transport.close()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -550,6 +562,8 @@ class HTTPServer:
         self.connections: set[HTTPConnection] = set()
         self.protocol_errors = 0
         self.disconnects = 0
+        #: Connections accepted since the start (or the last stats reset).
+        self.accepted = 0
         self._server: asyncio.base_events.Server | None = None
 
     def on_protocol_error(self, status: int) -> None:
@@ -566,6 +580,14 @@ class HTTPServer:
         sock = self._server.sockets[0]
         bound = sock.getsockname()
         return str(bound[0]), int(bound[1])
+
+    def close_idle(self) -> int:
+        """Close every connection that is between requests (as a server ending keep-alive
+        does); returns how many. Connections with a request in progress are left alone."""
+        idle = [conn for conn in self.connections if conn.idle]
+        for conn in idle:
+            conn.close()
+        return len(idle)
 
     async def close(self) -> None:
         """Stop listening and drop every open connection (in-flight handlers are cancelled)."""
