@@ -32,7 +32,15 @@ VENV = BENCH / ".venv"
 PY = VENV / "bin" / "python"
 RESULTS = BENCH / "results"
 PEERS = ["litellm", "openai", "aiohttp", "httpx-aiohttp"]
-CLIENTS = ["httpx", "aiohttp", "llmrouter", "llmrouter-aiohttp", "openai", "litellm"]
+CLIENTS = [
+    "httpx",
+    "aiohttp",
+    "llmrouter",
+    "llmrouter-httpx-stock",
+    "llmrouter-aiohttp",
+    "openai",
+    "litellm",
+]
 VERSIONS = [
     "httpx",
     "httpcore",
@@ -487,7 +495,10 @@ def report(data: dict[str, Any]) -> str:
             f"| {_x(r['seq_cpu_ms_per_call'], h['seq_cpu_ms_per_call'])} |"
         )
     add("")
-    add("aiohttp and llmrouter-aiohttp have no sync API: they await one call at a time.")
+    add(
+        "aiohttp, llmrouter-httpx-stock and llmrouter-aiohttp are measured async only: they "
+        "await one call at a time here."
+    )
     add("")
     add("### 3. Async throughput")
     add("")
@@ -515,6 +526,10 @@ def report(data: dict[str, Any]) -> str:
     totals = ", ".join(f"c={lv['concurrency']}: {lv['total']} requests" for lv in cfg["async"])
     add("")
     add(f"Requests per level: {totals} (no new request after the level's time limit).")
+    add(
+        "llmrouter = the default engine (httpx with llmrouter's pool); llmrouter-httpx-stock = "
+        "httpx exactly as httpx builds it, i.e. the raw httpx client's transport."
+    )
     add("")
     add(f"### 4. Streaming ({cfg['stream']['tokens']:,}-chunk stream, per chunk)")
     add("")

@@ -30,7 +30,15 @@ STREAM_HEADER = "x-emulator-tokens"
 MAX_CONNECTIONS = 1000
 MAX_KEEPALIVE = 200
 
-CLIENTS = ("httpx", "aiohttp", "llmrouter", "llmrouter-aiohttp", "openai", "litellm")
+CLIENTS = (
+    "httpx",
+    "aiohttp",
+    "llmrouter",
+    "llmrouter-httpx-stock",
+    "llmrouter-aiohttp",
+    "openai",
+    "litellm",
+)
 
 
 def _check(content: Any) -> None:
@@ -245,6 +253,15 @@ class LLMRouterClient(Client):
         await self.arouter.aclose()
 
 
+class LLMRouterStockClient(LLMRouterClient):
+    """llmrouter's AsyncRouter on httpx exactly as httpx builds it (async only): the same
+    transport as the raw httpx client, so the ratio is llmrouter's own cost."""
+
+    name = "llmrouter-httpx-stock"
+    engine = "httpx-stock"
+    is_async = True
+
+
 class LLMRouterAiohttpClient(LLMRouterClient):
     """llmrouter's AsyncRouter on the aiohttp engine (async only)."""
 
@@ -343,6 +360,7 @@ ADAPTERS: dict[str, type[Client]] = {
         HttpxClient,
         AiohttpClient,
         LLMRouterClient,
+        LLMRouterStockClient,
         LLMRouterAiohttpClient,
         OpenAIClient,
         LiteLLMClient,

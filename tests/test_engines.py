@@ -55,6 +55,47 @@ async def test_aiohttp_engine_real_call(emu: TogetherEmulator, where: dict[str, 
 
 
 @pytest.mark.asyncio
+async def test_aiohttp_engine_header_merge_matches_httpx(
+    emu: TogetherEmulator, where: dict[str, Any]
+) -> None:
+    """The direct path caches which client defaults a request keeps, by the names of its own
+    headers; the wire must still match httpx's merge, call after call and after the client's
+    headers change."""
+    names = (*WIRE_HEADERS, "x-extra")
+
+    async def wire(engine: str | None, extra: dict[str, str], default: str | None) -> Any:
+        async with llmrouter.AsyncRouter(engine=engine) as router:
+            if default is not None:
+                router.http_client.headers["x-extra"] = default
+            seen = []
+            for _ in range(2):
+                await router.completion(
+                    model=MODEL, messages=MESSAGES, extra_headers=extra, **where
+                )
+                last = emu.last_request
+                assert last is not None
+                seen.append({k: last.headers.get(k, "") for k in names})
+            if default is not None:  # a change of the client's defaults is seen at once
+                router.http_client.headers["x-extra"] = default + "-changed"
+                await router.completion(model=MODEL, messages=MESSAGES, **where)
+                last = emu.last_request
+                assert last is not None
+                seen.append({k: last.headers.get(k, "") for k in names})
+            return seen
+
+    cases = [
+        ({"User-Agent": "mine/1.0"}, None),
+        ({"ACCEPT": "text/plain", "X-Extra": "own"}, "default"),
+        ({}, "default"),
+    ]
+    for extra, default in cases:
+        expected = await wire(None, extra, default)
+        got = await wire("aiohttp", extra, default)
+        assert got == expected, (extra, default)
+        assert got[0]["user-agent"] == extra.get("User-Agent", "llmrouter/0.1")
+
+
+@pytest.mark.asyncio
 async def test_aiohttp_engine_stream_and_httpx_api(
     emu: TogetherEmulator, where: dict[str, Any]
 ) -> None:

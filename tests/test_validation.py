@@ -88,6 +88,22 @@ def test_pydantic_messages_are_accepted() -> None:
     ]
 
 
+def test_plain_lists_are_not_copied_and_mixed_ones_are() -> None:
+    class Msg(BaseModel):
+        role: str
+        content: str
+
+    plain = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    assert validate_messages(plain) is plain  # no copy on the hot path
+    mixed: list[Any] = [plain[0], Msg(role="user", content="hi"), plain[1]]
+    out = validate_messages(mixed)
+    assert out is not mixed
+    assert out == [plain[0], {"role": "user", "content": "hi"}, plain[1]]
+    assert isinstance(mixed[1], Msg)  # the caller's list is left as it was
+    as_tuple = validate_messages(tuple(plain))
+    assert type(as_tuple) is list and as_tuple == plain
+
+
 class Opts(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     temperature: float | None = Field(None, ge=0, le=2)

@@ -115,8 +115,14 @@ class _RouterBase:
         params: dict[str, Any],
     ) -> Call:
         provider, provider_model = split_model(model)
+        # ``params`` is this call's own dict (built from **kwargs): the Call keeps it, without
+        # a default one of its own; the core keywords are popped out of it below.
         call = Call(
-            operation=operation, provider=provider, model=provider_model, stream=bool(stream)
+            operation=operation,
+            provider=provider,
+            model=provider_model,
+            stream=bool(stream),
+            params=params,
         )
         if operation == "chat":
             call.messages = validate_messages(messages)
@@ -146,7 +152,6 @@ class _RouterBase:
                         call.prompt_template = value
                     else:
                         call.metadata.update(_validate_mapping(value, "metadata"))
-            call.params = params
         return call
 
     def _prepare(self, call: Call) -> tuple[ProviderHooks, Prompt | None, HTTPRequest]:
@@ -168,6 +173,21 @@ class _RouterBase:
         if err is not None:
             return err  # type: ignore[no-any-return]
         return default_status_error(call, response)
+
+    def _finish(
+        self,
+        hooks: ProviderHooks,
+        call: Call,
+        prompt: Prompt | None,
+        request: HTTPRequest,
+        response: HTTPResponse,
+        started: float,
+    ) -> Any:
+        """A complete (non-streamed) response: observers, then the error or the result."""
+        hooks.response_received(call=call, request=request, response=response)
+        if response.status_code >= 400:
+            raise self._error(hooks, call, response)
+        return self._result(hooks, call, prompt, request, response, started)
 
     @staticmethod
     def _result(
@@ -498,14 +518,9 @@ class Router(_RouterBase):
             resp.close()
             raise _http.transport_error(exc, call) from exc
         response = _http.to_http_response(resp)
-        if not call.stream:
-            hooks.response_received(call=call, request=request, response=response)
-        else:
+        if call.stream:
             resp.close()
-            hooks.response_received(call=call, request=request, response=response)
-        if response.status_code >= 400:
-            raise self._error(hooks, call, response)
-        return self._result(hooks, call, prompt, request, response, started)
+        return self._finish(hooks, call, prompt, request, response, started)
 
 
 class AsyncRouter(_RouterBase):
@@ -629,7 +644,16 @@ class AsyncRouter(_RouterBase):
         hooks: ProviderHooks | None = None
         try:
             hooks, prompt, request = self._prepare(call)
-            return await self._send(hooks, call, prompt, request, started)
+            send_call = None if call.stream else _http.call_sender(self.http_client)
+            if send_call is None:
+                return await self._send(hooks, call, prompt, request, started)
+            # The aiohttp engine's direct path, inlined rather than awaited through _send: one
+            # coroutine less per call counts under high concurrency (docs/performance.md).
+            try:
+                response = await send_call(request, call)
+            except httpx.HTTPError as exc:
+                raise _http.transport_error(exc, call) from exc
+            return self._finish(hooks, call, prompt, request, response, started)
         except BaseException as exc:
             self._failed(hooks, call, exc, started)
             raise
@@ -683,10 +707,7 @@ class AsyncRouter(_RouterBase):
                 response = await send_call(request, call)
             except httpx.HTTPError as exc:
                 raise _http.transport_error(exc, call) from exc
-            hooks.response_received(call=call, request=request, response=response)
-            if response.status_code >= 400:
-                raise self._error(hooks, call, response)
-            return self._result(hooks, call, prompt, request, response, started)
+            return self._finish(hooks, call, prompt, request, response, started)
         req = _http.build_httpx_request(client, request, call)
         try:
             resp = await client.send(req, stream=call.stream)
@@ -704,8 +725,4 @@ class AsyncRouter(_RouterBase):
         except httpx.HTTPError as exc:
             await resp.aclose()
             raise _http.transport_error(exc, call) from exc
-        response = _http.to_http_response(resp)
-        hooks.response_received(call=call, request=request, response=response)
-        if response.status_code >= 400:
-            raise self._error(hooks, call, response)
-        return self._result(hooks, call, prompt, request, response, started)
+        return self._finish(hooks, call, prompt, request, _http.to_http_response(resp), started)

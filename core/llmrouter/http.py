@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from llmrouter.errors import APIConnectionError, APITimeoutError
-from llmrouter.pipeline import Call, HTTPRequest, HTTPResponse
+from llmrouter.pipeline import Call, HTTPRequest, HTTPResponse, ResponseHeaders
 
 if TYPE_CHECKING:
     import aiohttp
@@ -136,7 +136,11 @@ class AiohttpAsyncClient(httpx.AsyncClient):
         self._limits = limits
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: tuple[httpx.Timeout, Any] | None = None
-        self._headers_cache: tuple[list[tuple[bytes, bytes]], dict[str, str]] | None = None
+        #: (the client's raw default headers, {(has body, *request header names): the
+        #: defaults a request with those headers keeps}); see :meth:`_request_headers`.
+        self._headers_cache: (
+            tuple[list[tuple[bytes, bytes]], dict[tuple[Any, ...], dict[str, str]]] | None
+        ) = None
         super().__init__(
             timeout=timeout,
             headers=_HEADERS if headers is None else headers,
@@ -167,7 +171,7 @@ class AiohttpAsyncClient(httpx.AsyncClient):
 
     def _client_timeout(self, timeout: httpx.Timeout) -> Any:
         cached = self._timeouts
-        if cached is not None and cached[0] == timeout:
+        if cached is not None and (cached[0] is timeout or cached[0] == timeout):
             return cached[1]
         import aiohttp
 
@@ -181,16 +185,30 @@ class AiohttpAsyncClient(httpx.AsyncClient):
         self._timeouts = (timeout, value)
         return value
 
-    def _default_headers(self) -> dict[str, str]:
-        """The client's default headers, decoded once per change (``client.headers`` is mutable:
-        its raw list is compared on every call, which is much cheaper than decoding it)."""
+    def _request_headers(self, own: dict[str, str], has_body: bool) -> dict[str, str]:
+        """The headers httpx would send: the client's defaults, ``content-type`` for a JSON
+        body, then the request's own, which replace defaults of the same name.
+
+        The defaults a request keeps depend only on the names of its own headers, so they are
+        computed once per set of names. ``client.headers`` is mutable: its raw list is compared
+        on every call (much cheaper than decoding it) and a change starts a new cache.
+        """
         raw = self.headers.raw
         cached = self._headers_cache
-        if cached is not None and cached[0] == raw:
-            return cached[1]
-        decoded = dict(self.headers.items())
-        self._headers_cache = (raw, decoded)
-        return decoded
+        if cached is None or cached[0] != raw:
+            cached = self._headers_cache = (raw, {})
+        kept_by_names = cached[1]
+        names = (has_body, *own)
+        kept = kept_by_names.get(names)
+        if kept is None:
+            defaults = dict(self.headers.items())
+            if has_body:
+                defaults["content-type"] = "application/json"
+            lowered = {name.lower() for name in own}
+            kept = {k: v for k, v in defaults.items() if k not in lowered}
+            if len(kept_by_names) < 64:
+                kept_by_names[names] = kept
+        return {**kept, **own} if own else dict(kept)
 
     async def send_call(self, request: HTTPRequest, call: Call) -> HTTPResponse:
         """Send ``request`` and read the whole answer over the aiohttp session.
@@ -202,16 +220,8 @@ class AiohttpAsyncClient(httpx.AsyncClient):
         """
         import aiohttp
 
-        own = request.headers
-        body: bytes | None = None
-        headers = self._default_headers()
-        if request.json is not None:
-            body = encode_json(request.json)
-            headers = {**headers, "content-type": "application/json"}
-        if own:
-            lowered = {name.lower() for name in own}
-            headers = {k: v for k, v in headers.items() if k not in lowered}
-            headers.update(own)
+        body = None if request.json is None else encode_json(request.json)
+        headers = self._request_headers(request.headers, body is not None)
         timeout = to_timeout(call.timeout) if call.timeout is not None else self.timeout
         try:
             async with self.session().request(
@@ -332,54 +342,6 @@ def build_httpx_request(
     if call.timeout is not None:
         req.extensions["timeout"] = timeout.as_dict()
     return req
-
-
-class ResponseHeaders(dict[str, str]):
-    """Response headers as a plain dict with lower-cased names and case-insensitive lookups.
-
-    A header sent more than once is joined with ``", "``, as ``httpx.Headers.get`` does. Reading
-    ``x-request-id`` & co. from a dict costs a fraction of a lookup in ``httpx.Headers`` (which
-    lower-cases and scans its whole list every time), and this is done several times per call.
-    """
-
-    __slots__ = ()
-
-    @classmethod
-    def from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> ResponseHeaders:
-        out = cls()
-        if not isinstance(raw, (list, tuple)):
-            raw = list(raw)
-        # Fast path: ASCII names and values, no repeated name (every response of the benchmark).
-        try:
-            items = [(n.decode("ascii").lower(), v.decode("ascii")) for n, v in raw]
-        except UnicodeDecodeError:
-            pass
-        else:
-            dict.update(out, items)
-            if len(out) == len(items):
-                return out
-            out = cls()
-        for raw_name, raw_value in raw:
-            name = raw_name.decode("latin-1").lower()
-            try:
-                value = raw_value.decode("ascii")
-            except UnicodeDecodeError:
-                try:
-                    value = raw_value.decode("utf-8")
-                except UnicodeDecodeError:
-                    value = raw_value.decode("latin-1")
-            previous = dict.get(out, name)
-            dict.__setitem__(out, name, value if previous is None else f"{previous}, {value}")
-        return out
-
-    def __getitem__(self, key: str) -> str:
-        return dict.__getitem__(self, key.lower())
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return dict.get(self, key.lower(), default)
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and dict.__contains__(self, key.lower())
 
 
 def to_http_response(response: httpx.Response, *, read: bool = True) -> HTTPResponse:

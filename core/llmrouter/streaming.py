@@ -31,13 +31,20 @@ from llmrouter.types import CallInfo, ModelResponseStream, trusted_call_info
 __all__ = ["AsyncCompletionStream", "CompletionStream", "StreamCore", "call_info"]
 
 
+class _Unread:
+    """The type of :data:`_UNREAD`: ``request_id`` not read yet (``None`` is a value)."""
+
+
+_UNREAD = _Unread()
+
+
 def call_info(
     call: Call,
     request: HTTPRequest,
     response: HTTPResponse,
     latency: float,
     prompt: Prompt | None,
-    request_id: str | None = None,
+    request_id: str | _Unread | None = _UNREAD,
 ) -> CallInfo:
     """``request_id`` may be passed when the caller already read ``response.request_id``."""
     metadata = call.metadata
@@ -49,7 +56,7 @@ def call_info(
             "alias": metadata.get("alias"),
             "attempts": metadata.get("attempts", 1),
             "latency_s": latency,
-            "request_id": response.request_id if request_id is None else request_id,
+            "request_id": response.request_id if request_id is _UNREAD else request_id,
             "endpoint": request.endpoint or None,
             "prompt": getattr(prompt, "text", None),
         }

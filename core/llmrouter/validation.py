@@ -44,10 +44,15 @@ def split_model(model: object) -> tuple[str, str]:
 def validate_messages(messages: object) -> list[dict[str, Any]]:
     """Check that ``messages`` is a non-empty list of ``{role, content}`` dicts with known roles.
 
-    Returns the list itself (dicts are not copied: the hot path stays cheap). Objects with
-    ``model_dump`` (pydantic messages) are converted to dicts.
+    Returns the caller's list itself when it holds plain dicts (nothing is copied: the hot path
+    stays cheap); otherwise a new list, with objects that have ``model_dump`` (pydantic
+    messages) and other mappings converted to dicts.
     """
-    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+    # ``type(...) is`` first: isinstance against an ABC costs far more, and lists of dicts are
+    # what nearly every caller passes.
+    if type(messages) is not list and (
+        isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence)
+    ):
         raise InvalidRequestError(
             "messages must be a list of {'role': ..., 'content': ...} dicts, "
             f"got {type(messages).__name__}; e.g. messages=[{{'role': 'user', 'content': 'Hello'}}]",
@@ -58,18 +63,23 @@ def validate_messages(messages: object) -> list[dict[str, Any]]:
             "messages is empty; pass at least one message, e.g. [{'role': 'user', 'content': 'Hello'}]",
             param="messages",
         )
-    out: list[dict[str, Any]] = []
+    # The caller's own list is returned when nothing had to be converted (no copy on the hot
+    # path); a converted message or a non-list sequence gets a new list.
+    out: list[dict[str, Any]] | None = None if type(messages) is list else []
     for i, msg in enumerate(messages):
-        if not isinstance(msg, Mapping):
-            dump = getattr(msg, "model_dump", None)
-            if dump is None:
-                raise InvalidRequestError(
-                    f"messages[{i}] must be a dict with 'role' and 'content', got {type(msg).__name__}",
-                    param=f"messages[{i}]",
-                )
-            msg = dump(exclude_none=True)
-        if not isinstance(msg, dict):
-            msg = dict(msg)
+        if type(msg) is not dict:
+            if not isinstance(msg, Mapping):
+                dump = getattr(msg, "model_dump", None)
+                if dump is None:
+                    raise InvalidRequestError(
+                        f"messages[{i}] must be a dict with 'role' and 'content', got {type(msg).__name__}",
+                        param=f"messages[{i}]",
+                    )
+                msg = dump(exclude_none=True)
+            if not isinstance(msg, dict):
+                msg = dict(msg)
+            if out is None:  # the first converted message: copy the ones before it
+                out = list(messages[:i])
         role = msg.get("role")
         if role not in KNOWN_ROLES:
             problem = "has no 'role'" if role is None else f"has unknown role {role!r}"
@@ -87,7 +97,9 @@ def validate_messages(messages: object) -> list[dict[str, Any]]:
                 )
         else:
             content = msg["content"]
-            if content is None:
+            if type(content) is str:
+                pass
+            elif content is None:
                 if not (
                     role == "assistant" and (msg.get("tool_calls") or msg.get("function_call"))
                 ):
@@ -116,8 +128,9 @@ def validate_messages(messages: object) -> list[dict[str, Any]]:
                 "assistant tool call it answers",
                 param=f"messages[{i}].tool_call_id",
             )
-        out.append(msg)
-    return out
+        if out is not None:
+            out.append(msg)
+    return messages if out is None else out  # type: ignore[return-value]
 
 
 def validate_options(

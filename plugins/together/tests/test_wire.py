@@ -223,3 +223,38 @@ def test_tool_call_messages_gain_index_and_tool_choice_becomes_a_name() -> None:
     assert "index" not in messages[1]["tool_calls"][0]  # the caller's messages are not mutated
     assert body["messages"][0] is messages[0]
     assert body["tool_choice"] == "f"
+
+
+def test_parse_chat_normalises_like_pydantic_assignment_would() -> None:
+    """parse_chat writes the normalised fields straight into the models' __dict__ (cheaper than
+    pydantic's __setattr__): the result must be the same object pydantic assignment gives."""
+    from llmrouter.types import ModelResponse
+
+    raw = {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "eos",
+                "message": {"role": "assistant", "content": "hi", "tool_calls": []},
+            },
+            {"index": 1, "finish_reason": "length", "message": {"role": "assistant"}},
+        ],
+    }
+    content = json.dumps(raw).encode()
+    call = Call(operation="chat", provider="together_ai", model="m")
+    got = wire.parse_chat(call, HTTPResponse(200, {}, content))
+    expected = ModelResponse.model_validate_json(content)
+    expected.choices[0].finish_reason = "stop"
+    expected.choices[0].message.tool_calls = None
+    assert got == expected
+    for mine, theirs in zip(got.choices, expected.choices, strict=True):
+        assert mine.model_fields_set == theirs.model_fields_set
+        assert mine.message.model_fields_set == theirs.message.model_fields_set
+    assert got.model_dump() == expected.model_dump()
+    assert got["choices"][0]["finish_reason"] == "stop"
+    assert got.choices[0].message.tool_calls is None
+    assert got.choices[1].finish_reason == "length"
