@@ -153,6 +153,51 @@ async def test_aiohttp_engine_transport_errors(emu: TogetherEmulator) -> None:
             )
 
 
+@pytest.mark.asyncio
+async def test_aiohttp_engine_routed_calls_take_send_call(
+    emu: TogetherEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Routed calls reach the aiohttp session through ``send_call`` (the one-coroutine form of
+    the direct path): same results and the same error mapping."""
+    config = {
+        "models": {
+            "chat": {
+                "deployments": [
+                    {"model": MODEL, "api_base": emu.base_url, "api_key_env": "POOL_TEST_KEY"}
+                ]
+            },
+            "dead": {
+                "deployments": [
+                    {
+                        "model": MODEL,
+                        "api_base": "http://127.0.0.1:9/v1",
+                        "api_key_env": "POOL_TEST_KEY",
+                    }
+                ]
+            },
+        },
+        "router": {"num_retries": 0},
+    }
+    monkeypatch.setenv("POOL_TEST_KEY", "k")
+    async with llmrouter.AsyncRouter(engine="aiohttp", config=config) as router:
+        client = router.http_client
+        assert isinstance(client, _http.AiohttpAsyncClient)
+        sent: list[int] = []
+        original = client.send_call
+
+        async def counting(request: HTTPRequest, call: Call) -> Any:
+            sent.append(1)
+            return await original(request, call)
+
+        monkeypatch.setattr(client, "send_call", counting)
+        response = await router.completion(model="chat", messages=MESSAGES)
+        assert "deterministic reply" in response.choices[0].message.content
+        assert response.llmrouter.alias == "chat"
+        with pytest.raises(llmrouter.AllDeploymentsFailedError, match="APIConnectionError"):
+            await router.completion(model="dead", messages=MESSAGES)
+        assert len(sent) == 2
+
+
 def test_engine_argument_is_checked() -> None:
     with pytest.raises(ValueError, match="unknown engine"):
         llmrouter.AsyncRouter(engine="curl")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -42,8 +41,8 @@ __all__ = [
     "ResponseHeaders",
     "aiohttp_async_client",
     "build_httpx_request",
-    "call_sender",
     "check_engine",
+    "direct_client",
     "encode_json",
     "make_async_client",
     "make_sync_client",
@@ -210,53 +209,73 @@ class AiohttpAsyncClient(httpx.AsyncClient):
                 kept_by_names[names] = kept
         return {**kept, **own} if own else dict(kept)
 
-    async def send_call(self, request: HTTPRequest, call: Call) -> HTTPResponse:
-        """Send ``request`` and read the whole answer over the aiohttp session.
+    # The direct path, in three synchronous pieces so that the router can await aiohttp in its
+    # own frame (one coroutine less per call; see docs/performance.md), and as one coroutine,
+    # send_call, for everyone else.
 
-        The same request as :func:`build_httpx_request` would build (the client's default
-        headers, replaced by the request's own of the same name; the JSON body; the client's or
-        the call's timeout); transport failures are raised as the httpx exceptions the router
-        already maps (``httpx.ConnectError``, ``httpx.ReadTimeout``...).
-        """
-        import aiohttp
-
+    def open_call(self, request: HTTPRequest, call: Call) -> Any:
+        """aiohttp's request context manager for ``request``: the same request as
+        :func:`build_httpx_request` would build (the client's default headers, replaced by the
+        request's own of the same name; the JSON body; the client's or the call's timeout)."""
         body = None if request.json is None else encode_json(request.json)
         headers = self._request_headers(request.headers, body is not None)
         timeout = to_timeout(call.timeout) if call.timeout is not None else self.timeout
-        try:
-            async with self.session().request(
-                request.method,
-                request.url,
-                data=body,
-                headers=headers,
-                timeout=self._client_timeout(timeout),
-                allow_redirects=False,
-            ) as response:
-                content = await response.read()
-                return HTTPResponse(
-                    response.status, ResponseHeaders.from_raw(response.raw_headers), content
-                )
-        except asyncio.TimeoutError as exc:
+        return self.session().request(
+            request.method,
+            request.url,
+            data=body,
+            headers=headers,
+            timeout=self._client_timeout(timeout),
+            allow_redirects=False,
+        )
+
+    @staticmethod
+    def read_response(response: Any, content: bytes) -> HTTPResponse:
+        """Our view of an aiohttp response whose body is ``content``."""
+        return HTTPResponse(
+            response.status, ResponseHeaders.from_raw(response.raw_headers), content
+        )
+
+    @staticmethod
+    def transport_error(exc: BaseException) -> httpx.TransportError | None:
+        """The httpx exception the router already maps for an aiohttp failure (``None``: not a
+        transport failure, let it propagate)."""
+        import aiohttp
+
+        if isinstance(exc, asyncio.TimeoutError):
             connecting = isinstance(exc, aiohttp.ConnectionTimeoutError)
             kind = httpx.ConnectTimeout if connecting else httpx.ReadTimeout
-            raise kind(str(exc) or type(exc).__name__) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise httpx.ConnectError(str(exc)) from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise httpx.ReadError(str(exc)) from exc
-        except aiohttp.ServerDisconnectedError as exc:
-            raise httpx.RemoteProtocolError(str(exc) or "server disconnected") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise httpx.TransportError(str(exc) or type(exc).__name__) from exc
+            return kind(str(exc) or type(exc).__name__)
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return httpx.ConnectError(str(exc))
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            return httpx.ReadError(str(exc))
+        if isinstance(exc, aiohttp.ServerDisconnectedError):
+            return httpx.RemoteProtocolError(str(exc) or "server disconnected")
+        if isinstance(exc, (aiohttp.ClientError, OSError)):
+            return httpx.TransportError(str(exc) or type(exc).__name__)
+        return None
+
+    async def send_call(self, request: HTTPRequest, call: Call) -> HTTPResponse:
+        """Send ``request`` and read the whole answer over the aiohttp session; transport
+        failures are raised as the httpx exceptions the router already maps
+        (``httpx.ConnectError``, ``httpx.ReadTimeout``...)."""
+        try:
+            async with self.open_call(request, call) as response:
+                return self.read_response(response, await response.read())
+        except Exception as exc:
+            mapped = self.transport_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
 
 
-def call_sender(
-    client: httpx.AsyncClient,
-) -> Callable[[HTTPRequest, Call], Awaitable[HTTPResponse]] | None:
-    """The direct non-streaming sender of ``client`` when it has one (the aiohttp engine with no
-    cookies or default query params), else ``None``: use ``build_httpx_request`` + ``send``."""
+def direct_client(client: httpx.AsyncClient) -> AiohttpAsyncClient | None:
+    """``client`` when llmrouter's non-streaming calls may bypass httpx on it (the aiohttp engine
+    with no cookies or default query params), else ``None``: use ``build_httpx_request`` +
+    ``send``."""
     if isinstance(client, AiohttpAsyncClient) and not client.params and _no_cookies(client):
-        return client.send_call
+        return client
     return None
 
 
