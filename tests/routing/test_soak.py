@@ -19,6 +19,7 @@ import pytest
 from routing_support import MESSAGES, config, deployment
 
 import llmrouter
+from llmrouter.pool import AsyncPool
 from llmrouter.testing import Fault, TogetherEmulator
 
 # Scale and hang bound can be changed for a longer local run: SOAK_TOTAL=20000 SOAK_BOUND=900.
@@ -59,7 +60,14 @@ def install_faults(emu: TogetherEmulator) -> None:
 
 
 @pytest.mark.asyncio
-async def test_soak_no_hangs_no_untyped_errors_no_lost_responses(emu: TogetherEmulator) -> None:
+@pytest.mark.parametrize("engine", ["default", "stock-64"])
+async def test_soak_no_hangs_no_untyped_errors_no_lost_responses(
+    emu: TogetherEmulator, engine: str
+) -> None:
+    """``default``: the client the router builds, over llmrouter's connection pool
+    (``llmrouter/pool.py``) with its default limits; ``stock-64``: httpx's own pool, capped at 64
+    connections (httpx's pool degrades badly with hundreds of open connections,
+    docs/performance.md)."""
     install_faults(emu)
     rng = random.Random(7)
     plans = []
@@ -77,10 +85,14 @@ async def test_soak_no_hangs_no_untyped_errors_no_lost_responses(emu: TogetherEm
     short_streams: list[int] = []
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
-    # httpx's own pool degrades badly with hundreds of open connections (docs/performance.md);
-    # 64 connections shared by 200 concurrent calls keeps the soak about routing, not httpx.
-    pool = httpx.AsyncClient(limits=httpx.Limits(max_connections=64))
-    async with pool, llmrouter.AsyncRouter(config=soak_config(emu), http_client=pool) as router:
+    if engine == "stock-64":
+        pool = httpx.AsyncClient(limits=httpx.Limits(max_connections=64))
+        router = llmrouter.AsyncRouter(config=soak_config(emu), http_client=pool)
+    else:
+        router = llmrouter.AsyncRouter(config=soak_config(emu))
+        pool = router.http_client
+        assert isinstance(pool._transport._pool, AsyncPool)  # type: ignore[attr-defined]
+    async with pool, router:
 
         async def one(index: int, stream: bool, headers: dict[str, str] | None) -> None:
             async with semaphore:
@@ -111,6 +123,11 @@ async def test_soak_no_hangs_no_untyped_errors_no_lost_responses(emu: TogetherEm
             for row in rows
             if row["in_flight"]
         }
+        connections = pool._transport._pool  # type: ignore[attr-defined]
+        if isinstance(connections, AsyncPool):
+            # Every connection came back: none busy, none waited for, within the limits.
+            assert len(connections._owned) == connections._idle_count <= 200
+            assert not [w for *_, w in connections._waiters if not w.done()]
 
     hits = [(r.fault.to_spec(), r.tenant, r.hits) for r in emu.faults]
     print(
