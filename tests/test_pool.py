@@ -94,6 +94,16 @@ def state(pool: _pool.AsyncPool) -> tuple[int, int, int]:
     return len(pool._owned), pool._idle_count, waiting
 
 
+async def until(pool: _pool.AsyncPool, expected: tuple[int, int, int]) -> None:
+    """Wait (bounded) for the pool to reach ``expected`` (see :func:`state`): tasks just created
+    have not run yet."""
+    deadline = time.monotonic() + 5
+    while state(pool) != expected:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"pool state {state(pool)}, expected {expected}")
+        await asyncio.sleep(0.005)
+
+
 async def chat(client: httpx.AsyncClient, server: TogetherEmulator, **kw: Any) -> httpx.Response:
     response = await client.post(
         server.base_url + "/chat/completions", json=BODY, headers=HEADERS, **kw
@@ -269,8 +279,7 @@ async def test_waiter_is_handed_the_released_connection(
     pool = pool_of(client)
     held = await hold(client, srv)
     waiting = asyncio.create_task(chat(client, srv))
-    await asyncio.sleep(0.05)
-    assert state(pool) == (1, 0, 1)
+    await until(pool, (1, 0, 1))
     await held.aread()
     await held.aclose()
     await asyncio.wait_for(waiting, 5)
@@ -283,12 +292,10 @@ async def test_pool_timeout_then_recovery(srv: TogetherEmulator, make_client: An
     client = make_client(max_connections=1)
     held = await hold(client, srv)
     timeout = httpx.Timeout(10.0, pool=0.1)
-    started = time.monotonic()
     with pytest.raises(httpx.PoolTimeout, match="free connection"):
         await client.post(
             srv.base_url + "/chat/completions", json=BODY, headers=HEADERS, timeout=timeout
         )
-    assert time.monotonic() - started < 5
     await held.aread()
     await held.aclose()
     await chat(client, srv)
@@ -305,7 +312,7 @@ async def test_router_maps_pool_timeout_to_api_timeout(srv: TogetherEmulator) ->
     where = {"api_key": KEY, "api_base": srv.base_url}
     model = "together_ai/" + str(BODY["model"])
     slow = asyncio.create_task(router.completion(model=model, messages=BODY["messages"], **where))
-    await asyncio.sleep(0.1)
+    await until(pool_of(client), (1, 0, 0))  # the slow call holds the only connection
     with pytest.raises(llmrouter.APITimeoutError, match="PoolTimeout") as caught:
         await router.completion(model=model, messages=BODY["messages"], timeout=0.2, **where)
     assert KEY not in str(caught.value)
@@ -318,12 +325,11 @@ async def test_router_maps_pool_timeout_to_api_timeout(srv: TogetherEmulator) ->
 async def test_cancellation_keeps_the_books_straight(
     srv: TogetherEmulator, make_client: Any
 ) -> None:
-    srv.add_fault(Fault(delay=0.3))
+    srv.add_fault(Fault(delay=0.5))
     client = make_client(max_connections=2)
     pool = pool_of(client)
     tasks = [asyncio.create_task(chat(client, srv)) for _ in range(6)]
-    await asyncio.sleep(0.1)
-    assert state(pool) == (2, 0, 4)
+    await until(pool, (2, 0, 4))
     tasks[0].cancel()  # in flight: its connection is dropped mid-response
     tasks[3].cancel()  # waiting: leaves the queue
     results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -345,8 +351,7 @@ async def test_cancelled_right_after_the_handover_passes_the_connection_on(
     held = await hold(client, srv)
     first = asyncio.create_task(chat(client, srv))
     second = asyncio.create_task(chat(client, srv))
-    await asyncio.sleep(0.05)
-    assert state(pool) == (1, 0, 2)
+    await until(pool, (1, 0, 2))
     await held.aread()
     await held.aclose()  # hands the connection to `first`...
     first.cancel()  # ...which is cancelled before it runs again: `second` must get it
@@ -379,7 +384,7 @@ async def test_waiter_for_another_origin_gets_the_slot(
     client = make_client(max_connections=1)
     held = await hold(client, srv)
     waiting = asyncio.create_task(chat(client, other))
-    await asyncio.sleep(0.05)
+    await until(pool_of(client), (1, 0, 1))
     await held.aread()
     await held.aclose()
     await asyncio.wait_for(waiting, 5)
@@ -412,7 +417,7 @@ async def test_closing_the_client_closes_connections_and_fails_waiters(
     pool = pool_of(client)
     held = await hold(client, srv)
     waiting = asyncio.create_task(chat(client, srv))
-    await asyncio.sleep(0.05)
+    await until(pool, (1, 0, 1))
     await client.aclose()
     with pytest.raises(httpx.ConnectError, match="pool was closed"):
         await waiting
