@@ -468,3 +468,102 @@ async def test_router_default_engine_under_concurrency(srv: TogetherEmulator) ->
     assert srv.stats["accepted_connections"] <= 300
     assert owned == idle <= 200 and waiting == 0
     _settle(srv, open_connections=0)  # leaving the router closed every connection
+
+
+# --- cancellation scopes and other event loops (found in review) -------------------------
+
+
+@pytest.mark.asyncio
+async def test_closing_inside_a_cancelled_scope_still_closes_every_connection(
+    srv: TogetherEmulator,
+) -> None:
+    """An anyio scope that is already cancelled (a FastAPI/Starlette shutdown, ``move_on_after``)
+    must not stop the close at the first connection: closes are shielded, as httpcore's are."""
+    anyio = pytest.importorskip("anyio")
+    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=5), timeout=10.0)
+    assert _pool.install(client)
+    pool = pool_of(client)
+    srv.add_fault(Fault(delay=0.05))
+    await asyncio.gather(*(chat(client, srv) for _ in range(5)))
+    assert state(pool) == (5, 5, 0)
+    _settle(srv, open_connections=5)
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await client.aclose()
+    _settle(srv, open_connections=0)
+
+
+@pytest.mark.asyncio
+async def test_a_response_closed_inside_a_cancelled_scope_keeps_its_connection(
+    srv: TogetherEmulator, make_client: Any
+) -> None:
+    anyio = pytest.importorskip("anyio")
+    client = make_client()
+    for _ in range(3):
+        response = await hold(client, srv)
+        async for _part in response.stream:  # type: ignore[union-attr]
+            pass  # the body read to its end, the response not closed yet
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await response.aclose()
+    assert srv.stats["accepted_connections"] == 1  # reused every time, as with httpcore
+    assert state(pool_of(client)) == (1, 1, 0)
+
+
+def test_trio_as_a_guest_on_asyncio_uses_httpcores_algorithm(srv: TogetherEmulator) -> None:
+    """Under trio's guest mode an asyncio loop is running too; the pool must still see trio
+    (as httpcore does, through sniffio) and not await asyncio futures inside trio tasks."""
+    trio = pytest.importorskip("trio")
+    srv.add_fault(Fault(delay=0.05))
+    results: list[Any] = []
+
+    async def trio_main() -> None:
+        client = httpx.AsyncClient(limits=httpx.Limits(max_connections=1), timeout=10.0)
+        assert _pool.install(client)
+
+        async def one() -> None:
+            try:
+                response = await client.post(
+                    srv.base_url + "/chat/completions", json=BODY, headers=HEADERS
+                )
+                results.append(response.status_code)
+            except BaseException as exc:  # recorded: the assertion below shows it
+                results.append(repr(exc))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(one)
+            nursery.start_soon(one)
+        assert len(pool_of(client)._owned) == 0  # none in our books
+        await client.aclose()
+
+    async def host() -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+        trio.lowlevel.start_guest_run(
+            trio_main,
+            run_sync_soon_threadsafe=loop.call_soon_threadsafe,
+            done_callback=done.set_result,
+        )
+        (await done).unwrap()
+
+    asyncio.run(host())
+    assert results == [200, 200]
+
+
+@pytest.mark.asyncio
+async def test_releasing_a_connection_the_pool_no_longer_owns_closes_it() -> None:
+    """A connection still connecting when the pool closed was not really closed then (httpcore
+    closes nothing before the socket exists); its release afterwards must close it, not ignore
+    it and leave the socket open."""
+
+    class Connection:
+        closed = 0
+
+        async def aclose(self) -> None:
+            self.closed += 1
+
+    pool = _pool.AsyncPool()
+    stray = Connection()
+    await pool._release(stray, (b"http", b"127.0.0.1", 1))  # type: ignore[arg-type]
+    assert stray.closed == 1
+    assert state(pool) == (0, 0, 0)

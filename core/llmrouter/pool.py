@@ -17,13 +17,17 @@ bookkeeping differs:
   expired);
 * a request that finds the pool full waits in a FIFO queue, and a connection released later is
   handed to the first waiter directly (or, for another origin, its slot is);
-* every step is O(1), so the cost per request does not grow with concurrency.
+* no step looks at other requests or at the other connections of the same origin, so the cost
+  per request does not grow with concurrency (a few steps look once at each origin: a router
+  talks to a handful).
 
 It is installed only where it is known to be equivalent (:func:`install`): the transport an
 ``AsyncRouter`` builds for itself, HTTP/1.1, no proxy, httpcore's stock pool class. Proxies from
 the environment keep httpx's own transports (httpx mounts them separately), and under an event
-loop other than asyncio (trio) requests go through httpcore's own algorithm. ``AsyncRouter(
-engine="httpx-stock")`` leaves httpx completely untouched.
+loop other than asyncio (trio, also as a guest on an asyncio loop: decided with sniffio, as
+httpcore decides) requests go through httpcore's own algorithm. Connections are closed shielded
+from cancellation, as httpcore closes them. ``AsyncRouter(engine="httpx-stock")`` leaves
+httpx completely untouched.
 """
 
 from __future__ import annotations
@@ -32,11 +36,18 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any
 
+import anyio
 import httpcore
 import httpx
+
+_sniff: Callable[[], str] | None
+try:
+    from sniffio import current_async_library as _sniff
+except ImportError:  # pragma: no cover - sniffio comes with trio, the only other loop
+    _sniff = None
 
 __all__ = ["AsyncPool", "install"]
 
@@ -85,6 +96,8 @@ class AsyncPool(httpcore.AsyncConnectionPool):
         self._waiters: deque[tuple[Key, Origin, asyncio.Future[Connection]]] = deque()
         #: Connections taken out of the pool by the bookkeeping, to be closed by the next await.
         self._dropped: list[Connection] = []
+        #: When every origin's idle connections were last checked for expiry.
+        self._swept = 0.0
         self._closed = False
 
     @classmethod
@@ -99,8 +112,9 @@ class AsyncPool(httpcore.AsyncConnectionPool):
         return [*self._owned, *self._connections]
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
-        if asyncio._get_running_loop() is None:
-            # Not asyncio (trio, through anyio): httpcore's own algorithm, its own connections.
+        if not _on_asyncio():
+            # Not asyncio (trio, also as a guest on an asyncio loop): httpcore's own algorithm,
+            # its own connections.
             return await super().handle_async_request(request)
         scheme = request.url.scheme.decode()
         if scheme == "":
@@ -168,6 +182,8 @@ class AsyncPool(httpcore.AsyncConnectionPool):
         while idle:
             connection, _ = idle.pop()
             self._idle_count -= 1
+            if not idle:
+                del self._idle[key]
             if connection.is_available() and not connection.has_expired():
                 return connection
             self._drop(connection)
@@ -182,7 +198,10 @@ class AsyncPool(httpcore.AsyncConnectionPool):
     def _checkin(self, connection: Connection, key: Key) -> None:
         """Take back ``connection`` after its request: reuse it, hand it on, or drop it."""
         if connection not in self._owned:
-            return  # already dropped (the pool was closed, or a second release)
+            # Already dropped: the pool was closed meanwhile (a connection still connecting
+            # then was not really closed), or this is a second release. Closing is idempotent.
+            self._dropped.append(connection)
+            return
         if not connection.is_idle() or connection.is_closed() or self._closed:
             self._drop(connection)
             self._give_slot()
@@ -193,38 +212,53 @@ class AsyncPool(httpcore.AsyncConnectionPool):
                 continue  # timed out or cancelled
             if wanted == key:
                 waiter.set_result(connection)
-            else:
-                self._drop(connection)
-                waiter.set_result(self._open(origin))
+                return
+            # Another origin: this connection's slot goes to the waiter (still first in line).
+            self._waiters.appendleft((wanted, origin, waiter))
+            self._drop(connection)
+            self._give_slot()
             return
         now = time.monotonic()
         self._idle.setdefault(key, deque()).append((connection, now))
         self._idle_count += 1
-        self._expire_idle(now)
+        self._expire_idle(key, now)
 
     def _give_slot(self) -> None:
         """A connection was dropped: let the first live waiter open a new one."""
         while self._waiters and len(self._owned) < self._max_connections:
             _, origin, waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(self._open(origin))
-                return
+            if waiter.done():
+                continue
+            try:
+                connection = self._open(origin)
+            except Exception as exc:  # the waiter learns why, rather than waiting on
+                waiter.set_exception(exc)
+                continue
+            waiter.set_result(connection)
+            return
 
-    def _expire_idle(self, now: float) -> None:
+    def _expire_idle(self, key: Key, now: float) -> None:
         """Close idle connections beyond the keep-alive limit or past their expiry, oldest
-        first (the oldest of every origin is checked; each check is O(1))."""
+        first. The origin just used is checked on every release; all origins at most once a
+        second (so the cost per request does not grow with the number of origins)."""
         while self._idle_count > self._max_keepalive_connections:
             self._drop(self._pop_oldest_idle())
         expiry = self._keepalive_expiry
         if expiry is None:
             return
-        for key, idle in list(self._idle.items()):
+        if now - self._swept < 1.0:
+            keys: Iterable[Key] = (key,) if key in self._idle else ()
+        else:
+            self._swept = now
+            keys = list(self._idle)
+        for each in keys:
+            idle = self._idle[each]
             while idle and now - idle[0][1] > expiry:
                 connection, _ = idle.popleft()
                 self._idle_count -= 1
                 self._drop(connection)
             if not idle:
-                del self._idle[key]
+                del self._idle[each]
 
     def _pop_oldest_idle(self) -> Connection:
         oldest: deque[tuple[Connection, float]] | None = None
@@ -234,6 +268,8 @@ class AsyncPool(httpcore.AsyncConnectionPool):
         assert oldest is not None
         connection, _ = oldest.popleft()
         self._idle_count -= 1
+        if not oldest:
+            self._idle = {k: v for k, v in self._idle.items() if v}
         return connection
 
     def _open(self, origin: Origin) -> Connection:
@@ -275,16 +311,30 @@ class AsyncPool(httpcore.AsyncConnectionPool):
             await _close_all(dropped)
 
 
+def _on_asyncio() -> bool:
+    """Whether the running event loop is asyncio's own (and not trio, also not trio running as
+    a guest on an asyncio loop): what httpcore itself decides with sniffio."""
+    if _sniff is not None:
+        try:
+            return bool(_sniff() == "asyncio")
+        except Exception:  # sniffio's AsyncLibraryNotFoundError: no loop at all
+            return False
+    return asyncio._get_running_loop() is not None
+
+
 def _time_out(waiter: asyncio.Future[Connection]) -> None:
     if not waiter.done():
         waiter.set_exception(httpcore.PoolTimeout("timed out waiting for a free connection"))
 
 
 async def _close_all(connections: list[Connection]) -> None:
-    for connection in connections:
-        # Closing a socket the peer already dropped may fail; there is nothing to report.
-        with contextlib.suppress(Exception):
-            await connection.aclose()
+    """Close every connection, shielded from cancellation as httpcore shields its own closes
+    (an anyio cancel scope that is already cancelled would otherwise stop at the first one and
+    leave the rest open). Closing a socket the peer already dropped may fail: not reported."""
+    with anyio.CancelScope(shield=True):
+        for connection in connections:
+            with contextlib.suppress(Exception):
+                await connection.aclose()
 
 
 class _PooledStream:
@@ -320,7 +370,10 @@ class _PooledStream:
         try:
             close = getattr(self._stream, "aclose", None)
             if close is not None:
-                await close()
+                # Shielded like httpcore's: a response read to the end and closed inside a
+                # cancelled anyio scope still returns its connection for reuse.
+                with anyio.CancelScope(shield=True):
+                    await close()
         finally:
             # Always, even if closing was interrupted: an unfinished connection is dropped.
             await self._pool._release(self._connection, self._key)
