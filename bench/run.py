@@ -26,21 +26,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import worker  # bench/worker.py, next to this file (sys.path[0] when run as a script)
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 VENV = BENCH / ".venv"
 PY = VENV / "bin" / "python"
 RESULTS = BENCH / "results"
 PEERS = ["litellm", "openai", "aiohttp", "httpx-aiohttp"]
-CLIENTS = [
-    "httpx",
-    "aiohttp",
-    "llmrouter",
-    "llmrouter-httpx-stock",
-    "llmrouter-aiohttp",
-    "openai",
-    "litellm",
-]
+#: The clients, in the order the report lists them: the worker's (stdlib-only at import).
+CLIENTS = list(worker.CLIENTS)
 VERSIONS = [
     "httpx",
     "httpcore",
