@@ -28,8 +28,13 @@ from llmrouter.pipeline import (
     Prompt,
 )
 from llmrouter.plugins import PluginHost, ProviderHooks, default_host
-from llmrouter.secrets import Secret
-from llmrouter.streaming import AsyncCompletionStream, CompletionStream, StreamCore, call_info
+from llmrouter.secrets import Secret, secret_for
+from llmrouter.streaming import (
+    AsyncCompletionStream,
+    CompletionStream,
+    StreamCore,
+    pending_call_info,
+)
 from llmrouter.types import (
     EmbeddingResponse,
     ModelInfo,
@@ -133,10 +138,11 @@ class _RouterBase:
                 f"stream must be True or False, got {stream!r}", param="stream"
             )
         if api_base is not None:
-            call.api_base = _validate_api_base(api_base)
+            base = _API_BASES.get(api_base) if type(api_base) is str else None
+            call.api_base = base if base is not None else _validate_api_base(api_base)
         if api_key is not None:
             call.api_key = (
-                api_key if isinstance(api_key, Secret) else Secret(_validate_key(api_key))
+                api_key if isinstance(api_key, Secret) else secret_for(_validate_key(api_key))
             )
         if timeout is not None:
             call.timeout = _validate_timeout(timeout)
@@ -206,21 +212,22 @@ class _RouterBase:
                 model=call.model,
             )
         latency = time.perf_counter() - started
-        request_id = response.request_id
         if isinstance(result, (ModelResponse, EmbeddingResponse)):
-            result._set_call_info(call_info(call, request, response, latency, prompt, request_id))
-        hooks.call_end(
-            outcome=CallOutcome(
-                call,
-                result,
-                None,
-                latency,
-                call.metadata.get("attempts", 1),
-                response.status_code,
-                request_id,
-                getattr(result, "usage", None),
+            # Built on first read of ``result.llmrouter``, which most callers never do.
+            result._set_call_info(pending_call_info(call, request, response, latency, prompt))
+        if not hooks.success_end_idle():
+            hooks.call_end(
+                outcome=CallOutcome(
+                    call,
+                    result,
+                    None,
+                    latency,
+                    call.metadata.get("attempts", 1),
+                    response.status_code,
+                    response.request_id,
+                    getattr(result, "usage", None),
+                )
             )
-        )
         return result
 
     @staticmethod
@@ -278,13 +285,22 @@ def default_status_error(call: Call, response: HTTPResponse) -> LLMRouterError:
     )
 
 
+#: Validated ``api_base`` values, by the text the caller passed (bounded, like the URL cache).
+_API_BASES: dict[str, str] = {}
+
+
 def _validate_api_base(api_base: object) -> str:
     if not isinstance(api_base, str) or not api_base.startswith(("http://", "https://")):
         raise InvalidRequestError(
             f"api_base must be an http(s) URL such as 'https://api.together.xyz/v1', got {api_base!r}",
             param="api_base",
         )
-    return api_base.rstrip("/")
+    base = api_base.rstrip("/")
+    if type(api_base) is str:
+        if len(_API_BASES) >= 256:
+            _API_BASES.clear()
+        _API_BASES[api_base] = base
+    return base
 
 
 def _validate_key(api_key: object) -> str:

@@ -135,11 +135,10 @@ class AiohttpAsyncClient(httpx.AsyncClient):
         self._limits = limits
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: tuple[httpx.Timeout, Any] | None = None
-        #: (the client's raw default headers, {(has body, *request header names): the
-        #: defaults a request with those headers keeps}); see :meth:`_request_headers`.
-        self._headers_cache: (
-            tuple[list[tuple[bytes, bytes]], dict[tuple[Any, ...], dict[str, str]]] | None
-        ) = None
+        #: (a copy of the client's default headers as httpx stores them, {(has body, *request
+        #: header names): the defaults a request with those headers keeps}); see
+        #: :meth:`_request_headers`.
+        self._headers_cache: tuple[list[Any], dict[tuple[Any, ...], dict[str, str]]] | None = None
         super().__init__(
             timeout=timeout,
             headers=_HEADERS if headers is None else headers,
@@ -192,10 +191,15 @@ class AiohttpAsyncClient(httpx.AsyncClient):
         computed once per set of names. ``client.headers`` is mutable: its raw list is compared
         on every call (much cheaper than decoding it) and a change starts a new cache.
         """
-        raw = self.headers.raw
+        # httpx keeps a Headers object's items in ``_list``; comparing it allocates nothing,
+        # where ``.raw`` builds a new list of tuples on every call.
+        headers = self.headers
+        raw = getattr(headers, "_list", None)
+        if type(raw) is not list:
+            raw = headers.raw
         cached = self._headers_cache
         if cached is None or cached[0] != raw:
-            cached = self._headers_cache = (raw, {})
+            cached = self._headers_cache = (list(raw), {})
         kept_by_names = cached[1]
         names = (has_body, *own)
         kept = kept_by_names.get(names)

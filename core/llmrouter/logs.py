@@ -93,6 +93,12 @@ def get_logger() -> Any:
     return _logger
 
 
+def success_logged() -> bool:
+    """Whether :func:`llmrouter_call_end` logs a successful call (INFO enabled); when it does
+    not, the core may skip building the outcome (``ProviderHooks.success_end_idle``)."""
+    return _stdlib_logger.isEnabledFor(logging.INFO)
+
+
 @hookimpl(trylast=True)
 def llmrouter_call_end(outcome: CallOutcome) -> None:
     """One structured event per finished call; skipped cheaply when INFO is not enabled."""

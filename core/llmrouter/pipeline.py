@@ -32,6 +32,7 @@ __all__ = [
     "StreamDone",
     "StreamState",
     "TextPrompt",
+    "request_id_of",
 ]
 
 Operation = Literal["chat", "text_completion", "embedding", "list_models"]
@@ -173,12 +174,24 @@ class HTTPResponse:
 
     @property
     def request_id(self) -> str | None:
-        h = self.headers
-        if type(h) is ResponseHeaders:
-            # Lower-cased names: read as a plain dict, skipping the case-insensitive lookup.
-            get = dict.get
-            return get(h, "x-request-id") or get(h, "request-id") or get(h, "x-together-request-id")
-        return h.get("x-request-id") or h.get("request-id") or h.get("x-together-request-id")
+        return request_id_of(self.headers)
+
+
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The provider's request id from response ``headers`` (``x-request-id`` and its variants)."""
+    if type(headers) is ResponseHeaders:
+        # Lower-cased names: read as a plain dict, skipping the case-insensitive lookup.
+        get = dict.get
+        return (
+            get(headers, "x-request-id")
+            or get(headers, "request-id")
+            or get(headers, "x-together-request-id")
+        )
+    return (
+        headers.get("x-request-id")
+        or headers.get("request-id")
+        or headers.get("x-together-request-id")
+    )
 
 
 class StreamDone:

@@ -17,6 +17,7 @@ structured warning and skipped; it never breaks another provider. Two environmen
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import threading
 import traceback
@@ -92,6 +93,49 @@ class ProviderHooks:
     map_error: StageCaller
     response_received: StageCaller
     call_end: StageCaller
+    #: ``True`` when the outcome of a *successful* call would reach no-one, so the core may skip
+    #: building it: the built-in log plugin is ``call_end``'s only implementation and its logger
+    #: is not enabled for INFO. Checked on every call (see :func:`_success_end_idle`).
+    success_end_idle: Callable[[], bool] = lambda: False
+
+
+def _success_end_idle(pm: pluggy.PluginManager, caller: HookCaller) -> Callable[[], bool]:
+    """The ``success_end_idle`` check for ``caller`` (a provider's ``call_end`` caller).
+
+    Building a :class:`~llmrouter.pipeline.CallOutcome` and calling the stage was about a tenth
+    of llmrouter's own per-call cost, spent for the log plugin to return at once when INFO is
+    off (the default). With any other implementation, a wrapper, hook monitoring, or a plugin
+    registered later on ``host.pm`` directly (the live list is compared, as in
+    :func:`_stage_caller`), the check answers ``False`` and the outcome is built as always.
+    """
+    from llmrouter import logs
+
+    impls = caller.get_hookimpls()
+    full: HookCaller = getattr(pm.hook, caller.name)
+    live: list[Any] | None = getattr(full, "_hookimpls", None)
+    default_exec = getattr(pm, "_inner_hookexec", None)
+    if (
+        len(impls) != 1
+        or impls[0].function is not logs.llmrouter_call_end
+        or impls[0].hookwrapper
+        or impls[0].wrapper
+        or not isinstance(live, list)
+        or default_exec is None
+    ):
+        return _never
+    snapshot = list(live)
+    # What logs.success_logged() asks, one call less (the logger object never changes).
+    enabled = logging.getLogger(logs.LOGGER_NAME).isEnabledFor
+    info = logging.INFO
+
+    def idle() -> bool:
+        return pm._inner_hookexec is default_exec and live == snapshot and not enabled(info)
+
+    return idle
+
+
+def _never() -> bool:
+    return False
 
 
 def _stage_caller(pm: pluggy.PluginManager, caller: HookCaller) -> StageCaller:
@@ -358,11 +402,16 @@ class PluginHost:
             if hooks is None:
                 own = self._providers[name]
                 others = [p for n, p in self._providers.items() if n != name and p is not own]
-                callers = [
-                    _stage_caller(self.pm, self.pm.subset_hook_caller(stage, others))
-                    for stage in _STAGES
-                ]
-                hooks = ProviderHooks(name, *callers)
+                subsets = {stage: self.pm.subset_hook_caller(stage, others) for stage in _STAGES}
+                callers = {
+                    stage.removeprefix("llmrouter_"): _stage_caller(self.pm, caller)
+                    for stage, caller in subsets.items()
+                }
+                hooks = ProviderHooks(
+                    name,
+                    success_end_idle=_success_end_idle(self.pm, subsets["llmrouter_call_end"]),
+                    **callers,
+                )
                 self._hooks_cache[name] = hooks
             return hooks
 

@@ -12,7 +12,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["REDACTED", "Secret", "redact_headers", "redact_obj", "redact_text", "remember_secret"]
+__all__ = [
+    "REDACTED",
+    "Secret",
+    "redact_headers",
+    "redact_obj",
+    "redact_text",
+    "remember_secret",
+    "secret_for",
+]
 
 REDACTED = "[REDACTED]"
 
@@ -32,12 +40,32 @@ _KNOWN: list[str] = []
 _KNOWN_MAX = 64
 
 
+#: Secrets handed out by :func:`secret_for`, by clear text. A value leaves this cache when it
+#: leaves ``_KNOWN``, so a reused Secret is always one whose text is still scrubbed.
+_INTERNED: dict[str, Secret] = {}
+
+
 def remember_secret(value: str) -> None:
     """Add a clear-text secret to the set scrubbed by :func:`redact_text`."""
     if len(value) >= 6 and value not in _KNOWN:
         _KNOWN.append(value)
         if len(_KNOWN) > _KNOWN_MAX:
-            del _KNOWN[0]
+            _INTERNED.pop(_KNOWN.pop(0), None)
+
+
+def secret_for(value: str) -> Secret:
+    """``Secret(value)``, reused across calls that pass the same key.
+
+    Routers call this once per call with the caller's ``api_key=``; building a Secret (and
+    checking the scrub list) every time was measurable on the hot path.
+    """
+    secret = _INTERNED.get(value)
+    if secret is None:
+        secret = Secret(value)
+        if len(_INTERNED) >= _KNOWN_MAX:
+            _INTERNED.clear()
+        _INTERNED[value] = secret
+    return secret
 
 
 def redact_text(text: str) -> str:

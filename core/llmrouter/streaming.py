@@ -26,9 +26,15 @@ from llmrouter.pipeline import (
 )
 from llmrouter.plugins import ProviderHooks
 from llmrouter.sse import SSEDecoder
-from llmrouter.types import CallInfo, ModelResponseStream, trusted_call_info
+from llmrouter.types import CallInfo, ModelResponseStream, PendingCallInfo, trusted_call_info
 
-__all__ = ["AsyncCompletionStream", "CompletionStream", "StreamCore", "call_info"]
+__all__ = [
+    "AsyncCompletionStream",
+    "CompletionStream",
+    "StreamCore",
+    "call_info",
+    "pending_call_info",
+]
 
 
 class _Unread:
@@ -60,6 +66,22 @@ def call_info(
             "endpoint": request.endpoint or None,
             "prompt": getattr(prompt, "text", None),
         }
+    )
+
+
+def pending_call_info(
+    call: Call, request: HTTPRequest, response: HTTPResponse, latency: float, prompt: Prompt | None
+) -> PendingCallInfo:
+    """What :func:`call_info` would return, built only when ``response.llmrouter`` is read."""
+    metadata = call.metadata
+    return PendingCallInfo(
+        call.provider,
+        call.model,
+        dict(metadata) if metadata else None,
+        latency,
+        response.headers,
+        request.endpoint,
+        getattr(prompt, "text", None),
     )
 
 

@@ -16,9 +16,10 @@ in ``model_dump()`` and so never breaks the OpenAI shape.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -183,6 +184,98 @@ _new = object.__new__
 _set = object.__setattr__
 
 
+class PendingCallInfo:
+    """A response's :class:`CallInfo` before anyone asked for it: the values it will be built from.
+
+    Most callers never read ``response.llmrouter``, and building the model (its field dict, its
+    fields-set, the deployment string, the request-id lookup in the headers) was one of the
+    larger items of llmrouter's own per-call cost under concurrency (docs/performance.md). The
+    core stores one of these instead; the first read of ``response.llmrouter`` builds the
+    CallInfo and puts it in its place. For everything else it stands for that CallInfo: ``==``
+    compares the built values, a pickle or a deep copy holds the built CallInfo, and shallow
+    copies of a response share one instance, as they share a built CallInfo.
+
+    ``metadata`` must be a snapshot (or ``None``), not a dict the caller may still change.
+    """
+
+    __slots__ = (
+        "_built",
+        "endpoint",
+        "headers",
+        "latency_s",
+        "metadata",
+        "model",
+        "prompt",
+        "provider",
+    )
+
+    def __init__(
+        self,
+        provider: str,
+        model: str,
+        metadata: dict[str, Any] | None,
+        latency_s: float,
+        headers: Mapping[str, str],
+        endpoint: str | None,
+        prompt: str | None,
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self.metadata = metadata
+        self.latency_s = latency_s
+        self.headers = headers
+        self.endpoint = endpoint
+        self.prompt = prompt
+        self._built: CallInfo | None = None
+
+    def build(self) -> CallInfo:
+        built = self._built
+        if built is None:
+            from llmrouter.pipeline import request_id_of
+
+            metadata = self.metadata or {}
+            provider = self.provider
+            built = self._built = trusted_call_info(
+                {
+                    "provider": provider,
+                    "deployment": metadata.get("deployment", f"{provider}/{self.model}"),
+                    "alias": metadata.get("alias"),
+                    "attempts": metadata.get("attempts", 1),
+                    "latency_s": self.latency_s,
+                    "request_id": request_id_of(self.headers),
+                    "endpoint": self.endpoint or None,
+                    "prompt": self.prompt,
+                }
+            )
+        return built
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PendingCallInfo):
+            return self.build() == other.build()
+        if isinstance(other, CallInfo):
+            return self.build() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # like the (mutable) CallInfo it stands for
+
+    def __repr__(self) -> str:
+        return repr(self.build())
+
+    def __copy__(self) -> PendingCallInfo:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CallInfo:
+        return copy.deepcopy(self.build(), memo)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_same, (self.build(),))
+
+
+def _same(info: CallInfo) -> CallInfo:
+    """Unpickles a :class:`PendingCallInfo` as the CallInfo it stood for."""
+    return info
+
+
 class _WithCallInfo(_Mapping):
     # The CallInfo lives in pydantic's private-attribute dict, like a ``PrivateAttr`` (so copies,
     # pickles and ``==`` treat it the same way), but without declaring one: a declared private
@@ -191,13 +284,18 @@ class _WithCallInfo(_Mapping):
     @property
     def _llmrouter(self) -> CallInfo | None:
         private = self.__pydantic_private__
-        return None if private is None else private.get("_llmrouter")
+        if private is None:
+            return None
+        info = private.get("_llmrouter")
+        if type(info) is PendingCallInfo:
+            info = private["_llmrouter"] = info.build()
+        return info
 
     @_llmrouter.setter
     def _llmrouter(self, value: CallInfo | None) -> None:
         self._set_call_info(value)
 
-    def _set_call_info(self, value: CallInfo | None) -> None:
+    def _set_call_info(self, value: CallInfo | PendingCallInfo | None) -> None:
         """The setter of ``_llmrouter``, callable without going through pydantic's
         ``__setattr__`` (which costs about 1.5 us per assignment on the hot path)."""
         private = self.__pydantic_private__

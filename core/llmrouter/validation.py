@@ -20,8 +20,18 @@ KNOWN_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "fu
 M = TypeVar("M", bound=BaseModel)
 
 
+#: Split model strings, by text: a process names a handful of models, and splitting is on every
+#: call's path. Bounded so odd callers cannot grow it.
+_SPLIT: dict[str, tuple[str, str]] = {}
+_SPLIT_MAX = 1024
+
+
 def split_model(model: object) -> tuple[str, str]:
     """Split ``provider/provider_model`` at the FIRST ``/``; the rest may contain more slashes."""
+    if type(model) is str:
+        known = _SPLIT.get(model)
+        if known is not None:
+            return known
     if not isinstance(model, str):
         raise InvalidRequestError(
             "model must be a string of the form '<provider>/<model>', e.g. "
@@ -38,6 +48,10 @@ def split_model(model: object) -> tuple[str, str]:
             "'together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo' (or a routing alias from your config)",
             param="model",
         )
+    if type(model) is str:
+        if len(_SPLIT) >= _SPLIT_MAX:
+            _SPLIT.clear()
+        _SPLIT[model] = (provider, rest)
     return provider, rest
 
 

@@ -113,8 +113,10 @@ def normalize_finish_reason(reason: str | None) -> str | None:
 
 def _common_options(call: Call, options: BaseModel) -> dict[str, Any]:
     """The validated options as Together wants them (shared by chat and completions)."""
-    # No option given (the common case): skip model_dump, which walks every field.
-    body = options.model_dump(exclude_none=True) if options.model_fields_set else {}
+    if not options.model_fields_set:
+        # No option given (the common case): nothing below applies but the stream flags.
+        return {"stream_options": {"include_usage": True}, "stream": True} if call.stream else {}
+    body = options.model_dump(exclude_none=True)
     if body.pop("together_ai", None) is not None:
         warnings.warn(
             "together_ai=True is a legacy tutorial flag; the 'together_ai/' model prefix already "
