@@ -142,4 +142,8 @@ def llmrouter_call_end(outcome: CallOutcome) -> None:
     Called exactly once per user call, after retries and fallbacks, with latency, attempts,
     usage and the error if any. Implemented by: the built-in log plugin (one structured event per
     call) and any metrics plugin. Not ``firstresult``.
+
+    One shortcut, invisible to plugins: while the built-in log plugin is the only implementation
+    and its logger is not enabled for INFO, a *successful* call's outcome is neither built nor
+    passed to it (it would return at once). Any other implementation turns that off.
     """

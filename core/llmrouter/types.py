@@ -11,7 +11,8 @@ Unknown fields a provider sends (Together's ``prompt`` array, ``choices[].seed``
 
 What llmrouter knows about the call itself (which provider and deployment served it, attempts,
 latency) sits on ``response.llmrouter`` (:class:`CallInfo`), a private attribute that never appears
-in ``model_dump()`` and so never breaks the OpenAI shape.
+in ``model_dump()`` and so never breaks the OpenAI shape. It is built on first read
+(:class:`PendingCallInfo` holds its values until then).
 """
 
 from __future__ import annotations
