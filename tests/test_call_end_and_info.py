@@ -10,12 +10,13 @@ from __future__ import annotations
 import copy
 import logging
 import pickle
+import threading
 from typing import Any
 
 import pytest
 
 import llmrouter
-from llmrouter import hookimpl
+from llmrouter import client, hookimpl, secrets, validation
 from llmrouter.pipeline import Call, HTTPRequest, HTTPResponse, ResponseHeaders, TextPrompt
 from llmrouter.plugins import PluginHost
 from llmrouter.secrets import _INTERNED, _KNOWN, _KNOWN_MAX, Secret, redact_text, secret_for
@@ -102,6 +103,30 @@ def test_equality_copies_and_pickles_treat_pending_as_the_call_info() -> None:
     assert shallow.llmrouter is fresh.llmrouter  # shared, as a built CallInfo is shared
     assert "PendingCallInfo" not in repr(fresh.__pydantic_private__)
     assert "llmrouter" not in fresh.model_dump()
+
+
+def test_every_reader_gets_the_same_call_info() -> None:
+    call, request, response = _parts()
+    r = _response()
+    pending = pending_call_info(call, request, response, 0.5, None)
+    r._set_call_info(pending)
+    seen: list[CallInfo] = []
+    barrier = threading.Barrier(8)
+
+    def read() -> None:
+        barrier.wait()
+        seen.append(pending.build())
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(seen) == 8 and all(info is seen[0] for info in seen)
+    # A reader that still holds the pending value (another thread, before the swap) and the
+    # response itself agree, so an assignment through either is never lost.
+    r.llmrouter.alias = "kept"
+    assert pending.build() is r.llmrouter and pending.build().alias == "kept"
 
 
 def test_pending_is_unhashable_like_call_info() -> None:
@@ -193,6 +218,56 @@ def test_secret_for_reuses_and_forgets_with_the_scrub_list() -> None:
     assert key not in _KNOWN and key not in _INTERNED
     again = secret_for(key)
     assert again is not first and key in _KNOWN
+
+
+def test_secret_for_when_the_key_is_evicted_while_it_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Another thread may push the key out of the scrub list between the Secret's creation and
+    # its caching; the cache must not then keep a Secret whose text is no longer redacted.
+    key = "tgp_v1_evicted_while_built"
+    real = secrets.Secret
+
+    class EvictingSecret(real):  # type: ignore[misc, valid-type]
+        def __init__(self, value: str) -> None:
+            super().__init__(value)
+            if value == key:
+                for i in range(_KNOWN_MAX + 1):
+                    real(f"other-thread-key-{i:04d}")
+
+    monkeypatch.setattr(secrets, "Secret", EvictingSecret)
+    first = secret_for(key)
+    assert first.get_secret_value() == key
+    assert key not in _INTERNED  # not cached: its text had left the scrub list
+    monkeypatch.setattr(secrets, "Secret", real)
+    again = secret_for(key)
+    assert key in _KNOWN and _INTERNED[key] is again
+    assert redact_text(f"bad key {key}") == "bad key [REDACTED]"
+
+
+def test_str_subclass_key_and_huge_values_bypass_the_caches(
+    emu: TogetherEmulator, where: dict[str, Any]
+) -> None:
+    class Key(str):
+        def __eq__(self, other: object) -> bool:  # makes the subclass unhashable
+            return str.__eq__(self, other)
+
+    r = llmrouter.completion(
+        model=MODEL, messages=MESSAGES, api_base=where["api_base"], api_key=Key("subclassed-key")
+    )
+    assert r.choices[0].message.content
+    # (the emulator's log keeps the last characters of a key only)
+    assert emu.requests[-1].headers["authorization"] == "Bearer <redacted ...-key>"
+
+    huge_model = "together_ai/" + "m" * 5000
+    assert split_model(huge_model) == ("together_ai", "m" * 5000)
+    assert huge_model not in validation._SPLIT
+    huge_key = "k" * 10_000
+    assert secret_for(huge_key).get_secret_value() == huge_key and huge_key not in _INTERNED
+    huge_base = where["api_base"] + "/" * 3000
+    llmrouter.completion(model=MODEL, messages=MESSAGES, api_base=huge_base, api_key="k")
+    assert huge_base not in client._API_BASES
+    assert emu.requests[-1].path == "/v1/chat/completions"
 
 
 def test_api_key_type_still_checked_before_the_cache(where: dict[str, Any]) -> None:

@@ -285,7 +285,8 @@ def default_status_error(call: Call, response: HTTPResponse) -> LLMRouterError:
     )
 
 
-#: Validated ``api_base`` values, by the text the caller passed (bounded, like the URL cache).
+#: Validated ``api_base`` values, by the text the caller passed (bounded in count and in length,
+#: like the URL cache).
 _API_BASES: dict[str, str] = {}
 
 
@@ -296,7 +297,7 @@ def _validate_api_base(api_base: object) -> str:
             param="api_base",
         )
     base = api_base.rstrip("/")
-    if type(api_base) is str:
+    if type(api_base) is str and len(api_base) <= 2048:
         if len(_API_BASES) >= 256:
             _API_BASES.clear()
         _API_BASES[api_base] = base

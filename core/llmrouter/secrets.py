@@ -45,9 +45,14 @@ _KNOWN_MAX = 64
 _INTERNED: dict[str, Secret] = {}
 
 
+#: Shorter values are not scrubbed from text (too likely to be ordinary words).
+_MIN_REMEMBERED = 6
+_INTERN_MAX_LEN = 4096
+
+
 def remember_secret(value: str) -> None:
     """Add a clear-text secret to the set scrubbed by :func:`redact_text`."""
-    if len(value) >= 6 and value not in _KNOWN:
+    if len(value) >= _MIN_REMEMBERED and value not in _KNOWN:
         _KNOWN.append(value)
         if len(_KNOWN) > _KNOWN_MAX:
             _INTERNED.pop(_KNOWN.pop(0), None)
@@ -59,12 +64,19 @@ def secret_for(value: str) -> Secret:
     Routers call this once per call with the caller's ``api_key=``; building a Secret (and
     checking the scrub list) every time was measurable on the hot path.
     """
+    if type(value) is not str or len(value) > _INTERN_MAX_LEN:
+        return Secret(value)  # str subclasses may not hash like str; huge values are not kept
     secret = _INTERNED.get(value)
     if secret is None:
         secret = Secret(value)
         if len(_INTERNED) >= _KNOWN_MAX:
             _INTERNED.clear()
         _INTERNED[value] = secret
+        # Stored first, checked second: if another thread pushed the value out of the scrub
+        # list while this Secret was being built, its eviction found nothing to drop here, so
+        # drop it now; a later call builds (and remembers) a new one.
+        if len(value) >= _MIN_REMEMBERED and value not in _KNOWN:
+            _INTERNED.pop(value, None)
     return secret
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
@@ -185,6 +186,10 @@ _new = object.__new__
 _set = object.__setattr__
 
 
+#: Taken only the first time a pending CallInfo is built (not on the hot path).
+_BUILD_LOCK = threading.Lock()
+
+
 class PendingCallInfo:
     """A response's :class:`CallInfo` before anyone asked for it: the values it will be built from.
 
@@ -230,25 +235,32 @@ class PendingCallInfo:
         self._built: CallInfo | None = None
 
     def build(self) -> CallInfo:
+        """The CallInfo, built once: every caller (and every thread) gets the same object."""
         built = self._built
-        if built is None:
-            from llmrouter.pipeline import request_id_of
+        if built is not None:
+            return built
+        with _BUILD_LOCK:
+            if self._built is None:
+                self._built = self._make()
+            return self._built
 
-            metadata = self.metadata or {}
-            provider = self.provider
-            built = self._built = trusted_call_info(
-                {
-                    "provider": provider,
-                    "deployment": metadata.get("deployment", f"{provider}/{self.model}"),
-                    "alias": metadata.get("alias"),
-                    "attempts": metadata.get("attempts", 1),
-                    "latency_s": self.latency_s,
-                    "request_id": request_id_of(self.headers),
-                    "endpoint": self.endpoint or None,
-                    "prompt": self.prompt,
-                }
-            )
-        return built
+    def _make(self) -> CallInfo:
+        from llmrouter.pipeline import request_id_of
+
+        metadata = self.metadata or {}
+        provider = self.provider
+        return trusted_call_info(
+            {
+                "provider": provider,
+                "deployment": metadata.get("deployment", f"{provider}/{self.model}"),
+                "alias": metadata.get("alias"),
+                "attempts": metadata.get("attempts", 1),
+                "latency_s": self.latency_s,
+                "request_id": request_id_of(self.headers),
+                "endpoint": self.endpoint or None,
+                "prompt": self.prompt,
+            }
+        )
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, PendingCallInfo):

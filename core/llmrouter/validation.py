@@ -24,6 +24,8 @@ M = TypeVar("M", bound=BaseModel)
 #: call's path. Bounded so odd callers cannot grow it.
 _SPLIT: dict[str, tuple[str, str]] = {}
 _SPLIT_MAX = 1024
+#: Longer names are split every time rather than kept (a proxy may forward untrusted names).
+_SPLIT_MAX_LEN = 512
 
 
 def split_model(model: object) -> tuple[str, str]:
@@ -48,7 +50,7 @@ def split_model(model: object) -> tuple[str, str]:
             "'together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo' (or a routing alias from your config)",
             param="model",
         )
-    if type(model) is str:
+    if type(model) is str and len(model) <= _SPLIT_MAX_LEN:
         if len(_SPLIT) >= _SPLIT_MAX:
             _SPLIT.clear()
         _SPLIT[model] = (provider, rest)
