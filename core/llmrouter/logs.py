@@ -93,15 +93,12 @@ def get_logger() -> Any:
     return _logger
 
 
-def success_logged() -> bool:
-    """Whether :func:`llmrouter_call_end` logs a successful call (INFO enabled); when it does
-    not, the core may skip building the outcome (``ProviderHooks.success_end_idle``)."""
-    return _stdlib_logger.isEnabledFor(logging.INFO)
-
-
 @hookimpl(trylast=True)
 def llmrouter_call_end(outcome: CallOutcome) -> None:
-    """One structured event per finished call; skipped cheaply when INFO is not enabled."""
+    """One structured event per finished call; skipped cheaply when INFO is not enabled.
+
+    The core knows this function: while it is the hook's only implementation and INFO is off,
+    successful calls do not reach it at all (``plugins._success_end_idle``)."""
     failed = outcome.error is not None
     level = logging.WARNING if failed else logging.INFO
     if not _stdlib_logger.isEnabledFor(level):

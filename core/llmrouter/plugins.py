@@ -111,20 +111,17 @@ def _success_end_idle(pm: pluggy.PluginManager, caller: HookCaller) -> Callable[
     from llmrouter import logs
 
     impls = caller.get_hookimpls()
-    full: HookCaller = getattr(pm.hook, caller.name)
-    live: list[Any] | None = getattr(full, "_hookimpls", None)
-    default_exec = getattr(pm, "_inner_hookexec", None)
+    watch = _watch(pm, caller)
     if (
         len(impls) != 1
         or impls[0].function is not logs.llmrouter_call_end
         or impls[0].hookwrapper
         or impls[0].wrapper
-        or not isinstance(live, list)
-        or default_exec is None
+        or watch is None
     ):
         return _never
-    snapshot = list(live)
-    # What logs.success_logged() asks, one call less (the logger object never changes).
+    live, snapshot, default_exec = watch
+    # The level test the log plugin starts with (the logger object never changes).
     enabled = logging.getLogger(logs.LOGGER_NAME).isEnabledFor
     info = logging.INFO
 
@@ -132,6 +129,20 @@ def _success_end_idle(pm: pluggy.PluginManager, caller: HookCaller) -> Callable[
         return pm._inner_hookexec is default_exec and live == snapshot and not enabled(info)
 
     return idle
+
+
+def _watch(pm: pluggy.PluginManager, caller: HookCaller) -> tuple[list[Any], list[Any], Any] | None:
+    """What a shortcut around ``caller`` compares on every call to know pluggy is unchanged:
+    the hook's live implementation list (pluggy edits it in place on (un)registration, so it
+    is compared without copying), a snapshot of it, and the manager's hook executor (replaced
+    by ``add_hookcall_monitoring``/``enable_tracing``). ``None`` if pluggy's internals are not
+    the ones these shortcuts were written for: then callers use pluggy as is."""
+    full: HookCaller = getattr(pm.hook, caller.name)
+    live: list[Any] | None = getattr(full, "_hookimpls", None)
+    default_exec = getattr(pm, "_inner_hookexec", None)
+    if not isinstance(live, list) or default_exec is None:
+        return None
+    return live, list(live), default_exec
 
 
 def _never() -> bool:
@@ -160,13 +171,10 @@ def _stage_caller(pm: pluggy.PluginManager, caller: HookCaller) -> StageCaller:
         return caller
     spec = caller.spec
     firstresult = bool(spec is not None and spec.opts.get("firstresult", False))
-    full: HookCaller = getattr(pm.hook, caller.name)
-    # pluggy edits this list in place on (un)registration; compared without copying it.
-    live: list[Any] | None = getattr(full, "_hookimpls", None)
-    default_exec = getattr(pm, "_inner_hookexec", None)
-    if not isinstance(live, list) or default_exec is None:
+    watch = _watch(pm, caller)
+    if watch is None:
         return caller
-    snapshot = list(live)
+    live, snapshot, default_exec = watch
 
     if not impls:
 
