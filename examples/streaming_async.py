@@ -27,18 +27,19 @@ QUESTIONS = ["Name a colour.", "Name a planet.", "Name a river."]
 
 
 @contextlib.contextmanager
-def target(live: bool) -> Iterator[dict[str, Any]]:
+def target(live: bool) -> Iterator[tuple[dict[str, Any], Any]]:
+    """(where to send calls, the emulator or None when --live)."""
     if live:
         if not os.environ.get("TOGETHERAI_API_KEY"):
             raise SystemExit("--live needs TOGETHERAI_API_KEY to be set")
         print("Calling the real Together API.")
-        yield {}
+        yield {}, None
         return
     from llmrouter.testing import TogetherEmulator
 
     with TogetherEmulator(latency=0.3) as emulator:
         print(f"No --live: using the Together emulator at {emulator.base_url} (0.3 s latency).")
-        yield {"api_base": emulator.base_url, "api_key": "emulator-key"}
+        yield {"api_base": emulator.base_url, "api_key": "emulator-key"}, emulator
 
 
 async def stream_one(router: llmrouter.AsyncRouter, question: str, where: dict[str, Any]) -> str:
@@ -54,7 +55,7 @@ async def stream_one(router: llmrouter.AsyncRouter, question: str, where: dict[s
     return "".join(parts)
 
 
-async def main(where: dict[str, Any]) -> None:
+async def main(where: dict[str, Any], emulator: Any = None) -> None:
     # 1. The module-level function: the simplest async stream.
     stream = await llmrouter.acompletion(
         model=MODEL, messages=[{"role": "user", "content": "Hi!"}], stream=True, **where
@@ -66,12 +67,17 @@ async def main(where: dict[str, Any]) -> None:
 
     # 2. Concurrent streams over one AsyncRouter (one pooled client, closed on exit).
     async with llmrouter.AsyncRouter() as router:
+        if emulator is not None:
+            emulator.reset_stats()
         started = time.perf_counter()
         answers = await asyncio.gather(*(stream_one(router, q, where) for q in QUESTIONS))
         elapsed = time.perf_counter() - started
         print(f"{len(answers)} concurrent streams in {elapsed:.2f} s:")
         for question, answer in zip(QUESTIONS, answers, strict=True):
             print(f"  {question} -> {answer}")
+        if emulator is not None:
+            # what the server saw: all three requests were being answered at the same time
+            print(f"the emulator answered {emulator.stats['peak_in_flight']} requests at once")
 
         # 3. Stop early: read two chunks, then release the connection.
         stream = await router.completion(
@@ -106,5 +112,5 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--live", action="store_true", help="call the real Together API")
-    with target(parser.parse_args().live) as where:
-        asyncio.run(main(where))
+    with target(parser.parse_args().live) as (where, emulator):
+        asyncio.run(main(where, emulator))

@@ -1,9 +1,12 @@
-"""Helpers to check JSON bodies against Together's official OpenAPI spec.
+"""Helpers to check JSON bodies against Together's official OpenAPI spec, and its SDK's types.
 
 Shared by the emulator's tests (response bodies) and the Together plugin's contract tests
-(request bodies). The spec lives outside the repo (``../shared/together/openapi.yaml``, or the
-path in ``LLMROUTER_TOGETHER_SPEC``); when it is absent, :func:`load_together_spec` returns None
-and callers skip with :data:`SPEC_MISSING_REASON`.
+(request bodies and responses). The spec lives outside the repo (``../shared/together/openapi.yaml``,
+or the path in ``LLMROUTER_TOGETHER_SPEC``); when it is absent, :func:`load_together_spec` returns
+None and the spec checks skip with :data:`SPEC_MISSING_REASON`. The same bodies are then still
+checked against the types of Together's official SDK (the ``together`` package, a dev dependency,
+so every clone has it; its types are generated from the same spec): :func:`sdk_check_request`,
+:func:`sdk_check_response`, :func:`sdk_check_chunk`.
 
 The spec says OpenAPI 3.1 (JSON Schema 2020-12) but still marks nullable fields the 3.0 way,
 with ``nullable: true``, which 2020-12 ignores. Real Together responses do send ``null`` there
@@ -14,6 +17,8 @@ with ``nullable: true``, which 2020-12 ignores. Real Together responses do send 
 from __future__ import annotations
 
 import os
+import typing
+from collections.abc import Collection, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,9 @@ __all__ = [
     "load_together_spec",
     "request_schema_for",
     "response_schema_for",
+    "sdk_check_chunk",
+    "sdk_check_request",
+    "sdk_check_response",
     "spec_path",
     "validate_against",
 ]
@@ -46,8 +54,8 @@ def spec_path() -> Path:
 
 
 SPEC_MISSING_REASON = (
-    f"Together OpenAPI spec not found at {spec_path()} "
-    f"(set {SPEC_ENV} to its path to run the spec checks)"
+    f"Together OpenAPI spec not found at {spec_path()} (set {SPEC_ENV} to run the spec checks); "
+    "the same bodies were checked against the together SDK's types instead"
 )
 
 
@@ -175,3 +183,91 @@ def response_schema_for(
     schema = operation["responses"][str(status)]["content"][content_type]["schema"]
     assert isinstance(schema, dict)
     return schema
+
+
+# --- the official SDK's types (always available: ``together`` is a dev dependency) ----------------
+
+
+def _sdk_request_type(endpoint: str, stream: bool) -> Any:
+    """The SDK's request-parameter TypedDict for an endpoint (``/chat/completions``...)."""
+    from together.types import completion_create_params, embedding_create_params
+    from together.types.chat import completion_create_params as chat_create_params
+
+    endpoint = "/" + endpoint.strip("/").removeprefix("v1/")
+    if endpoint == "/chat/completions":
+        module: Any = chat_create_params
+    elif endpoint == "/completions":
+        module = completion_create_params
+    elif endpoint == "/embeddings":
+        return embedding_create_params.EmbeddingCreateParams
+    else:
+        raise KeyError(f"no SDK request type for {endpoint}")
+    return (
+        module.CompletionCreateParamsStreaming
+        if stream
+        else module.CompletionCreateParamsNonStreaming
+    )
+
+
+def _force(value: Any) -> Any:
+    """Run pydantic's lazy validators: the SDK types ``messages``, ``tools`` ... as ``Iterable``,
+    which pydantic validates only as the result is iterated."""
+    if isinstance(value, dict):
+        return {k: _force(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, Iterator)):
+        return [_force(v) for v in value]
+    return value
+
+
+_ADAPTERS: dict[Any, Any] = {}
+
+
+def sdk_check_request(
+    endpoint: str, body: dict[str, Any], *, allowed_extra: Collection[str] = ()
+) -> None:
+    """Validate a request body against the SDK's parameter type for ``endpoint``.
+
+    Strict types (``temperature="0.5"`` fails, ``stop`` must be a list), required fields, and no
+    top-level field the SDK does not know except those in ``allowed_extra`` (the caller lists
+    them with its reasons). Raises ``pydantic.ValidationError`` or ``AssertionError``.
+    """
+    from pydantic import TypeAdapter
+
+    typed = _sdk_request_type(endpoint, body.get("stream") is True)
+    known = set(typing.get_type_hints(typed))
+    unknown = sorted(set(body) - known - set(allowed_extra))
+    assert not unknown, f"fields the together SDK does not know for {endpoint}: {unknown}"
+    # The adapter must outlive the lazy iterators it returns (pydantic-core panics otherwise).
+    adapter = _ADAPTERS.get(typed)
+    if adapter is None:
+        adapter = _ADAPTERS[typed] = TypeAdapter(typed)
+    _force(adapter.validate_python(body, strict=True))
+
+
+def _sdk_model(endpoint: str, chunk: bool) -> Any:
+    from together.types import Completion, CompletionChunk, Embedding
+    from together.types.chat import ChatCompletion, ChatCompletionChunk
+
+    endpoint = "/" + endpoint.strip("/").removeprefix("v1/")
+    models: dict[tuple[str, bool], Any] = {
+        ("/chat/completions", False): ChatCompletion,
+        ("/chat/completions", True): ChatCompletionChunk,
+        ("/completions", False): Completion,
+        ("/completions", True): CompletionChunk,
+        ("/embeddings", False): Embedding,
+    }
+    try:
+        return models[(endpoint, chunk)]
+    except KeyError:
+        raise KeyError(f"no SDK {'chunk' if chunk else 'response'} type for {endpoint}") from None
+
+
+def sdk_check_response(endpoint: str, body: Any) -> Any:
+    """Validate a response body as the SDK does with ``_strict_response_validation=True``
+    (pydantic validation of its generated model); returns the model."""
+    return _sdk_model(endpoint, chunk=False).model_validate(body)
+
+
+def sdk_check_chunk(endpoint: str, chunk: Any) -> Any:
+    """Validate one stream event's JSON as the SDK's chunk type for ``endpoint``."""
+    return _sdk_model(endpoint, chunk=True).model_validate(chunk)

@@ -50,7 +50,12 @@ def test_sync_stream(emu: TogetherEmulator, where: dict[str, Any]) -> None:
     assert len(chunks) >= 5
     for c in chunks:
         ChatCompletionChunk.model_validate(c.model_dump())
-        assert "delta" in c["choices"][0] or not c["choices"]
+        # the tutorial's chunk['choices'][0]['delta'] works on every chunk, usage chunk included
+        assert len(c["choices"]) == 1 and c["choices"][0]["index"] == 0
+        delta = c["choices"][0]["delta"]
+        assert "content" in delta and (
+            delta["content"] is None or isinstance(delta["content"], str)
+        )
     text = "".join(c["choices"][0]["delta"]["content"] or "" for c in chunks if c.choices)
     assert text
     assert chunks[-1].usage is not None and stream.usage is not None
@@ -210,6 +215,31 @@ def test_chunks_before_an_in_band_error_are_all_delivered(
         for chunk in llmrouter.completion(model=MODEL, messages=MESSAGES, stream=True, **where):
             got.append(chunk)
     assert len(got) == 3
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("path", ["chat", "template"])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_in_band_error_inside_a_chunk_is_an_error(
+    emu: TogetherEmulator, where: dict[str, Any], mode: str, path: str
+) -> None:
+    """An error event that is also a well-formed chunk (``error`` beside ``choices``) raises the
+    mapped error; it is not passed through as one more (empty) chunk."""
+    emu.add_fault(Fault(stream_error_after=2, status=503, error_in_chunk=True), times=1)
+    extra = {"prompt_template": "llama-2"} if path == "template" else {}
+    kwargs = {"model": MODEL, "messages": MESSAGES, "stream": True, **extra, **where}
+    got: list[Any] = []
+    with pytest.raises(llmrouter.ServiceUnavailableError, match="after 2 chunk"):
+        if mode == "sync":
+            for chunk in llmrouter.completion(**kwargs):
+                got.append(chunk)
+        else:
+            async for chunk in await llmrouter.acompletion(**kwargs):
+                got.append(chunk)
+    assert len(got) == 2
+    sent = emu.requests[-1]
+    assert sent.path == ("/v1/completions" if path == "template" else "/v1/chat/completions")
+    assert sent.fault is not None and "error_in_chunk" in sent.fault
 
 
 def test_stream_core_holds_an_error_until_earlier_chunks_are_read() -> None:

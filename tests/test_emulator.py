@@ -189,7 +189,7 @@ def test_completion_shape(client: httpx.Client) -> None:
     assert data["object"] == "text.completion"
     assert data["prompt"] == []
     (choice,) = data["choices"]
-    assert set(choice) == {"index", "text", "seed", "finish_reason", "logprobs"}
+    assert set(choice) == {"index", "text", "seed", "finish_reason"}  # logprobs only if asked
     assert choice["finish_reason"] == "eos"
     assert data["usage"]["prompt_tokens"] == 4
     echoed = client.post("/completions", json={"model": BASE, "prompt": "Echo me", "echo": True})
@@ -626,6 +626,23 @@ def test_stream_error_after(client: httpx.Client) -> None:
     assert "[DONE]" not in events
 
 
+def test_stream_error_in_chunk(client: httpx.Client) -> None:
+    events = stream_events(
+        client,
+        "/chat/completions",
+        chat_body(),
+        headers={"x-emulator-fault": "stream_error_after=1;status=429;error_in_chunk"},
+    )
+    assert len(events) == 2 and "error" not in events[0]
+    mixed = events[1]
+    assert mixed["error"]["message"] and mixed["error"]["type"]
+    # the same envelope as the stream's other chunks, beside the error
+    assert mixed["id"] == events[0]["id"] and mixed["object"] == "chat.completion.chunk"
+    assert mixed["choices"][0]["index"] == 0 and mixed["model"] == events[0]["model"]
+    with pytest.raises(FaultSpecError, match="stream_error_after"):
+        parse_fault("error_in_chunk")
+
+
 def test_stream_error_after_more_chunks_than_reply(client: httpx.Client) -> None:
     events = stream_events(
         client,
@@ -780,7 +797,17 @@ def test_request_log_keeps_unparseable_body(emu: TogetherEmulator, client: httpx
     assert record.body is None and record.body_text == "not json"
 
 
-def test_stats(emu: TogetherEmulator, client: httpx.Client) -> None:
+def test_stats() -> None:
+    # its own emulator: an answer an earlier test gave up on (delay=2 with a short client
+    # timeout) would otherwise be counted whenever it finishes
+    with (
+        TogetherEmulator() as emu,
+        httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {KEY}"}) as client,
+    ):
+        _check_stats(emu, client)
+
+
+def _check_stats(emu: TogetherEmulator, client: httpx.Client) -> None:
     client.post("/chat/completions", json=chat_body())
     client.post("/chat/completions", json=chat_body())
     client.post("/chat/completions", json={"model": "x"})
@@ -795,6 +822,33 @@ def test_stats(emu: TogetherEmulator, client: httpx.Client) -> None:
     assert stats["open_connections"] >= 1
     emu.reset_stats()
     assert emu.stats["total"] == 0
+
+
+def test_stats_count_requests_in_flight() -> None:
+    """Overlapping requests show in ``peak_in_flight``; one after another they do not."""
+    with TogetherEmulator() as emu:  # its own: nothing left in flight by another test
+        _check_in_flight(emu)
+
+
+def _check_in_flight(emu: TogetherEmulator) -> None:
+    headers = {"Authorization": "Bearer k", "x-emulator-fault": "delay=0.3"}
+
+    async def post(client: httpx.AsyncClient) -> int:
+        r = await client.post(emu.base_url + "/chat/completions", json=chat_body(), headers=headers)
+        return r.status_code
+
+    async def run(together: bool) -> list[int]:
+        async with httpx.AsyncClient() as client:
+            if together:
+                return list(await asyncio.gather(*(post(client) for _ in range(3))))
+            return [await post(client) for _ in range(2)]
+
+    emu.reset_stats()
+    assert asyncio.run(run(together=True)) == [200, 200, 200]
+    assert emu.stats["peak_in_flight"] == 3 and emu.stats["in_flight"] == 0
+    emu.reset_stats()
+    assert asyncio.run(run(together=False)) == [200, 200]
+    assert emu.stats["peak_in_flight"] == 1 and emu.stats["in_flight"] == 0
 
 
 def test_log_can_be_bounded_or_off() -> None:
@@ -897,7 +951,17 @@ def test_pipelining_chunked_body_expect_and_http10(emu: TogetherEmulator) -> Non
     assert streamed.endswith(b"data: [DONE]\n\n")
 
 
-def test_client_disconnects_are_quiet(
+def test_client_disconnects_are_quiet(caplog: pytest.LogCaptureFixture) -> None:
+    # its own emulator: a client an earlier test gave up on is counted as a disconnect whenever
+    # the emulator next writes to it
+    with (
+        TogetherEmulator() as emu,
+        httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {KEY}"}) as client,
+    ):
+        _check_disconnects_are_quiet(emu, client, caplog)
+
+
+def _check_disconnects_are_quiet(
     emu: TogetherEmulator, client: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -916,7 +980,10 @@ def test_client_disconnects_are_quiet(
             assert sock.recv(4096)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         sock.close()  # RST mid-response
-    time.sleep(0.5)
+    # the server notices each reset on its own thread: wait for it (bounded), never a fixed sleep
+    deadline = time.monotonic() + 30
+    while emu.stats["disconnects"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert client.post("/chat/completions", json=chat_body()).status_code == 200
     assert emu.stats["disconnects"] == 3
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []

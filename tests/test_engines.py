@@ -185,9 +185,9 @@ async def test_aiohttp_engine_routed_calls_take_send_call(
         sent: list[int] = []
         original = client.send_call
 
-        async def counting(request: HTTPRequest, call: Call) -> Any:
+        async def counting(request: HTTPRequest, call: Call, *rest: Any) -> Any:
             sent.append(1)
-            return await original(request, call)
+            return await original(request, call, *rest)
 
         monkeypatch.setattr(client, "send_call", counting)
         response = await router.completion(model="chat", messages=MESSAGES)

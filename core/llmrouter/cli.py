@@ -353,41 +353,56 @@ def cmd_models(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 # --- plugins ------------------------------------------------------------------------------------
 
 
-def _entry_point_rows(group: str) -> list[dict[str, Any]]:
+def _entry_point_rows(group: str, *, every_distribution: bool = False) -> list[dict[str, Any]]:
+    """One row per entry-point name, or per (name, distribution) with ``every_distribution``:
+    two distributions that register one provider name are both shown."""
     from importlib.metadata import entry_points
 
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
     for ep in entry_points(group=group):
-        if ep.name in rows:
-            continue
         dist = getattr(ep, "dist", None)
-        rows[ep.name] = {
+        dist_name = dist.metadata["Name"] if dist is not None else None
+        key = (ep.name, str(dist_name).lower() if every_distribution else "")
+        if key in rows:
+            continue
+        rows[key] = {
             "name": ep.name,
             "target": ep.value,
-            "distribution": dist.metadata["Name"] if dist is not None else None,
+            "distribution": dist_name,
             "version": dist.version if dist is not None else None,
         }
-    return [rows[name] for name in sorted(rows)]
+    return [rows[key] for key in sorted(rows)]
 
 
 def _plugin_report() -> dict[str, Any]:
     """Load every installed provider and cross-cutting plugin, and say what happened."""
+    from llmrouter.errors import AmbiguousProviderError
     from llmrouter.plugins import BUILTIN_PLUGINS, PLUGIN_GROUP, PROVIDER_GROUP, default_host
 
     host = default_host()
-    providers = {row["name"]: row for row in _entry_point_rows(PROVIDER_GROUP)}
+    rows = _entry_point_rows(PROVIDER_GROUP, every_distribution=True)
+    listed = {row["name"] for row in rows}
     for name in host.available_providers():
-        providers.setdefault(
-            name, {"name": name, "target": None, "distribution": None, "version": None}
-        )
-    for name, row in providers.items():
+        if name not in listed:
+            rows.append({"name": name, "target": None, "distribution": None, "version": None})
+    status: dict[str, str] = {}
+    for name in sorted({row["name"] for row in rows}):
         try:
             host.provider_hooks(name)
+        except AmbiguousProviderError:
+            status[name] = "ambiguous"
         except LLMRouterError:
-            row["status"] = "failed"
+            status[name] = "failed"
         else:
-            row["status"] = "ok"
-    errors = {e.name: e for e in host.plugin_errors()}
+            status[name] = "ok"
+    for row in rows:
+        row["status"] = status[row["name"]]
+        chosen = host.provider_distribution(row["name"])
+        if row["status"] == "ok" and chosen is not None and chosen != row["distribution"]:
+            # Several distributions register this name and the user chose another one.
+            row["status"] = "not chosen"
+    all_errors = host.plugin_errors()
+    errors = {e.name for e in all_errors}
     plugins: list[dict[str, Any]] = []
     for name, module in BUILTIN_PLUGINS.items():
         plugins.append(
@@ -404,11 +419,11 @@ def _plugin_report() -> dict[str, Any]:
         plugins.append(row)
     return {
         "llmrouter": __version__,
-        "providers": [providers[name] for name in sorted(providers)],
+        "providers": sorted(rows, key=lambda r: (r["name"], str(r["distribution"]))),
         "plugins": plugins,
         "errors": [
             {"name": e.name, "source": e.source, "error": e.error, "traceback": e.traceback}
-            for e in errors.values()
+            for e in all_errors
         ],
     }
 

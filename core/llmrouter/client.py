@@ -28,7 +28,7 @@ from llmrouter.pipeline import (
     Prompt,
 )
 from llmrouter.plugins import PluginHost, ProviderHooks, default_host
-from llmrouter.secrets import Secret, secret_for
+from llmrouter.secrets import Secret, scrub_call_error, secret_for
 from llmrouter.streaming import (
     AsyncCompletionStream,
     CompletionStream,
@@ -40,7 +40,15 @@ from llmrouter.types import (
     ModelInfo,
     ModelResponse,
 )
-from llmrouter.validation import split_model, validate_messages
+from llmrouter.validation import (
+    check_request,
+    split_model,
+    validate_api_base,
+    validate_api_key,
+    validate_headers,
+    validate_messages,
+    validate_timeout,
+)
 
 if TYPE_CHECKING:
     from llmrouter.config import RouterConfig
@@ -61,7 +69,15 @@ class _RouterBase:
         timeout: float | httpx.Timeout | None = None,
         plugin_host: PluginHost | None = None,
         config: RouterConfig | Mapping[str, Any] | Routing | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
+        # The largest body or single stream event this router reads (ResponseTooLargeError
+        # beyond); checked now, so a bad value never waits for the first response.
+        self._max_response_bytes = _http.check_max_response_bytes(max_response_bytes)
+        if timeout is not None and not isinstance(timeout, httpx.Timeout):
+            # Checked here rather than on the first request, where an infinite or huge value
+            # would surface as an engine-specific OverflowError (see validate_timeout).
+            timeout = validate_timeout(timeout)
         self._timeout = timeout
         self._host = plugin_host
         # None when there is no config: the per-call cost of routing is then one attribute test.
@@ -70,6 +86,8 @@ class _RouterBase:
             self._routing = _make_routing(config)
             if timeout is None:
                 self._timeout = self._routing.settings.timeout
+            if max_response_bytes is None:
+                self._max_response_bytes = self._routing.settings.max_response_bytes
 
     @classmethod
     def from_file(cls: type[_R], path: str | os.PathLike[str], **kwargs: Any) -> _R:
@@ -141,11 +159,13 @@ class _RouterBase:
             base = _API_BASES.get(api_base) if type(api_base) is str else None
             call.api_base = base if base is not None else _validate_api_base(api_base)
         if api_key is not None:
-            call.api_key = (
-                api_key if isinstance(api_key, Secret) else secret_for(_validate_key(api_key))
-            )
+            if isinstance(api_key, Secret):
+                validate_api_key(api_key.get_secret_value())
+                call.api_key = api_key
+            else:
+                call.api_key = secret_for(_validate_key(api_key))
         if timeout is not None:
-            call.timeout = _validate_timeout(timeout)
+            call.timeout = validate_timeout(timeout)
         if params:
             for key in _CORE_KEYWORDS:
                 if key in params:
@@ -153,7 +173,7 @@ class _RouterBase:
                     if key == "extra_body":
                         call.extra_body = _validate_mapping(value, "extra_body")
                     elif key == "extra_headers":
-                        call.extra_headers = _validate_mapping(value, "extra_headers")
+                        call.extra_headers = validate_headers(value)
                     elif key == "prompt_template":
                         call.prompt_template = value
                     else:
@@ -171,6 +191,10 @@ class _RouterBase:
                 f"provider {call.provider!r} does not support {call.operation}",
                 provider=call.provider,
             )
+        # Whatever built them (the caller, an environment variable, a deployment, the plugin),
+        # the URL and headers every engine will send are checked here, before any engine sees
+        # them: one InvalidRequestError, never retried nor counted against a deployment.
+        check_request(request, call)
         return hooks, prompt, request
 
     @staticmethod
@@ -189,11 +213,17 @@ class _RouterBase:
         response: HTTPResponse,
         started: float,
     ) -> Any:
-        """A complete (non-streamed) response: observers, then the error or the result."""
-        hooks.response_received(call=call, request=request, response=response)
-        if response.status_code >= 400:
-            raise self._error(hooks, call, response)
-        return self._result(hooks, call, prompt, request, response, started)
+        """A complete (non-streamed) response: observers, then the error or the result.
+
+        An error leaves without the key this call sent, whatever the provider echoed."""
+        try:
+            hooks.response_received(call=call, request=request, response=response)
+            if response.status_code >= 400:
+                raise self._error(hooks, call, response)
+            return self._result(hooks, call, prompt, request, response, started)
+        except Exception as exc:
+            scrub_call_error(exc, call.api_key, request.headers)
+            raise
 
     @staticmethod
     def _result(
@@ -291,12 +321,7 @@ _API_BASES: dict[str, str] = {}
 
 
 def _validate_api_base(api_base: object) -> str:
-    if not isinstance(api_base, str) or not api_base.startswith(("http://", "https://")):
-        raise InvalidRequestError(
-            f"api_base must be an http(s) URL such as 'https://api.together.xyz/v1', got {api_base!r}",
-            param="api_base",
-        )
-    base = api_base.rstrip("/")
+    base = validate_api_base(api_base)
     if type(api_base) is str and len(api_base) <= 2048:
         if len(_API_BASES) >= 256:
             _API_BASES.clear()
@@ -309,7 +334,7 @@ def _validate_key(api_key: object) -> str:
         raise InvalidRequestError(
             f"api_key must be a string, got {type(api_key).__name__}", param="api_key"
         )
-    return api_key
+    return validate_api_key(api_key)
 
 
 def _check_client_args(timeout: object, http_client: object) -> None:
@@ -321,14 +346,6 @@ def _check_client_args(timeout: object, http_client: object) -> None:
             "the router builds. Set it on your client (httpx.Client(timeout=...)) or per call "
             "(completion(..., timeout=...))"
         )
-
-
-def _validate_timeout(timeout: object) -> float:
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise InvalidRequestError(
-            f"timeout must be a positive number of seconds, got {timeout!r}", param="timeout"
-        )
-    return float(timeout)
 
 
 def _validate_mapping(value: object, name: str) -> dict[str, Any]:
@@ -357,6 +374,12 @@ class Router(_RouterBase):
 
     Reuse one Router for many calls (it pools connections); use it as a context manager or call
     :meth:`close` when done.
+
+    ``timeout`` (seconds) is each attempt's deadline: a non-streamed response must be complete
+    within it, a stream must send its first event within it and then each next event within it
+    of the one before (``completion(timeout=...)`` and a deployment's ``timeout`` override it).
+    ``max_response_bytes`` (default 128 MiB, or ``[router] max_response_bytes``) is the largest
+    body or single stream event read; beyond it a call raises ``ResponseTooLargeError``.
     """
 
     def __init__(
@@ -366,9 +389,15 @@ class Router(_RouterBase):
         http_client: httpx.Client | None = None,
         plugin_host: PluginHost | None = None,
         config: RouterConfig | Mapping[str, Any] | Routing | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
         _check_client_args(timeout, http_client)
-        super().__init__(timeout=timeout, plugin_host=plugin_host, config=config)
+        super().__init__(
+            timeout=timeout,
+            plugin_host=plugin_host,
+            config=config,
+            max_response_bytes=max_response_bytes,
+        )
         self._client = http_client
         self._owns_client = http_client is None
 
@@ -519,24 +548,48 @@ class Router(_RouterBase):
     ) -> Any:
         client = self.http_client
         req = _http.build_httpx_request(client, request, call)
+        # The attempt's deadline: a sync read cannot be interrupted by a timer, so the client a
+        # Router builds shortens every socket operation to what is left of it (DEADLINE, read
+        # by http.install_deadlines' clamp); other clients are checked between reads.
+        budget = _http.budget_of(call, client)
+        deadline = None if budget is None else time.perf_counter() + budget
+        token = _http.DEADLINE.set(deadline)
         try:
-            resp = client.send(req, stream=call.stream)
-        except httpx.HTTPError as exc:
-            raise _http.transport_error(exc, call) from exc
-        try:
+            try:
+                resp = client.send(req, stream=True)
+            except httpx.HTTPError as exc:
+                what = "first event" if call.stream else "response"
+                raise _http.transport_error(
+                    exc, call, budget=budget, deadline=deadline, what=what
+                ) from exc
             if call.stream and resp.status_code < 400:
-                head = HTTPResponse(resp.status_code, resp.headers)
-                hooks.response_received(call=call, request=request, response=head)
-                core = StreamCore(hooks, call, prompt, request, head, started)
+                try:
+                    head = HTTPResponse(resp.status_code, resp.headers)
+                    hooks.response_received(call=call, request=request, response=head)
+                except BaseException:
+                    resp.close()
+                    raise
+                core = StreamCore(
+                    hooks,
+                    call,
+                    prompt,
+                    request,
+                    head,
+                    started,
+                    budget=budget,
+                    deadline=deadline,
+                    max_event_bytes=self._max_response_bytes,
+                )
                 return CompletionStream(core, resp)
-            if call.stream:
-                resp.read()
-        except httpx.HTTPError as exc:
-            resp.close()
-            raise _http.transport_error(exc, call) from exc
-        response = _http.to_http_response(resp)
-        if call.stream:
-            resp.close()
+            try:
+                # At most max_response_bytes, counted as it arrives; the response is closed.
+                response = _http.read_response(
+                    resp, self._max_response_bytes, call, budget, deadline
+                )
+            except httpx.HTTPError as exc:
+                raise _http.transport_error(exc, call, budget=budget, deadline=deadline) from exc
+        finally:
+            _http.DEADLINE.reset(token)
         return self._finish(hooks, call, prompt, request, response, started)
 
 
@@ -560,9 +613,15 @@ class AsyncRouter(_RouterBase):
         plugin_host: PluginHost | None = None,
         engine: str | None = None,
         config: RouterConfig | Mapping[str, Any] | Routing | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
         _check_client_args(timeout, http_client)
-        super().__init__(timeout=timeout, plugin_host=plugin_host, config=config)
+        super().__init__(
+            timeout=timeout,
+            plugin_host=plugin_host,
+            config=config,
+            max_response_bytes=max_response_bytes,
+        )
         if engine is not None and http_client is not None:
             raise ValueError("pass either http_client= or engine=, not both")
         self._engine = _http.check_engine(engine)
@@ -667,14 +726,27 @@ class AsyncRouter(_RouterBase):
             # The aiohttp engine's direct path (no httpx objects), awaited in this frame rather
             # than through _send and send_call: fewer coroutines per call in flight measurably
             # helps under high concurrency (docs/performance.md).
+            # Its ClientTimeout bounds the whole request (http.AiohttpAsyncClient._client_timeout);
+            # the body is read in one go when its Content-Length is known and within the limit.
+            limit = self._max_response_bytes
             try:
                 async with direct.open_call(request, call) as raw:
-                    response = direct.read_response(raw, await raw.read())
+                    if direct.body_fits(raw, limit, call):
+                        body = await raw.read()
+                    else:
+                        body = await direct.read_capped(raw, limit, call)
+                    response = direct.read_response(raw, body)
             except Exception as exc:
                 mapped = direct.transport_error(exc)
                 if mapped is None:
                     raise
-                raise _http.transport_error(mapped, call) from exc
+                budget = _http.budget_of(call, direct)
+                raise _http.transport_error(
+                    mapped,
+                    call,
+                    budget=budget,
+                    deadline=None if budget is None else started + budget,
+                ) from exc
             return self._finish(hooks, call, prompt, request, response, started)
         except BaseException as exc:
             self._failed(hooks, call, exc, started)
@@ -723,28 +795,51 @@ class AsyncRouter(_RouterBase):
         started: float,
     ) -> Any:
         client = self.http_client
+        limit = self._max_response_bytes
+        budget = _http.budget_of(call, client)
+        begun = time.perf_counter()
+        deadline = None if budget is None else begun + budget
         direct = None if call.stream else _http.direct_client(client)
         if direct is not None:  # aiohttp engine: one direct request, no httpx objects
             try:
-                response = await direct.send_call(request, call)
+                response = await direct.send_call(request, call, limit)
             except httpx.HTTPError as exc:
-                raise _http.transport_error(exc, call) from exc
+                raise _http.transport_error(exc, call, budget=budget, deadline=deadline) from exc
             return self._finish(hooks, call, prompt, request, response, started)
         req = _http.build_httpx_request(client, request, call)
+        what = "first event" if call.stream else "response"
         try:
-            resp = await client.send(req, stream=call.stream)
+            # One timer for the attempt: the whole response, or a stream's head (its reads
+            # then follow the stream's own deadline, see StreamCore.read_window).
+            async with _http.deadline_scope(budget):
+                resp = await client.send(req, stream=True)
+                if call.stream and resp.status_code < 400:
+                    try:
+                        head = HTTPResponse(resp.status_code, resp.headers)
+                        hooks.response_received(call=call, request=request, response=head)
+                    except BaseException:
+                        await resp.aclose()
+                        raise
+                    core = StreamCore(
+                        hooks,
+                        call,
+                        prompt,
+                        request,
+                        head,
+                        started,
+                        budget=budget,
+                        deadline=deadline,
+                        max_event_bytes=limit,
+                    )
+                    return AsyncCompletionStream(core, resp)
+                # At most max_response_bytes, counted as it arrives; the response is closed.
+                response = await _http.aread_response(resp, limit, call)
         except httpx.HTTPError as exc:
-            raise _http.transport_error(exc, call) from exc
-        try:
-            if call.stream and resp.status_code < 400:
-                head = HTTPResponse(resp.status_code, resp.headers)
-                hooks.response_received(call=call, request=request, response=head)
-                core = StreamCore(hooks, call, prompt, request, head, started)
-                return AsyncCompletionStream(core, resp)
-            if call.stream:
-                await resp.aread()
-                await resp.aclose()
-        except httpx.HTTPError as exc:
-            await resp.aclose()
-            raise _http.transport_error(exc, call) from exc
-        return self._finish(hooks, call, prompt, request, _http.to_http_response(resp), started)
+            raise _http.transport_error(
+                exc, call, budget=budget, deadline=deadline, what=what
+            ) from exc
+        except TimeoutError:
+            if budget is None:
+                raise
+            raise _http.deadline_error(call, budget, what) from None
+        return self._finish(hooks, call, prompt, request, response, started)

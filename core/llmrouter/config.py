@@ -46,6 +46,7 @@ from pydantic import (
 )
 
 from llmrouter.errors import ConfigError
+from llmrouter.secrets import looks_like_credential
 
 __all__ = [
     "CONFIG_ENV",
@@ -97,6 +98,18 @@ _SENSITIVE_KEYS = frozenset({"api_key", "api_key_env", "key", "token", "secret",
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials(cls, data: Any, info: ValidationInfo) -> Any:
+        """Refuse any key-shaped string (value or key name) before field validation, which
+        would otherwise accept it (``api_key_env = "tgp_v1_..."`` is a valid variable name) or
+        echo it in a type error. Raised as ConfigError, which pydantic lets through."""
+        found = _credential_at(data, ())
+        if found is not None:
+            path = (info.context or {}).get("path") if info is not None else None
+            raise _credential_error(path, *found)
+        return data
+
 
 class CooldownSettings(_Strict):
     """When a failing deployment is taken out of rotation, and for how long."""
@@ -137,7 +150,9 @@ class RouterSettings(_Strict):
     timeout: float = Field(
         600.0,
         gt=0,
-        description="Seconds for one attempt: read and stream-idle timeout (connect is "
+        description="Seconds for one attempt, a deadline: a response must be complete "
+        "within it (connect to last byte), a stream must send its first event within it and "
+        "then each next event within it of the one before (connect is also limited to "
         "min(timeout, 10)). It is the default timeout of the HTTP client the router builds, "
         "so it also applies to calls that name a provider/model directly; "
         "`Router(timeout=...)` overrides it. A client passed as `http_client=` keeps its own.",
@@ -161,6 +176,15 @@ class RouterSettings(_Strict):
         ge=0,
         description="Longest Retry-After / retry-after-ms (seconds) the router waits for; a "
         "longer one moves on to the next deployment instead of waiting.",
+    )
+    # 128 MiB: llmrouter.http.DEFAULT_MAX_RESPONSE_BYTES (not imported: it would load httpx).
+    max_response_bytes: int = Field(
+        134_217_728,
+        gt=0,
+        description="Largest response body, or single stream event, read (bytes; default "
+        "128 MiB). A Content-Length above it fails before the body is read; a body or event "
+        "growing past it fails as soon as it does (ResponseTooLargeError, and a routed call "
+        "moves on to the next deployment). `Router(max_response_bytes=...)` overrides it.",
     )
     cooldown: CooldownSettings = Field(
         default_factory=CooldownSettings,
@@ -456,6 +480,54 @@ def _suggest(word: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _credential_at(
+    value: Any, loc: tuple[str | int, ...], depth: int = 0
+) -> tuple[tuple[str | int, ...], bool] | None:
+    """Where the first key-shaped string in a raw config value is: its key path, and whether
+    it is a key name (then the path is its parent's, since the name itself must not be shown).
+    """
+    if isinstance(value, str):
+        return (loc, False) if looks_like_credential(value) else None
+    if depth > 32:
+        return None
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if isinstance(k, str) and looks_like_credential(k):
+                return loc, True
+            found = _credential_at(v, (*loc, k if isinstance(k, (str, int)) else str(k)), depth + 1)
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = _credential_at(v, (*loc, i), depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def _credential_error(path: str | None, loc: tuple[str | int, ...], is_name: bool) -> ConfigError:
+    key = _key_path(loc)
+    if is_name:
+        problem = (
+            "a key name here looks like an API key or token, not a config key; keys never go "
+            "in the config: put the key in an environment variable and name that variable with "
+            "api_key_env (the value is not shown)"
+        )
+    elif loc and loc[-1] == "api_key_env":
+        problem = (
+            "this looks like a key, not the NAME of an environment variable: put the key in the "
+            "environment (export TOGETHER_API_KEY=...) and the variable's name here "
+            '(api_key_env = "TOGETHER_API_KEY"); the value is not shown'
+        )
+    else:
+        problem = (
+            "this value looks like an API key or token; keys never go in the config: put the "
+            "key in an environment variable and name that variable with api_key_env (the value "
+            "is not shown)"
+        )
+    return _config_error(path, key, problem)
+
+
 def _config_error(path: str | None, key: str, problem: str) -> ConfigError:
     where = path or "config"
     return ConfigError(f"{where}: {key}: {problem}", path=path, key=key)
@@ -529,6 +601,7 @@ def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
         leaf not in _SENSITIVE_KEYS
         and not isinstance(value, (dict, list))
         and kind != "value_error"
+        and not (isinstance(value, str) and looks_like_credential(value))
     ):
         shown = f" (got {value!r})"
     return _key_path(loc), f"{message}{shown}"

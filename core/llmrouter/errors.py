@@ -8,10 +8,13 @@ Every exception llmrouter raises on purpose derives from :class:`LLMRouterError`
     │   ├── MissingAPIKeyError       no key given and none found in the provider's variables
     │   └── PromptTemplateError      a template cannot render these messages (or is malformed)
     ├── ConfigError                  the routing config is invalid (file, key path, what is allowed)
-    ├── PluginLoadError              a plugin failed to import (raised only in strict mode)
+    ├── PluginLoadError              a call needs a plugin that failed to load (any plugin, in strict mode)
+    │   └── AmbiguousProviderError   two installed distributions claim the provider; choose one
     └── APIError                     anything that happened talking to a provider
         ├── APIConnectionError       no usable response: refused, reset, cut mid-stream
-        │   └── APITimeoutError      connect/read/stream-idle timeout
+        │   └── APITimeoutError      connect timeout, or the attempt's deadline (timeout=) ran out
+        ├── ResponseTooLargeError    a body or one stream event over max_response_bytes
+        ├── StreamDecodeError        stream bytes that are not UTF-8 (.offset says where)
         ├── APIStatusError           the provider answered with an error status
         │   ├── BadRequestError                  400
         │   │   └── ContextWindowExceededError   400 whose provider code says the prompt is too long
@@ -33,7 +36,10 @@ Every exception llmrouter raises on purpose derives from :class:`LLMRouterError`
 Names follow the OpenAI SDK so that ``except RateLimitError`` reads the same. Every error carries
 ``provider``, ``model``, ``status_code``, ``request_id`` and ``body`` where they are known. None
 carries a secret: messages are built from our own words and the provider's error text, which is
-passed through :func:`llmrouter.secrets.redact_text` first.
+passed through :func:`llmrouter.secrets.redact_text` first, and before an error of a call leaves
+the core, the key that call sent is removed from all of it (message, body, every header value,
+request id, chained causes: :func:`llmrouter.secrets.scrub_call_error`), however many other keys
+the process has used.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AllDeploymentsFailedError",
+    "AmbiguousProviderError",
     "AuthenticationError",
     "BadRequestError",
     "ConfigError",
@@ -64,7 +71,9 @@ __all__ = [
     "PromptTemplateError",
     "RateLimitError",
     "RequestTimeoutStatusError",
+    "ResponseTooLargeError",
     "ServiceUnavailableError",
+    "StreamDecodeError",
     "StreamError",
     "UnknownProviderError",
     "UnprocessableEntityError",
@@ -152,15 +161,20 @@ def _rebuild(
     return err
 
 
-_SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"}
-)
-
-
 def _safe_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """A copy of response ``headers`` fit to keep on an error: credential headers (the one list,
+    ``secrets.CREDENTIAL_HEADERS``) replaced whole, every other value through ``redact_text``
+    (a server may echo a key in any header: ``x-debug-key``, ``www-authenticate: ...
+    token="..."``). The core also removes the call's own key from every value
+    (``secrets.scrub_call_error``)."""
     if not headers:
         return {}
-    return {k: ("[REDACTED]" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()}
+    from llmrouter.secrets import CREDENTIAL_HEADERS, REDACTED, redact_text
+
+    return {
+        k: (REDACTED if k.lower() in CREDENTIAL_HEADERS else redact_text(v))
+        for k, v in headers.items()
+    }
 
 
 # --- argument errors: raised before any network I/O -------------------------------------------
@@ -189,7 +203,17 @@ class MissingAPIKeyError(InvalidRequestError):
     """No API key was passed and none of the provider's environment variables holds one."""
 
     def __init__(self, message: str, *, env_vars: list[str] | None = None, **kwargs: Any) -> None:
-        self.env_vars = list(env_vars or [])
+        from llmrouter.secrets import REDACTED, looks_like_credential
+
+        # A variable "name" that is really a key (pasted into a plugin's or a config's list of
+        # variables) is not repeated by every call that fails to find it.
+        names = []
+        for name in env_vars or []:
+            if looks_like_credential(name):
+                message = message.replace(name, REDACTED)
+                name = REDACTED
+            names.append(name)
+        self.env_vars = names
         super().__init__(message, param="api_key", **kwargs)
 
 
@@ -213,10 +237,41 @@ class ConfigError(LLMRouterError):
 
 
 class PluginLoadError(LLMRouterError):
-    """A plugin could not be imported or registered (raised only when LLMROUTER_STRICT_PLUGINS=1)."""
+    """A plugin could not be imported or registered.
 
-    def __init__(self, message: str, *, plugin: str | None = None, **kwargs: Any) -> None:
+    Raised by a call to a provider whose plugin failed to load (the failure is otherwise only
+    recorded in ``llmrouter.plugin_errors()``, so other providers keep working), and, with
+    ``LLMROUTER_STRICT_PLUGINS=1``, by any call while any plugin failed to load (``strict``
+    is then true). A routed call moves on to the next deployment after a non-strict one, as
+    after UnknownProviderError: another deployment may use another provider.
+    """
+
+    def __init__(
+        self, message: str, *, plugin: str | None = None, strict: bool = False, **kwargs: Any
+    ) -> None:
         self.plugin = plugin
+        self.strict = strict
+        super().__init__(message, **kwargs)
+
+
+class AmbiguousProviderError(PluginLoadError):
+    """Two or more installed distributions register the same provider name.
+
+    llmrouter refuses to guess, because the one it picked would receive that provider's keys.
+    ``distributions`` lists the candidates and ``env_var`` names the variable that chooses one
+    (``LLMROUTER_PROVIDER_<NAME>=<distribution>``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        distributions: list[str] | None = None,
+        env_var: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.distributions = list(distributions or [])
+        self.env_var = env_var
         super().__init__(message, **kwargs)
 
 
@@ -234,7 +289,38 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """A connect, read or stream-idle timeout expired."""
+    """A timeout expired: connecting, or the attempt's deadline (``timeout=``): the whole
+    response of a non-streamed call, a stream's first event, or the gap between two events."""
+
+
+class ResponseTooLargeError(APIError):
+    """A response body, or one event of a stream, is larger than ``max_response_bytes``.
+
+    Raised as soon as the size is known (a ``Content-Length`` over the limit fails before the
+    body is read), so memory stays near the limit. ``limit`` is the limit in bytes, ``size`` the
+    size announced or reached when reading stopped. Not retryable on the same deployment; a
+    routed call moves on to the next deployment or fallback.
+    """
+
+    def __init__(
+        self, message: str, *, limit: int | None = None, size: int | None = None, **kwargs: Any
+    ) -> None:
+        self.limit = limit
+        self.size = size
+        super().__init__(message, **kwargs)
+
+
+class StreamDecodeError(APIError):
+    """A stream sent bytes that are not valid UTF-8 where text was due (an event's data).
+
+    ``offset`` is the position of the first bad byte, counted from the start of the stream's
+    body. Not retryable on the same deployment; a routed call moves on to the next deployment
+    or fallback (before the first chunk reached the caller).
+    """
+
+    def __init__(self, message: str, *, offset: int | None = None, **kwargs: Any) -> None:
+        self.offset = offset
+        super().__init__(message, **kwargs)
 
 
 class StreamError(APIError):

@@ -22,37 +22,61 @@ Async engines (``AsyncRouter(engine=...)``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import json
+import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import httpcore
 import httpx
 
-from llmrouter.errors import APIConnectionError, APITimeoutError, InvalidRequestError
-from llmrouter.pipeline import Call, HTTPRequest, HTTPResponse, ResponseHeaders
+from llmrouter.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidRequestError,
+    ResponseTooLargeError,
+)
+from llmrouter.pipeline import Call, HTTPRequest, HTTPResponse, ResponseHeaders, request_id_of
 
 if TYPE_CHECKING:
     import aiohttp
 
 __all__ = [
+    "DEADLINE",
     "DEFAULT_LIMITS",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_TIMEOUT",
     "ENGINES",
     "AiohttpAsyncClient",
     "ResponseHeaders",
     "aiohttp_async_client",
+    "aread_response",
+    "budget_of",
     "build_httpx_request",
     "check_engine",
+    "check_max_response_bytes",
+    "deadline_error",
+    "deadline_scope",
     "direct_client",
     "encode_json",
+    "install_deadlines",
     "make_async_client",
     "make_sync_client",
+    "read_response",
     "to_http_response",
+    "too_large",
     "transport_error",
 ]
 
-#: 10 s to connect, 600 s for everything else (a long generation can take minutes). Streams use
-#: the read timeout as the idle limit between two chunks.
+#: 10 s to connect, 600 s for everything else (a long generation can take minutes). The read
+#: timeout is also the attempt's deadline (see :func:`budget_of`): the whole response of a
+#: non-streamed call, a stream's first event, then the longest gap between two events.
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
+#: The default ``max_response_bytes``: the largest body, or single stream event, a router reads
+#: (128 MiB: far above any chat answer, far below what would exhaust a machine's memory).
+DEFAULT_MAX_RESPONSE_BYTES = 128 * 1024 * 1024
 DEFAULT_LIMITS = httpx.Limits(
     max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30.0
 )
@@ -74,7 +98,9 @@ def to_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
 
 
 def make_sync_client(timeout: float | httpx.Timeout | None = None) -> httpx.Client:
-    return httpx.Client(timeout=to_timeout(timeout), limits=DEFAULT_LIMITS, headers=_HEADERS)
+    client = httpx.Client(timeout=to_timeout(timeout), limits=DEFAULT_LIMITS, headers=_HEADERS)
+    install_deadlines(client)
+    return client
 
 
 def check_engine(engine: str | None) -> str:
@@ -173,12 +199,15 @@ class AiohttpAsyncClient(httpx.AsyncClient):
             return cached[1]
         import aiohttp
 
-        # The mapping httpx-aiohttp uses: pool -> connect (waiting for a connection included).
+        # The mapping httpx-aiohttp uses (pool -> connect, waiting for a connection included),
+        # except that the read timeout is the deadline of the whole request (aiohttp's
+        # ``total``: connect, send and read the body; one timer per request), as on every
+        # engine (see budget_of). A per-read limit would be redundant under it.
         value = aiohttp.ClientTimeout(
-            total=None,
+            total=timeout.read,
             connect=timeout.pool,
             sock_connect=timeout.connect,
-            sock_read=timeout.read,
+            sock_read=None,
         )
         self._timeouts = (timeout, value)
         return value
@@ -241,6 +270,55 @@ class AiohttpAsyncClient(httpx.AsyncClient):
         )
 
     @staticmethod
+    def body_fits(response: Any, limit: int, call: Call) -> bool:
+        """Whether the body of aiohttp ``response`` may be read in one go: its Content-Length is
+        known, within ``limit``, and is the size of what will be read (no content encoding that
+        aiohttp would expand). A Content-Length over the limit fails here, before any of the
+        body is read. ``False``: read it with :meth:`read_capped`."""
+        names = _AIOHTTP_NAMES or _aiohttp_names()
+        headers = response.headers
+        text = headers.get(names[0])
+        if text is None:
+            return False
+        length = int(text)  # aiohttp's parser accepts only digits here
+        if length > limit:
+            response.close()
+            raise too_large(
+                call,
+                response.status,
+                ResponseHeaders.from_raw(response.raw_headers),
+                limit,
+                length,
+                announced=True,
+            )
+        return names[1] not in headers
+
+    @staticmethod
+    async def read_capped(response: Any, limit: int, call: Call) -> bytes:
+        """The body of aiohttp ``response``, read in pieces and counted; more than ``limit``
+        bytes close the connection and raise :class:`ResponseTooLargeError` (memory stays near
+        the limit)."""
+        parts: list[bytes] = []
+        size = 0
+        content = response.content
+        while True:
+            part = await content.readany()
+            if not part:
+                break
+            size += len(part)
+            if size > limit:
+                response.close()
+                raise too_large(
+                    call,
+                    response.status,
+                    ResponseHeaders.from_raw(response.raw_headers),
+                    limit,
+                    size,
+                )
+            parts.append(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    @staticmethod
     def transport_error(exc: BaseException) -> httpx.TransportError | None:
         """The httpx exception the router already maps for an aiohttp failure (``None``: not a
         transport failure, let it propagate)."""
@@ -260,18 +338,37 @@ class AiohttpAsyncClient(httpx.AsyncClient):
             return httpx.TransportError(str(exc) or type(exc).__name__)
         return None
 
-    async def send_call(self, request: HTTPRequest, call: Call) -> HTTPResponse:
-        """Send ``request`` and read the whole answer over the aiohttp session; transport
-        failures are raised as the httpx exceptions the router already maps
+    async def send_call(
+        self, request: HTTPRequest, call: Call, limit: int = DEFAULT_MAX_RESPONSE_BYTES
+    ) -> HTTPResponse:
+        """Send ``request`` and read the whole answer (at most ``limit`` bytes) over the aiohttp
+        session; transport failures are raised as the httpx exceptions the router already maps
         (``httpx.ConnectError``, ``httpx.ReadTimeout``...)."""
         try:
             async with self.open_call(request, call) as response:
-                return self.read_response(response, await response.read())
+                if self.body_fits(response, limit, call):
+                    content = await response.read()
+                else:
+                    content = await self.read_capped(response, limit, call)
+                return self.read_response(response, content)
         except Exception as exc:
             mapped = self.transport_error(exc)
             if mapped is None:
                 raise
             raise mapped from exc
+
+
+#: aiohttp's own (``istr``) Content-Length and Content-Encoding names: a lookup with them skips
+#: the case folding a ``str`` key costs (set on first use; aiohttp is an optional import).
+_AIOHTTP_NAMES: tuple[Any, Any] | None = None
+
+
+def _aiohttp_names() -> tuple[Any, Any]:
+    global _AIOHTTP_NAMES
+    from aiohttp import hdrs
+
+    _AIOHTTP_NAMES = (hdrs.CONTENT_LENGTH, hdrs.CONTENT_ENCODING)
+    return _AIOHTTP_NAMES
 
 
 def direct_client(client: httpx.AsyncClient) -> AiohttpAsyncClient | None:
@@ -417,10 +514,27 @@ def to_http_response(response: httpx.Response, *, read: bool = True) -> HTTPResp
     return HTTPResponse(response.status_code, headers, response.content if read else b"")
 
 
-def transport_error(exc: Exception, call: Call) -> APIConnectionError:
-    """Map an httpx transport exception to our tree; the message names the failure, not the key."""
+def transport_error(
+    exc: Exception,
+    call: Call,
+    *,
+    budget: float | None = None,
+    deadline: float | None = None,
+    what: str = "response",
+    chunks: int = 0,
+) -> APIConnectionError:
+    """Map an httpx transport exception to our tree; the message names the failure, not the key.
+
+    With the attempt's ``budget`` and ``deadline`` (a ``time.perf_counter()`` value), a timeout
+    at or past the deadline is reported as that deadline (:func:`deadline_error`)."""
     where = f"{call.provider} ({call.route})"
     if isinstance(exc, httpx.TimeoutException):
+        if (
+            budget is not None
+            and deadline is not None
+            and time.perf_counter() >= deadline - _DEADLINE_SLACK
+        ):
+            return deadline_error(call, budget, what, chunks, cause=type(exc).__name__)
         kind = type(exc).__name__
         return APITimeoutError(
             f"request to {where} timed out ({kind}); raise timeout= or check the provider's status",
@@ -433,3 +547,312 @@ def transport_error(exc: Exception, call: Call) -> APIConnectionError:
         provider=call.provider,
         model=call.model,
     )
+
+
+# --- response size -----------------------------------------------------------------------------
+
+
+def check_max_response_bytes(value: object) -> int:
+    """``max_response_bytes`` of a Router: ``None`` -> the default; else a positive int."""
+    if value is None:
+        return DEFAULT_MAX_RESPONSE_BYTES
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidRequestError(
+            "max_response_bytes must be a positive whole number of bytes (default "
+            f"{DEFAULT_MAX_RESPONSE_BYTES}, 128 MiB), got {value!r}",
+            param="max_response_bytes",
+        )
+    return value
+
+
+def too_large(
+    call: Call,
+    status: int | None,
+    headers: Mapping[str, str] | None,
+    limit: int,
+    size: int,
+    *,
+    announced: bool = False,
+    what: str = "response body",
+) -> ResponseTooLargeError:
+    """The error for a body (or, with ``what``, a stream event) over ``limit`` bytes."""
+    where = f"{call.provider} ({call.route})"
+    if announced:
+        detail = f"announced a {what} of {size} bytes (Content-Length)"
+    else:
+        detail = f"sent a {what} larger than that ({size} bytes when reading stopped)"
+    return ResponseTooLargeError(
+        f"{where} {detail}, over max_response_bytes={limit} ({limit / 1048576:g} MiB); nothing "
+        "more was read. Raise max_response_bytes (Router(max_response_bytes=...) or "
+        "[router] max_response_bytes) if answers this large are expected",
+        limit=limit,
+        size=size,
+        provider=call.provider,
+        model=call.model,
+        status_code=status,
+        request_id=None if headers is None else request_id_of(headers),
+        headers=headers,
+    )
+
+
+def _check_length(headers: ResponseHeaders, limit: int, call: Call, status: int) -> None:
+    """Fail fast, before reading the body, when its Content-Length is over ``limit``."""
+    length = dict.get(headers, "content-length")
+    if length is None:
+        return
+    try:
+        size = int(length)
+    except ValueError:  # the HTTP parser refuses such a response first; nothing to check
+        return
+    if size > limit:
+        raise too_large(call, status, headers, limit, size, announced=True)
+
+
+def read_response(
+    response: httpx.Response,
+    limit: int,
+    call: Call,
+    budget: float | None = None,
+    deadline: float | None = None,
+) -> HTTPResponse:
+    """Read the body of an httpx ``response`` opened with ``stream=True``, then close it.
+
+    At most ``limit`` bytes (decoded) are kept: a Content-Length over it fails before reading,
+    and a body that grows past it fails as soon as it does, so memory stays near the limit
+    (this is what ``httpx.Response.read`` does, joining the pieces, plus a count). Between two
+    pieces the attempt's ``deadline`` is checked, for clients without the socket-level clamp
+    (:func:`install_deadlines`)."""
+    headers = ResponseHeaders.from_raw(response.headers.raw)
+    status = response.status_code
+    try:
+        _check_length(headers, limit, call, status)
+        parts: list[bytes] = []
+        size = 0
+        for part in response.iter_bytes():
+            size += len(part)
+            if size > limit:
+                raise too_large(call, status, headers, limit, size)
+            parts.append(part)
+            if deadline is not None and budget is not None and time.perf_counter() > deadline:
+                raise deadline_error(call, budget)
+    finally:
+        response.close()
+    return HTTPResponse(status, headers, parts[0] if len(parts) == 1 else b"".join(parts))
+
+
+async def aread_response(response: httpx.Response, limit: int, call: Call) -> HTTPResponse:
+    """:func:`read_response` for an async httpx response (its deadline is the caller's
+    :func:`deadline_scope`)."""
+    headers = ResponseHeaders.from_raw(response.headers.raw)
+    status = response.status_code
+    try:
+        _check_length(headers, limit, call, status)
+        parts: list[bytes] = []
+        size = 0
+        async for part in response.aiter_bytes():
+            size += len(part)
+            if size > limit:
+                raise too_large(call, status, headers, limit, size)
+            parts.append(part)
+    finally:
+        await response.aclose()
+    return HTTPResponse(status, headers, parts[0] if len(parts) == 1 else b"".join(parts))
+
+
+# --- deadlines ---------------------------------------------------------------------------------
+
+#: A timeout this close to the deadline (seconds) is the deadline's (timers fire a little early
+#: or late).
+_DEADLINE_SLACK = 0.01
+#: Seconds a deadline timer waits past the deadline, so that the engine's own timeouts (pool,
+#: connect, read: set to the same budget, started a little later) win a tie and name their
+#: cause (``PoolTimeout``...) in the error.
+_SCOPE_GRACE = 0.05
+
+
+def budget_of(call: Call, client: httpx.Client | httpx.AsyncClient) -> float | None:
+    """The seconds one attempt of ``call`` may take: its ``timeout=`` (or its deployment's),
+    else the read timeout of ``client`` (the router's ``timeout``); ``None``: no limit.
+
+    A non-streamed attempt must be complete (connect to last byte) within it; a stream must
+    deliver its first event within it, then each next event within it of the one before. A
+    per-read limit alone let a server that sends a byte now and then hold a call forever."""
+    if call.timeout is not None:
+        return call.timeout
+    return client.timeout.read
+
+
+def deadline_error(
+    call: Call, budget: float, what: str = "response", chunks: int = 0, cause: str | None = None
+) -> APITimeoutError:
+    """The error for an attempt whose deadline ran out; ``what`` is ``"response"``,
+    ``"first event"`` or ``"next event"`` (a stream after ``chunks`` chunks); ``cause`` names
+    the engine's timeout that noticed it (``PoolTimeout``: no free connection in time...)."""
+    where = f"{call.provider} ({call.route})"
+    if what == "first event":
+        text = (
+            f"stream from {where} sent no event within {budget:g}s (timeout= bounds the time to "
+            "a stream's first event)"
+        )
+    elif what == "next event":
+        text = (
+            f"stream from {where} sent no event for {budget:g}s after chunk {chunks} (timeout= "
+            "is the longest wait between two events of a stream)"
+        )
+    else:
+        text = (
+            f"request to {where} did not complete within its {budget:g}s deadline (timeout= "
+            "bounds the whole attempt, from connecting to the last byte of the response)"
+        )
+    if cause:
+        text += f" [{cause}]"
+    return APITimeoutError(
+        text + "; raise timeout= or check the provider's status",
+        provider=call.provider,
+        model=call.model,
+    )
+
+
+#: The deadline (a ``time.perf_counter()`` value) of the attempt running in this context, read
+#: by the socket-level clamp of the sync clients a Router builds; ``None``: no deadline.
+DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "llmrouter_deadline", default=None
+)
+
+_NO_SCOPE: contextlib.nullcontext[None] = contextlib.nullcontext()
+_asyncio_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
+
+
+def deadline_scope(seconds: float | None) -> contextlib.AbstractAsyncContextManager[Any]:
+    """One timer that cancels what runs inside after ``seconds`` and raises ``TimeoutError``:
+    ``asyncio.timeout`` in an asyncio task, else anyio's ``fail_after`` (trio); no timer for
+    ``None``."""
+    if seconds is None:
+        return _NO_SCOPE
+    seconds += _SCOPE_GRACE
+    if _asyncio_timeout is not None:
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no asyncio loop running (trio)
+            task = None
+        if task is not None:
+            return _asyncio_timeout(seconds)  # type: ignore[no-any-return]
+    return _AnyioDeadline(seconds)
+
+
+class _AnyioDeadline:
+    """``anyio.fail_after`` as an async context manager (loops other than asyncio)."""
+
+    __slots__ = ("_scope", "_seconds")
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._scope: Any = None
+
+    async def __aenter__(self) -> None:
+        import anyio
+
+        self._scope = anyio.fail_after(self._seconds)
+        self._scope.__enter__()
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        return self._scope.__exit__(*exc)  # type: ignore[no-any-return]
+
+
+def _clamp(timeout: float | None, kind: type[httpcore.TimeoutException]) -> float | None:
+    """``timeout`` of one socket operation, shortened to what is left of the attempt's
+    :data:`DEADLINE`; a deadline already past raises ``kind`` at once."""
+    deadline = DEADLINE.get()
+    if deadline is None:
+        return timeout
+    remaining = deadline - time.perf_counter()
+    if remaining <= 0:
+        raise kind("the attempt's deadline passed")
+    return remaining if timeout is None or remaining < timeout else timeout
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection's socket whose every read, write and TLS handshake ends by the deadline."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._stream.start_tls(
+                ssl_context, server_hostname, _clamp(timeout, httpcore.ConnectTimeout)
+            )
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sync network backend with :class:`_DeadlineStream` connections."""
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._backend.connect_tcp(
+                host, port, _clamp(timeout, httpcore.ConnectTimeout), local_address, socket_options
+            )
+        )
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._backend.connect_unix_socket(
+                path, _clamp(timeout, httpcore.ConnectTimeout), socket_options
+            )
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def install_deadlines(client: httpx.Client) -> bool:
+    """Make every socket operation of ``client`` end by the running attempt's :data:`DEADLINE`.
+
+    A sync client has no timer that could interrupt a read, and httpcore takes the read timeout
+    once per response, so a server sending one byte now and then kept a call alive forever.
+    The connections of httpx's default transport are given a network backend that shortens
+    each read, write, connect and TLS handshake to the time left (a context-variable read and
+    a subtraction per socket operation). Only for httpx's own transport over httpcore's pool
+    (the client a Router builds); returns whether it was installed. On other clients the
+    deadline is checked between reads.
+    """
+    transport = getattr(client, "_transport", None)
+    if type(transport) is not httpx.HTTPTransport:
+        return False
+    pool = getattr(transport, "_pool", None)
+    if type(pool) is not httpcore.ConnectionPool:
+        return False
+    backend = getattr(pool, "_network_backend", None)
+    if backend is None or isinstance(backend, _DeadlineBackend):
+        return backend is not None
+    pool._network_backend = _DeadlineBackend(backend)
+    return True

@@ -17,7 +17,14 @@ from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from llmrouter.hookspecs import hookimpl
-from llmrouter.secrets import REDACTED, Secret, redact_text
+from llmrouter.secrets import (
+    CREDENTIAL_HEADERS,
+    REDACTED,
+    Secret,
+    call_secret_values,
+    redact_text,
+    scrub_values,
+)
 
 if TYPE_CHECKING:
     from llmrouter.pipeline import CallOutcome
@@ -31,18 +38,9 @@ _stdlib_logger = logging.getLogger(LOGGER_NAME)
 # last-resort handler. Applications opt in by configuring logging.
 _stdlib_logger.addHandler(logging.NullHandler())
 
-_SECRET_KEYS = frozenset(
-    {
-        "api_key",
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "api-key",
-        "password",
-        "token",
-        "secret",
-    }
-)
+# Field names whose value is a credential: the credential headers (one list, in secrets.py)
+# plus the names a caller or plugin may bind a key under.
+_SECRET_KEYS = CREDENTIAL_HEADERS | {"api_key", "password", "token", "secret"}
 
 
 def _redact_value(key: str, value: Any) -> Any:
@@ -124,15 +122,23 @@ def llmrouter_call_end(outcome: CallOutcome) -> None:
         fields["total_tokens"] = getattr(usage, "total_tokens", None)
     if outcome.chunks is not None:
         fields["chunks"] = outcome.chunks
-    log = get_logger()
     if failed:
         err = outcome.error
-        log.warning(
-            "llmrouter.call",
-            outcome="error",
-            error_type=type(err).__name__,
-            error=str(err),
+        event: dict[str, Any] = {
+            "outcome": "error",
+            "error_type": type(err).__name__,
+            "error": str(err),
             **fields,
-        )
+        }
     else:
-        log.info("llmrouter.call", outcome="ok", **fields)
+        event = {"outcome": "ok", **fields}
+    # This call's own key, whatever the bounded process-wide list holds: the core scrubbed the
+    # error already, but request_id and the error text come from the server.
+    secrets = call_secret_values(call.api_key)
+    if secrets:
+        event = scrub_values(event, secrets)
+    log = get_logger()
+    if failed:
+        log.warning("llmrouter.call", **event)
+    else:
+        log.info("llmrouter.call", **event)

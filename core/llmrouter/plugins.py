@@ -6,12 +6,22 @@ provider. Cross-cutting plugins (group ``llmrouter.plugins``) and the built-in o
 the same moment, on the first call, through the same function.
 
 A plugin that fails to import or register is recorded (see :func:`plugin_errors`), logged as a
-structured warning and skipped; it never breaks another provider. Two environment switches:
+structured warning and skipped; it never breaks another provider: only a call to *that* provider
+raises :class:`~llmrouter.errors.PluginLoadError` (and a routed call moves on to its next
+deployment). Two installed distributions that register the same provider name are not a
+load order to guess from: the provider's key would go to whichever came first on ``sys.path``.
+Both are recorded, and calls to that provider raise
+:class:`~llmrouter.errors.AmbiguousProviderError` until one is chosen. Environment switches:
 
 ``LLMROUTER_DISABLE_PLUGIN_AUTOLOAD=1``
     Do not read entry points at all; only plugins registered in code (and the built-ins) exist.
 ``LLMROUTER_STRICT_PLUGINS=1``
-    Raise :class:`~llmrouter.errors.PluginLoadError` instead of recording the failure.
+    Raise :class:`~llmrouter.errors.PluginLoadError` on a load failure instead of only recording
+    it, on every call while a cross-cutting plugin is broken (for CI).
+``LLMROUTER_PROVIDER_<NAME>=<distribution>``
+    Which distribution provides provider ``<name>`` (upper-cased, each character other than a
+    letter or digit replaced by ``_``) when several register it; also a pin when only one does.
+    ``PluginHost(distributions={name: distribution})`` says the same in code and wins.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import threading
 import traceback
 import warnings
@@ -29,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from llmrouter import hookspecs
-from llmrouter.errors import PluginLoadError, UnknownProviderError
+from llmrouter.errors import AmbiguousProviderError, PluginLoadError, UnknownProviderError
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -70,6 +81,58 @@ class PluginError:
 
     def __str__(self) -> str:
         return f"{self.name} ({self.source}): {self.error}"
+
+
+def provider_env_var(name: str) -> str:
+    """The variable that chooses the distribution of provider ``name``:
+    ``LLMROUTER_PROVIDER_`` + the name upper-cased, anything but letters and digits as ``_``."""
+    return "LLMROUTER_PROVIDER_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def _normalize_dist(name: str) -> str:
+    # PEP 503 normalization: "Acme_LLM", "acme.llm" and "acme-llm" are one distribution.
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _dist_label(ep: EntryPoint) -> tuple[str, str]:
+    """``(distribution name, version)`` of an entry point, ``("?", "")`` when unknown."""
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "?", ""
+    name = dist.metadata["Name"] or "?"
+    return str(name), str(dist.version or "")
+
+
+def _describe_candidate(ep: EntryPoint) -> str:
+    dist, version = _dist_label(ep)
+    return f"{dist} {version} ({ep.value})" if version else f"{dist} ({ep.value})"
+
+
+@dataclass(frozen=True, slots=True)
+class _Unresolved:
+    """A provider name whose entry point llmrouter will not pick on its own.
+
+    Either several distributions register it and none was chosen, or the choice names a
+    distribution that does not register it. ``error`` is the message every call gets.
+    """
+
+    candidates: tuple[EntryPoint, ...]
+    error: str
+
+    def reports(self, name: str) -> list[PluginError]:
+        """One record per candidate distribution, so every listing shows each of them."""
+        rows = []
+        for ep in self.candidates:
+            dist, version = _dist_label(ep)
+            rows.append(
+                PluginError(
+                    name=name,
+                    source=f"entry point {ep.value} in {dist} {version}".rstrip(),
+                    error=f"AmbiguousProviderError: {self.error}",
+                    traceback="",
+                )
+            )
+        return rows
 
 
 #: A stage caller: keyword arguments as in the hookspec, result as pluggy would return it.
@@ -220,9 +283,19 @@ class PluginHost:
 
     One host normally serves the whole process (:func:`llmrouter.plugins.default_host`), so that
     ``register_plugin`` in one place affects every Router; tests may build their own.
+
+    ``distributions`` maps a provider name to the distribution that must provide it, for when
+    several installed distributions register that name (it wins over the
+    ``LLMROUTER_PROVIDER_<NAME>`` variable).
     """
 
-    def __init__(self, *, autoload: bool | None = None, strict: bool | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        autoload: bool | None = None,
+        strict: bool | None = None,
+        distributions: dict[str, str] | None = None,
+    ) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self._autoload = (
@@ -235,7 +308,14 @@ class PluginHost:
         # provider name -> (source, loader) not yet loaded; loader returns the plugin object
         self._pending: dict[str, tuple[str, Any]] | None = None
         self._errors: dict[str, PluginError] = {}
+        # provider name -> entry points llmrouter will not choose between (see _Unresolved)
+        self._unresolved: dict[str, _Unresolved] = {}
+        # provider name -> the distribution its (chosen) entry point comes from
+        self._origins: dict[str, str] = {}
+        self._distributions = dict(distributions or {})
         self._crosscutting_loaded = False
+        # strict mode: the cross-cutting failure every call raises until it is fixed
+        self._crosscutting_failure: PluginError | None = None
         self._hooks_cache: dict[str, ProviderHooks] = {}
 
     # --- discovery --------------------------------------------------------------------------
@@ -248,19 +328,108 @@ class PluginHost:
             if self._pending is None:
                 found: dict[str, tuple[str, Any]] = {}
                 if self._autoload:
-                    for ep in _entry_points(PROVIDER_GROUP):
+                    by_name: dict[str, list[EntryPoint]] = {}
+                    for ep in _entry_points(PROVIDER_GROUP, every_distribution=True):
                         if ep.name not in self._providers:
-                            found.setdefault(ep.name, (f"entry point {ep.value}", ep))
+                            by_name.setdefault(ep.name, []).append(ep)
+                    for name, candidates in by_name.items():
+                        # Sorted: sys.path order is no preference, and messages stay stable.
+                        candidates.sort(key=lambda ep: _normalize_dist(_dist_label(ep)[0]))
+                        chosen = self._choose(name, candidates)
+                        if chosen is not None:
+                            found[name] = (f"entry point {chosen.value}", chosen)
+                            self._origins[name] = _dist_label(chosen)[0]
                 self._pending = found
             return self._pending
 
+    def _choose(self, name: str, candidates: list[EntryPoint]) -> EntryPoint | None:
+        """The entry point for provider ``name``, or ``None`` after recording why there is none.
+
+        One distribution: its entry point, unless a choice names another distribution. Several:
+        only the one the choice names. Never "the first on ``sys.path``": that one would receive
+        the provider's keys without the user ever deciding it should.
+        """
+        env_var = provider_env_var(name)
+        wanted = self._distributions.get(name)
+        how = f"PluginHost(distributions={{{name!r}: {wanted!r}}})"
+        if wanted is None:
+            wanted = os.environ.get(env_var, "").strip() or None
+            how = f"{env_var}={wanted}"
+        if wanted is not None:
+            for ep in candidates:
+                if _normalize_dist(_dist_label(ep)[0]) == _normalize_dist(wanted):
+                    self._unresolved.pop(name, None)
+                    return ep
+        elif len(candidates) == 1:
+            self._unresolved.pop(name, None)
+            return candidates[0]
+        listed = ", ".join(_describe_candidate(ep) for ep in candidates)
+        if wanted is not None:
+            error = (
+                f"{how} chooses distribution {wanted!r} for provider {name!r}, but {name!r} is "
+                f"registered only by: {listed}. Set {env_var} to one of those distribution "
+                "names, or unset it"
+            )
+        else:
+            error = (
+                f"provider {name!r} is registered by {len(candidates)} installed distributions: "
+                f"{listed}. llmrouter will not guess which one receives your {name!r} calls and "
+                f"keys: set {env_var}=<distribution> to one of those names, or uninstall the "
+                "others"
+            )
+        first = name not in self._unresolved
+        self._unresolved[name] = _Unresolved(tuple(candidates), error)
+        if first:
+            from llmrouter.logs import get_logger
+
+            get_logger().warning(
+                "llmrouter.plugin_ambiguous",
+                plugin=name,
+                distributions=[_dist_label(ep)[0] for ep in candidates],
+                error=error,
+            )
+            warnings.warn(
+                f"llmrouter plugin {name!r} was not loaded: {error}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return None
+
+    def _ambiguous(self, name: str) -> AmbiguousProviderError:
+        unresolved = self._unresolved[name]
+        return AmbiguousProviderError(
+            unresolved.error,
+            plugin=name,
+            provider=name,
+            strict=self._strict,
+            distributions=[_dist_label(ep)[0] for ep in unresolved.candidates],
+            env_var=provider_env_var(name),
+        )
+
+    def provider_distribution(self, name: str) -> str | None:
+        """The distribution whose entry point provides ``name``; ``None`` when the provider is
+        registered in code, unknown, or waiting for a choice between distributions."""
+        if name in self._providers and name not in self._origins:
+            return None
+        self._discover()
+        return self._origins.get(name)
+
     def available_providers(self) -> list[str]:
         """Names of installed providers: loaded, registered in code, or found as entry points."""
-        names = set(self._providers) | set(self._discover())
+        names = set(self._providers) | set(self._discover()) | set(self._unresolved)
         return sorted(names)
 
     def plugin_errors(self) -> list[PluginError]:
-        return list(self._errors.values())
+        """Load failures, then one record per distribution of each provider left unchosen.
+
+        Reads the entry points (without importing anything) so that a name registered by two
+        distributions shows up here before any call.
+        """
+        self._discover()
+        errors = list(self._errors.values())
+        for name, unresolved in self._unresolved.items():
+            errors.extend(unresolved.reports(name))
+        return errors
 
     # --- registration -----------------------------------------------------------------------
 
@@ -277,6 +446,8 @@ class PluginHost:
                 self.pm.unregister(old)
             self._discover().pop(name, None)
             self._errors.pop(name, None)
+            self._unresolved.pop(name, None)  # registering in code is a choice
+            self._origins.pop(name, None)
             self.pm.register(plugin, name=f"provider:{name}")
             self._providers[name] = plugin
             self._hooks_cache.clear()
@@ -297,7 +468,9 @@ class PluginHost:
 
     # --- loading ----------------------------------------------------------------------------
 
-    def _record_failure(self, name: str, source: str, exc: BaseException) -> None:
+    def _record_failure(
+        self, name: str, source: str, exc: BaseException, *, raise_strict: bool = True
+    ) -> PluginError:
         err = PluginError(
             name=name,
             source=source,
@@ -318,35 +491,58 @@ class PluginHost:
             RuntimeWarning,
             stacklevel=2,
         )
-        if self._strict:
-            raise PluginLoadError(
-                f"plugin {name!r} from {source} failed to load: {err.error}", plugin=name
-            ) from exc
+        if self._strict and raise_strict:
+            raise self._strict_error(err) from exc
+        return err
+
+    @staticmethod
+    def _strict_error(err: PluginError) -> PluginLoadError:
+        return PluginLoadError(
+            f"plugin {err.name!r} from {err.source} failed to load: {err.error} "
+            "(LLMROUTER_STRICT_PLUGINS is set, so this is an error rather than a warning)",
+            plugin=err.name,
+            strict=True,
+        )
 
     def _ensure_crosscutting(self) -> None:
         if self._crosscutting_loaded:
+            if self._crosscutting_failure is not None:
+                raise self._strict_error(self._crosscutting_failure)
             return
         with self._lock:
             if self._crosscutting_loaded:
+                if self._crosscutting_failure is not None:
+                    raise self._strict_error(self._crosscutting_failure)
                 return
             self._crosscutting_loaded = True
+            # Every plugin is attempted before strict mode raises, so one broken plugin does not
+            # leave the ones after it unloaded.
+            failures: list[PluginError] = []
             for name, module in BUILTIN_PLUGINS.items():
                 if self.pm.has_plugin(name):
                     continue
                 try:
                     self.pm.register(importlib.import_module(module), name=name)
                 except Exception as exc:
-                    self._record_failure(name, f"built-in {module}", exc)
-            if not self._autoload:
-                return
-            for ep in _entry_points(PLUGIN_GROUP):
-                if self.pm.has_plugin(ep.name):
-                    continue
-                try:
-                    self.pm.register(ep.load(), name=ep.name)
-                except Exception as exc:
-                    self._record_failure(ep.name, f"entry point {ep.value}", exc)
+                    failures.append(
+                        self._record_failure(name, f"built-in {module}", exc, raise_strict=False)
+                    )
+            if self._autoload:
+                for ep in _entry_points(PLUGIN_GROUP):
+                    if self.pm.has_plugin(ep.name):
+                        continue
+                    try:
+                        self.pm.register(ep.load(), name=ep.name)
+                    except Exception as exc:
+                        failures.append(
+                            self._record_failure(
+                                ep.name, f"entry point {ep.value}", exc, raise_strict=False
+                            )
+                        )
             self._hooks_cache.clear()
+            if self._strict and failures:
+                self._crosscutting_failure = failures[0]
+                raise self._strict_error(failures[0])
 
     def _load_provider(self, name: str) -> object:
         plugin = self._providers.get(name)
@@ -359,6 +555,13 @@ class PluginHost:
             if name in self._errors:
                 raise self._broken(name)
             pending = self._discover()
+            if name not in pending and name in self._unresolved:
+                # Asked again on every call, so that setting the variable takes effect at once.
+                chosen = self._choose(name, list(self._unresolved[name].candidates))
+                if chosen is None:
+                    raise self._ambiguous(name)
+                pending[name] = (f"entry point {chosen.value}", chosen)
+                self._origins[name] = _dist_label(chosen)[0]
             if name not in pending:
                 raise self._unknown(name)
             source, ep = pending[name]
@@ -380,6 +583,7 @@ class PluginHost:
             "see llmrouter.plugin_errors() for the traceback",
             plugin=name,
             provider=name,
+            strict=self._strict,
         )
 
     def _unknown(self, name: str) -> UnknownProviderError:
@@ -424,13 +628,18 @@ class PluginHost:
             return hooks
 
 
-def _entry_points(group: str) -> list[EntryPoint]:
+def _entry_points(group: str, *, every_distribution: bool = False) -> list[EntryPoint]:
+    """The group's entry points, one per name, or with ``every_distribution`` one per
+    (name, distribution): two distributions registering one name are then both listed."""
     from importlib.metadata import entry_points
 
-    # Deduplicate: an editable install next to a regular one can list a name twice.
-    seen: dict[str, EntryPoint] = {}
+    # importlib.metadata already lists each distribution once (the first on sys.path, e.g. an
+    # editable install shadowing a regular one); a distribution naming an entry point twice
+    # still counts once.
+    seen: dict[tuple[str, str], EntryPoint] = {}
     for ep in entry_points(group=group):
-        seen.setdefault(ep.name, ep)
+        dist = _normalize_dist(_dist_label(ep)[0]) if every_distribution else ""
+        seen.setdefault((ep.name, dist), ep)
     return list(seen.values())
 
 

@@ -54,7 +54,10 @@ def resolve_api_key(call: Call, env_vars: Sequence[str], *, required: bool = Tru
     for name in env_vars:
         value = os.environ.get(name, "").strip()
         if value:
-            return Secret(value)
+            # Kept on the call: the key this call uses is then known to whatever ends it (the
+            # log event scrubs it per call, not only while it is in the bounded known list).
+            call.api_key = secret = Secret(value)
+            return secret
     if not required:
         return None
     given = " (api_key= was given but empty)" if key is not None else ""

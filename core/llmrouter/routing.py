@@ -18,17 +18,20 @@ What happens after a failed attempt (the decision table, also in docs/routing.md
 error                                                same dep.  next deployment / fallback
 ===================================================  =========  ===========================
 APIConnectionError, APITimeoutError (incl. a stream  retry      yes, once retries run out
-cut or idle timeout before the first chunk), 408,
+cut, or a deadline before the first chunk), 408,
 409, 429, 5xx
 401, 402, 403, 404, other 4xx without a class,       no         yes (this deployment is
-StreamError before the first chunk, unreadable body             misconfigured or broken;
-                                                                another may work)
-MissingAPIKeyError, UnknownProviderError             no         yes (deployment config)
+StreamError or StreamDecodeError before the first               misconfigured or broken;
+chunk, unreadable body, ResponseTooLargeError                   another may work)
+MissingAPIKeyError, UnknownProviderError,            no         yes (deployment config,
+PluginLoadError unless strict (incl. its subclass                or a broken/ambiguous plugin)
+AmbiguousProviderError)
 ContextWindowExceededError                           no         yes (another model may have a
                                                                 larger window)
 BadRequestError (other 400), 422,                    no         no: raised at once, unwrapped
 InvalidRequestError (bad arguments/options),                    (the request itself is wrong,
-PromptTemplateError, ConfigError                                 it would fail everywhere)
+PromptTemplateError, ConfigError, PluginLoadError                it would fail everywhere)
+with strict=True (LLMROUTER_STRICT_PLUGINS=1)
 anything not an LLMRouterError (bugs, cancellation)  no         no: propagates untouched
 ===================================================  =========  ===========================
 
@@ -62,6 +65,7 @@ from llmrouter.errors import (
     InvalidRequestError,
     LLMRouterError,
     MissingAPIKeyError,
+    PluginLoadError,
     RateLimitError,
     UnknownProviderError,
     UnprocessableEntityError,
@@ -118,12 +122,18 @@ def classify(exc: BaseException) -> Disposition:
     """The decision table of the module docstring."""
     if not isinstance(exc, LLMRouterError):
         return Disposition.STOP
+    if isinstance(exc, PluginLoadError):
+        # The deployment's provider plugin is broken or ambiguous: like an unknown provider, a
+        # deployment on another provider may work. Strict mode asked for the failure to stop.
+        return Disposition.STOP if exc.strict else Disposition.NEXT
     if isinstance(exc, (MissingAPIKeyError, UnknownProviderError, ContextWindowExceededError)):
         return Disposition.NEXT
     if isinstance(exc, (InvalidRequestError, BadRequestError, UnprocessableEntityError)):
         return Disposition.STOP
     if exc.retryable:
         return Disposition.RETRY
+    # Every other provider fault, ResponseTooLargeError and StreamDecodeError included (not
+    # retryable: the same deployment would likely send the same bytes again): the next one.
     if isinstance(exc, APIError):
         return Disposition.NEXT
     return Disposition.STOP
@@ -135,7 +145,7 @@ def counts_against_deployment(exc: BaseException) -> bool:
     A malformed request, a conflict or an oversized prompt is the caller's problem and must not
     cool down a healthy deployment; an outage, a rate limit or a missing key is the deployment's.
     """
-    if isinstance(exc, (MissingAPIKeyError, UnknownProviderError)):
+    if isinstance(exc, (MissingAPIKeyError, UnknownProviderError, PluginLoadError)):
         return True
     if isinstance(exc, (InvalidRequestError, BadRequestError, UnprocessableEntityError)):
         return False

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from llmrouter import http as _http
-from llmrouter.errors import APIConnectionError, LLMRouterError
+from llmrouter.errors import APIConnectionError, APITimeoutError, LLMRouterError, StreamDecodeError
 from llmrouter.pipeline import (
     STREAM_DONE,
     Call,
@@ -25,7 +25,8 @@ from llmrouter.pipeline import (
     StreamState,
 )
 from llmrouter.plugins import ProviderHooks
-from llmrouter.sse import SSEDecoder
+from llmrouter.secrets import scrub_call_error
+from llmrouter.sse import SSEDecoder, SSEError, SSEEventTooLargeError
 from llmrouter.types import CallInfo, ModelResponseStream, PendingCallInfo, trusted_call_info
 
 __all__ = [
@@ -89,13 +90,24 @@ def pending_call_info(
 
 
 class StreamCore:
-    """The pure part of a stream: bytes in, chunks out, and the end-of-stream rules."""
+    """The pure part of a stream: bytes in, chunks out, and the end-of-stream rules.
+
+    It also keeps the stream's deadline (``budget`` seconds, the attempt's ``timeout``): the
+    first event must arrive within ``budget`` of the request, and each next one within
+    ``budget`` of the moment the reader asked for it (the reader's own pace between chunks
+    never counts). :meth:`read_window` tells the reading side how long its next read may take.
+    One event larger than ``max_event_bytes``, or bytes that are not UTF-8, end the stream with
+    a typed error.
+    """
 
     __slots__ = (
         "_decoder",
         "_ended",
+        "_rearm",
         "_started",
+        "budget",
         "call",
+        "deadline",
         "done",
         "hooks",
         "info",
@@ -116,6 +128,10 @@ class StreamCore:
         request: HTTPRequest,
         response: HTTPResponse,
         started: float,
+        *,
+        budget: float | None = None,
+        deadline: float | None = None,
+        max_event_bytes: int | None = None,
     ) -> None:
         self.hooks = hooks
         self.call = call
@@ -125,7 +141,15 @@ class StreamCore:
         self.state = StreamState()
         self.done = False
         self.usage: Any = None
-        self._decoder = SSEDecoder()
+        self._decoder = SSEDecoder(max_event_bytes)
+        #: Seconds to the first event, then between events (None: no deadline).
+        self.budget = budget
+        #: The ``time.perf_counter()`` by which the awaited event must have arrived.
+        self.deadline = deadline
+        if budget is not None and deadline is None:
+            self.deadline = time.perf_counter() + budget
+        #: The last read completed an event: the wait for the next starts at the next read.
+        self._rearm = False
         self._ended = False
         self._started = started
         self.info = call_info(call, request, response, 0.0, prompt)
@@ -135,15 +159,82 @@ class StreamCore:
         #: those chunks are delivered, so what the caller sees does not depend on packet timing.
         self.pending: LLMRouterError | None = None
 
+    def read_window(self) -> float | None:
+        """Called before each read: the seconds it may take, ``None`` when the read timeout
+        alone bounds it (the wait for a fresh event starts now, a full ``budget`` away). While
+        the first event, or the rest of a half-received one, is awaited, it is what is left
+        before the deadline; none left raises :class:`APITimeoutError`."""
+        budget = self.budget
+        if budget is None:
+            return None
+        if self._rearm:
+            self._rearm = False
+            self.deadline = time.perf_counter() + budget
+            return None
+        remaining = (self.deadline or 0.0) - time.perf_counter()
+        if remaining <= 0:
+            raise self.deadline_error()
+        return remaining
+
+    def deadline_error(self) -> APITimeoutError:
+        what = "next event" if self._decoder.seen_event else "first event"
+        return _http.deadline_error(self.call, self.budget or 0.0, what, self.state.chunks)
+
+    def transport_error(self, exc: Exception) -> APIConnectionError:
+        """An httpx failure while reading, in our tree (a timeout at the deadline says so)."""
+        return _http.transport_error(
+            exc,
+            self.call,
+            budget=self.budget,
+            deadline=self.deadline,
+            what="next event" if self._decoder.seen_event else "first event",
+            chunks=self.state.chunks,
+        )
+
+    def _fault(self, exc: SSEError) -> LLMRouterError:
+        """The error for bytes the SSE decoder refused."""
+        call = self.call
+        response = self.response
+        if isinstance(exc, SSEEventTooLargeError):
+            return _http.too_large(
+                call,
+                response.status_code,
+                response.headers,
+                exc.limit,
+                exc.size,
+                what="stream event",
+            )
+        return StreamDecodeError(
+            f"stream from {call.provider} ({call.route}) is not valid UTF-8 at byte {exc.offset} "
+            f"of its body ({getattr(exc, 'reason', exc)}), after {self.state.chunks} chunk(s); "
+            "the provider (or a proxy) sent corrupt text",
+            offset=exc.offset,
+            provider=call.provider,
+            model=call.model,
+            status_code=response.status_code,
+            request_id=response.request_id,
+        )
+
     def feed(self, data: bytes) -> list[ModelResponseStream]:
         out: list[ModelResponseStream] = []
         if self.done:
             return out
+        fault: LLMRouterError | None = None
+        try:
+            events = self._decoder.feed(data)
+        except SSEError as exc:
+            events = exc.events
+            fault = self._fault(exc)
+        if events:
+            self._rearm = True
+        elif self.budget is not None and time.perf_counter() > (self.deadline or 0.0):
+            # Checked here too, for clients whose reads the deadline cannot interrupt.
+            fault = fault or self.deadline_error()
         parse = self.hooks.parse_stream_event
         call = self.call
         prompt = self.prompt
         state = self.state
-        for event in self._decoder.feed(data):
+        for event in events:
             try:
                 chunk = parse(call=call, prompt=prompt, data=event, state=state)
             except LLMRouterError as exc:
@@ -160,6 +251,11 @@ class StreamCore:
             if chunk.usage is not None:
                 self.usage = chunk.usage
             out.append(chunk)
+        if fault is not None and not self.done:
+            if not out:
+                raise fault
+            if self.pending is None:  # raised once the chunks before it are delivered
+                self.pending = fault
         return out
 
     def eof(self) -> list[ModelResponseStream]:
@@ -167,7 +263,13 @@ class StreamCore:
         if self.done:
             return []
         out: list[ModelResponseStream] = []
-        for event in self._decoder.flush():
+        fault: LLMRouterError | None = None
+        try:
+            events = self._decoder.flush()
+        except SSEError as exc:
+            events = exc.events
+            fault = self._fault(exc)
+        for event in events:
             chunk = self.hooks.parse_stream_event(
                 call=self.call, prompt=self.prompt, data=event, state=self.state
             )
@@ -177,6 +279,12 @@ class StreamCore:
             if chunk is not None:
                 self.state.chunks += 1
                 out.append(chunk)
+        if fault is not None and not self.done:
+            if not out:
+                raise fault
+            if self.pending is None:
+                self.pending = fault
+            return out
         if not self.done:
             raise APIConnectionError(
                 f"stream from {self.call.provider} ended after {self.state.chunks} chunk(s) without "
@@ -259,7 +367,14 @@ class CompletionStream(Iterator[ModelResponseStream]):
                     self.close()
                     raise StopIteration
                 try:
-                    data = next(self._bytes)
+                    core.read_window()
+                    # The socket-level clamp of the client a Router builds ends the read by
+                    # the deadline (http.install_deadlines); other clients are checked after.
+                    token = _http.DEADLINE.set(core.deadline)
+                    try:
+                        data = next(self._bytes)
+                    finally:
+                        _http.DEADLINE.reset(token)
                 except StopIteration:
                     self._buffer = core.eof()
                     self._pos = 0
@@ -269,12 +384,13 @@ class CompletionStream(Iterator[ModelResponseStream]):
                         core.done = True
                     continue
                 except httpx.HTTPError as exc:
-                    raise _http.transport_error(exc, core.call) from exc
+                    raise core.transport_error(exc) from exc
                 self._buffer = core.feed(data)
                 self._pos = 0
             except StopIteration:
                 raise
             except BaseException as exc:
+                scrub_call_error(exc, core.call.api_key, core.request.headers)
                 self._fail(exc)
                 raise
 
@@ -358,7 +474,15 @@ class AsyncCompletionStream(AsyncIterator[ModelResponseStream]):
                     await self.aclose()
                     raise StopAsyncIteration
                 try:
-                    data = await self._bytes.__anext__()
+                    window = core.read_window()
+                    if window is None:  # a full timeout away: the read timeout bounds it
+                        data = await self._bytes.__anext__()
+                    else:  # the first event, or the rest of one: by the deadline
+                        try:
+                            async with _http.deadline_scope(window):
+                                data = await self._bytes.__anext__()
+                        except TimeoutError:
+                            raise core.deadline_error() from None
                 except StopAsyncIteration:
                     self._buffer = core.eof()
                     self._pos = 0
@@ -368,12 +492,13 @@ class AsyncCompletionStream(AsyncIterator[ModelResponseStream]):
                         core.done = True
                     continue
                 except httpx.HTTPError as exc:
-                    raise _http.transport_error(exc, core.call) from exc
+                    raise core.transport_error(exc) from exc
                 self._buffer = core.feed(data)
                 self._pos = 0
             except StopAsyncIteration:
                 raise
             except BaseException as exc:
+                scrub_call_error(exc, core.call.api_key, core.request.headers)
                 self._closed = True
                 await self._response.aclose()
                 core.end(exc)

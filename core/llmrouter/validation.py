@@ -1,19 +1,48 @@
-"""Argument checks that run before any request: model strings, messages, option sets.
+"""Argument checks that run before any request: model strings, messages, option sets, HTTP
+headers, base URLs, timeouts and tool definitions.
 
 Each error names the argument, what was wrong and what to do instead, and is raised before a
 byte goes on the wire. The checks are plain Python (not pydantic) because they run on every call.
+
+Why the transport-level checks (headers, URLs, timeouts) live here rather than being left to the
+HTTP engine: each engine fails differently on the same bad value (httpx raises
+``UnicodeEncodeError``/``TypeError``/``InvalidURL``, h11 a protocol error that looks like a
+connection failure, aiohttp sends some of them as given), and a failure that looks like a
+connection error is retried by the router and cools down a healthy deployment. Checking first
+gives one typed, never-retried :class:`InvalidRequestError` whatever the engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+import re
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
 from llmrouter.errors import InvalidRequestError
 
-__all__ = ["KNOWN_ROLES", "split_model", "validate_messages", "validate_options"]
+if TYPE_CHECKING:
+    from llmrouter.pipeline import Call, HTTPRequest
+
+__all__ = [
+    "KNOWN_ROLES",
+    "MAX_TIMEOUT",
+    "RESERVED_HEADERS",
+    "TOOL_CHOICE_MODES",
+    "check_request",
+    "header_value_problem",
+    "split_model",
+    "validate_api_base",
+    "validate_api_key",
+    "validate_headers",
+    "validate_messages",
+    "validate_options",
+    "validate_timeout",
+    "validate_tool_choice",
+    "validate_tools",
+]
 
 KNOWN_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
@@ -97,8 +126,12 @@ def validate_messages(messages: object) -> list[dict[str, Any]]:
             if out is None:  # the first converted message: copy the ones before it
                 out = list(messages[:i])
         role = msg.get("role")
-        if role not in KNOWN_ROLES:
-            problem = "has no 'role'" if role is None else f"has unknown role {role!r}"
+        try:
+            known = role in KNOWN_ROLES
+        except TypeError:  # an unhashable role (a list, a dict): unknown, not a crash
+            known = False
+        if not known:
+            problem = "has no 'role'" if role is None else f"has unknown role {_short(role)}"
             raise InvalidRequestError(
                 f"messages[{i}] {problem}; use one of {', '.join(sorted(KNOWN_ROLES))}",
                 param=f"messages[{i}].role",
@@ -172,7 +205,14 @@ def validate_options(
         unknown: list[str] = []
         first_param: str | None = None
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "options"
+            # A check that raised our own error (the tool checks below) already names the
+            # exact field (``tools[1].function.name``) and says how to fix it: keep both.
+            own = err.get("ctx", {}).get("error")
+            if isinstance(own, InvalidRequestError):
+                first_param = first_param or own.param
+                problems.append(own.message)
+                continue
+            loc = _loc(err["loc"]) or "options"
             first_param = first_param or loc
             if err["type"] == "extra_forbidden":
                 unknown.append(loc)
@@ -204,7 +244,500 @@ def validate_options(
     return options
 
 
+def _loc(loc: Sequence[int | str]) -> str:
+    """A pydantic error location as the caller would write it: ``tools[0].function``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 _IMMUTABLE = (type(None), str, bytes, int, float, bool, tuple, frozenset)
 #: Option model class -> its validated empty instance (frozen models whose defaults are all
 #: immutable values only).
 _EMPTY_OPTIONS: dict[type[BaseModel], BaseModel] = {}
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters (error messages stay one readable line)."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+# --- HTTP headers -------------------------------------------------------------------------------
+
+#: Headers the HTTP client owns, refused in ``extra_headers``: the message framing
+#: (``Content-Length``, ``Transfer-Encoding``: a caller's value disagrees with the body actually
+#: sent, which h11 refuses and aiohttp sends, desynchronising the connection), the connection
+#: itself (``Connection`` and the other hop-by-hop headers of RFC 9110 section 7.6.1, which the
+#: pool manages) and the target (``Host``, which must agree with the URL: set ``api_base``).
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+    }
+)
+
+_RESERVED_WHY = {
+    "host": "the URL decides the host; to reach another server set api_base",
+    "content-length": "the HTTP client frames the body it sends itself",
+    "transfer-encoding": "the HTTP client frames the body it sends itself",
+}
+
+#: RFC 9110 ``token``: the characters a header name may hold.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_INJECTION = "contains a line break (CR or LF), which would end the header line (header injection)"
+
+
+def header_name_problem(name: object) -> str | None:
+    """What is wrong with ``name`` as an HTTP header name, or ``None`` when it is fine."""
+    if not isinstance(name, str):
+        return f"must be a string, got {type(name).__name__}"
+    if _TOKEN.fullmatch(name):
+        return None
+    if not name:
+        return "is empty"
+    if "\r" in name or "\n" in name:
+        return _INJECTION
+    if not name.isascii():
+        return "contains a non-ASCII character; header names are ASCII"
+    return (
+        "is not a valid HTTP header name: use letters, digits and !#$%&'*+-.^_`|~ "
+        "(no spaces, no ':')"
+    )
+
+
+def header_value_problem(value: object) -> str | None:
+    """What is wrong with ``value`` as an HTTP header value, or ``None`` when it is fine.
+
+    The rules every engine can honour the same way: a ``str`` of printable ASCII (tabs allowed
+    inside), no line break, no leading or trailing whitespace. The answer never quotes the value:
+    header values are often credentials.
+    """
+    if (
+        type(value) is str
+        and value.isascii()
+        and value.isprintable()
+        and (not value or (value[0] != " " and value[-1] != " "))
+    ):
+        return None
+    if not isinstance(value, str):
+        if value is None:
+            return "is None; leave the header out instead"
+        return f"must be a string, got {type(value).__name__}; convert it yourself"
+    if "\r" in value or "\n" in value:
+        return _INJECTION
+    for i, ch in enumerate(value):
+        if ch != "\t" and (ch < " " or ch == "\x7f"):
+            return f"contains the control character {ch!r} at position {i}"
+    for i, ch in enumerate(value):
+        if ch > "\x7f":
+            return (
+                f"contains a non-ASCII character at position {i}; HTTP header values must be "
+                "ASCII (percent-encode or base64 the value)"
+            )
+    if value != value.strip(" \t"):
+        return (
+            "has leading or trailing whitespace, which HTTP does not allow in a header value; "
+            "strip it"
+        )
+    return None
+
+
+def validate_headers(headers: object, *, param: str = "extra_headers") -> dict[str, str]:
+    """Check the caller's ``extra_headers``: a dict of valid header names to valid values, none
+    of them a header the HTTP client owns (:data:`RESERVED_HEADERS`). Returns the dict itself."""
+    if not isinstance(headers, dict):
+        raise InvalidRequestError(
+            f"{param} must be a dict of header name -> value (both strings), "
+            f"got {type(headers).__name__}",
+            param=param,
+        )
+    for name, value in headers.items():
+        problem = header_name_problem(name)
+        if problem is not None:
+            raise InvalidRequestError(
+                f"{param}: the header name {_short(name)} {problem}", param=param
+            )
+        lower = name.lower()
+        if lower in RESERVED_HEADERS:
+            why = _RESERVED_WHY.get(lower, "the HTTP client manages the connection itself")
+            raise InvalidRequestError(
+                f"{param} may not set {name!r}: {why}; remove it from {param}", param=param
+            )
+        problem = header_value_problem(value)
+        if problem is not None:
+            raise InvalidRequestError(f"{param}[{name!r}] {problem}", param=param)
+    return headers
+
+
+def validate_api_key(key: str, *, param: str = "api_key") -> str:
+    """Check a key that will travel as ``Authorization: Bearer <key>``. An empty key is left to
+    the provider's ``resolve_api_key`` (which raises :class:`MissingAPIKeyError`). The message
+    never quotes the key."""
+    if type(key) is str and hash(key) in _GOOD_VALUES:
+        return key
+    if key.isascii() and key.isprintable() and key == key.strip():
+        _remember_good(key)
+        return key
+    if not key.strip():
+        return key
+    problem = header_value_problem(key)
+    if problem is None and key != key.strip():
+        problem = "has leading or trailing whitespace"
+    if problem is not None:
+        raise InvalidRequestError(
+            f"{param} {problem}; the key is sent in the Authorization header (a copy-paste slip?)",
+            param=param,
+        )
+    return key
+
+
+# --- base URLs ----------------------------------------------------------------------------------
+
+
+def _shown_url(url: str) -> str:
+    """``url`` for an error message: without user info or query (either may hold a secret)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _short(url.partition("@")[2] or url, 80)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    shown = f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else url.partition("?")[0]
+    if parts.query:
+        shown += "?..."
+    return _short(shown, 120)
+
+
+def _url_problem(url: str, *, whole: bool) -> str | None:
+    """What is wrong with ``url`` for every engine, or ``None``. ``whole``: it is a base URL
+    given by the caller, to which an endpoint path will be appended (so no query, no fragment).
+    """
+    if not url.isprintable() or " " in url:
+        i, ch = next((i, c) for i, c in enumerate(url) if c == " " or not c.isprintable())
+        return f"contains whitespace or a control character ({ch!r} at position {i}); remove it"
+    if not url.startswith(("http://", "https://")):
+        return None  # a relative URL for a client with base_url=, or another scheme: not ours
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing it is the check (a port out of range raises)
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if not parts.hostname:
+        return "has no host; e.g. 'https://api.together.xyz/v1'"
+    if whole and (parts.query or parts.fragment or "?" in url or "#" in url):
+        return (
+            "may not contain a query ('?') or a fragment ('#'): the endpoint path "
+            "(/chat/completions...) is appended to it"
+        )
+    return None
+
+
+def validate_api_base(api_base: object, *, param: str = "api_base") -> str:
+    """Check a caller's base URL (``http(s)://host[:port][/path]``); returns it without its
+    trailing slashes."""
+    if not isinstance(api_base, str) or not api_base.startswith(("http://", "https://")):
+        shown = _shown_url(api_base) if isinstance(api_base, str) else _short(api_base)
+        raise InvalidRequestError(
+            f"{param} must be an http(s) URL such as 'https://api.together.xyz/v1', got {shown}",
+            param=param,
+        )
+    problem = _url_problem(api_base, whole=True)
+    if problem is not None:
+        raise InvalidRequestError(f"{param} {_shown_url(api_base)} {problem}", param=param)
+    return api_base.rstrip("/")
+
+
+# --- timeouts -----------------------------------------------------------------------------------
+
+#: The largest timeout accepted, in seconds (one day). Larger values, and infinity, overflow the
+#: engines' clocks in different ways (``OverflowError`` from the sync client's socket deadline,
+#: from aiohttp's timer; httpx async waits forever), so they are refused with one message.
+MAX_TIMEOUT = 86_400.0
+
+
+def validate_timeout(timeout: object, *, param: str = "timeout") -> float:
+    """A timeout in seconds: a number greater than 0 and at most :data:`MAX_TIMEOUT` (so not
+    NaN, not infinity, not a bool)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise InvalidRequestError(
+            f"{param} must be a positive number of seconds, got {type(timeout).__name__}",
+            param=param,
+        )
+    if not 0 < timeout <= MAX_TIMEOUT:  # also false for NaN
+        raise InvalidRequestError(
+            f"{param} must be a positive number of seconds, at most {MAX_TIMEOUT:g} (one day), "
+            f"got {timeout!r}",
+            param=param,
+        )
+    return float(timeout)
+
+
+# --- the request as built, just before it is sent -------------------------------------------------
+
+#: URLs and header names :func:`check_request` has passed (bounded: a router sends to a handful).
+_GOOD_URLS: set[str] = set()
+_GOOD_NAMES: set[str] = set()
+_GOOD_MAX = 256
+#: ``hash()`` of header values (and keys) that passed, so the common call (the same key, the same
+#: headers) costs a hash and a set lookup instead of scanning every character. Hashes, not the
+#: strings: the values are mostly credentials, and this cache must not be one more copy of them.
+#: (A different value with the same 64-bit hash would pass unchecked: a 1 in 2**56 chance with
+#: a full cache, and the values come from the process itself, not from its remote peers.)
+_GOOD_VALUES: set[int] = set()
+
+
+def _remember_good(value: str) -> None:
+    if type(value) is str:  # a str subclass may hash differently
+        if len(_GOOD_VALUES) >= _GOOD_MAX:
+            _GOOD_VALUES.clear()
+        _GOOD_VALUES.add(hash(value))
+
+
+_KEY_HEADERS = frozenset({"authorization", "x-api-key", "api-key"})
+
+
+def check_request(request: HTTPRequest, call: Call) -> None:
+    """The last check before an engine sees ``request``: its URL and every header, whatever set
+    them (the caller, a key from the environment, a deployment's config, the provider plugin).
+
+    The caller's own arguments were checked when the call was made; this catches what comes from
+    elsewhere (a key or base URL read from an environment variable, a header a plugin builds
+    from its settings), so that every engine gets only values it can send, and a bad one is an
+    :class:`InvalidRequestError` rather than an engine-specific crash or a "connection error"
+    the router would retry. Cheap when all is well: a set lookup for the URL and per header
+    name, and a hash plus a set lookup per header value (see ``_GOOD_VALUES``).
+    """
+    url = request.url
+    if url not in _GOOD_URLS:
+        problem = _url_problem(url, whole=False) if isinstance(url, str) else "is not a string"
+        if problem is not None:
+            raise InvalidRequestError(
+                f"the request URL {_shown_url(url) if isinstance(url, str) else _short(url)} "
+                f"for {call.provider} {problem}. It is built from api_base=, the deployment's "
+                "api_base or the provider's base-URL environment variable",
+                param="api_base",
+                provider=call.provider,
+                model=call.model,
+            )
+        if len(_GOOD_URLS) >= _GOOD_MAX:
+            _GOOD_URLS.clear()
+        _GOOD_URLS.add(url)
+    for name, value in request.headers.items():
+        if name not in _GOOD_NAMES:
+            problem = header_name_problem(name)
+            if problem is not None:
+                _bad_header(call, name, problem, in_name=True)
+            if len(_GOOD_NAMES) >= _GOOD_MAX:
+                _GOOD_NAMES.clear()
+            _GOOD_NAMES.add(name)
+        if type(value) is not str or hash(value) not in _GOOD_VALUES:
+            problem = header_value_problem(value)
+            if problem is not None:
+                _bad_header(call, name, problem)
+            _remember_good(value)
+
+
+def _bad_header(call: Call, name: str, problem: str, *, in_name: bool = False) -> None:
+    """Raise for a bad header of the built request, naming where it came from."""
+    what = f"the header {'name ' if in_name else ''}{_short(name)} {problem}"
+    extra = call.extra_headers
+    if extra and name in extra:
+        message, param = f"extra_headers: {what}", "extra_headers"
+    elif not in_name and name.lower() in _KEY_HEADERS:
+        message = (
+            f"the API key for {call.provider} {problem}. It comes from api_key= or the "
+            "provider's key environment variable (or the deployment's api_key_env); check it "
+            "for a copy-paste slip"
+        )
+        param = "api_key"
+    else:
+        message = (
+            f"the request headers the {call.provider} provider built from its settings or "
+            f"environment variables cannot be sent: {what}"
+        )
+        param = "headers"
+    raise InvalidRequestError(message, param=param, provider=call.provider, model=call.model)
+
+
+# --- tools ----------------------------------------------------------------------------------------
+
+#: The string forms of ``tool_choice`` OpenAI documents (and Together accepts).
+TOOL_CHOICE_MODES = ("none", "auto", "required")
+
+_FUNCTION_TOOL = "{'type': 'function', 'function': {'name': ..., 'parameters': {...}}}"
+_FUNCTION_CHOICE = "{'type': 'function', 'function': {'name': ...}}"
+
+
+def validate_tools(
+    tools: object,
+    *,
+    name_pattern: re.Pattern[str] | None = None,
+    name_rule: str = "",
+    other_types: str = "",
+) -> list[str]:
+    """Check ``tools`` entry by entry and return the function names, in order.
+
+    Each entry must be ``{'type': 'function', 'function': {...}}`` whose ``name`` is a non-empty
+    string (matching ``name_pattern`` when the provider documents one; ``name_rule`` says it in
+    words) and whose ``description`` (a string) and ``parameters`` (a JSON Schema *object*, i.e.
+    a dict) are optional. Other keys are left to the provider. ``other_types`` is added to the
+    message of an entry of another type (e.g. why custom tools are not supported). Errors name
+    the entry and the field: ``tools[1].function.parameters``.
+    """
+    if not isinstance(tools, list):
+        raise InvalidRequestError(
+            f"tools must be a list of {_FUNCTION_TOOL}, got {type(tools).__name__}", param="tools"
+        )
+    names: list[str] = []
+    for i, tool in enumerate(tools):
+        where = f"tools[{i}]"
+        if not isinstance(tool, Mapping):
+            raise InvalidRequestError(
+                f"{where} must be {_FUNCTION_TOOL}, got {type(tool).__name__}", param=where
+            )
+        kind = tool.get("type")
+        if kind != "function":
+            raise InvalidRequestError(
+                f"{where}.type must be 'function', got {_short(kind)}{other_types}", param=where
+            )
+        fn = tool.get("function")
+        if not isinstance(fn, Mapping):
+            raise InvalidRequestError(
+                f"{where}.function must be an object {{'name': ..., 'parameters': {{...}}}}, "
+                f"got {type(fn).__name__}",
+                param=f"{where}.function",
+            )
+        name = fn.get("name")
+        if not isinstance(name, str) or not name:
+            raise InvalidRequestError(
+                f"{where}.function.name must be a non-empty string, got {_short(name)}",
+                param=f"{where}.function.name",
+            )
+        if name_pattern is not None and not name_pattern.fullmatch(name):
+            raise InvalidRequestError(
+                f"{where}.function.name {_short(name)} {name_rule or 'is not a valid name'}",
+                param=f"{where}.function.name",
+            )
+        if "description" in fn and not isinstance(fn["description"], str):
+            raise InvalidRequestError(
+                f"{where}.function.description must be a string, got "
+                f"{type(fn['description']).__name__}",
+                param=f"{where}.function.description",
+            )
+        if "parameters" in fn and not isinstance(fn["parameters"], Mapping):
+            raise InvalidRequestError(
+                f"{where}.function.parameters must be a JSON Schema object (a dict such as "
+                "{'type': 'object', 'properties': {...}}), got "
+                f"{type(fn['parameters']).__name__}; leave it out for a function without "
+                "parameters",
+                param=f"{where}.function.parameters",
+            )
+        names.append(name)
+    return names
+
+
+def validate_tool_choice(
+    choice: object,
+    tool_names: Collection[str] | None,
+    *,
+    bare_names: bool = False,
+    allowed_tools: bool = False,
+) -> None:
+    """Check ``tool_choice`` against the tools of the same call (``None``: no ``tools``).
+
+    Accepted: ``None``; one of :data:`TOOL_CHOICE_MODES` (anything but ``"none"`` needs tools);
+    ``{'type': 'function', 'function': {'name': <a name in tools>}}``; with ``bare_names`` a
+    function's name as a bare string (Together's spec types ``tool_choice`` as a string such as
+    ``'tool_name'``); with ``allowed_tools`` OpenAI's ``{'type': 'allowed_tools',
+    'allowed_tools': {'mode': 'auto' | 'required', 'tools': [<function choices>]}}``.
+    """
+    if choice is None:
+        return
+    names = tool_names or ()
+    shapes = [repr(m) for m in TOOL_CHOICE_MODES]
+    if bare_names:
+        shapes.append("a function name from tools")
+    shapes.append(_FUNCTION_CHOICE)
+    if allowed_tools:
+        shapes.append("{'type': 'allowed_tools', 'allowed_tools': {...}}")
+    accepted = ", ".join(shapes[:-1]) + " or " + shapes[-1]
+    if isinstance(choice, str):
+        if choice == "none":
+            return
+        if choice in TOOL_CHOICE_MODES or (bare_names and choice in names):
+            if not names:
+                raise InvalidRequestError(
+                    f"tool_choice={choice!r} needs tools: pass the functions the model may call "
+                    "in tools=[...]",
+                    param="tool_choice",
+                )
+            return
+        raise InvalidRequestError(
+            f"tool_choice {_short(choice)} is not one of the accepted forms: {accepted}",
+            param="tool_choice",
+        )
+    if not isinstance(choice, Mapping):
+        raise InvalidRequestError(
+            f"tool_choice must be {accepted}; got {type(choice).__name__}", param="tool_choice"
+        )
+    kind = choice.get("type")
+    if kind == "function":
+        _check_named_choice(choice, names, "tool_choice")
+        return
+    if kind == "allowed_tools" and allowed_tools:
+        spec = choice.get("allowed_tools")
+        if not isinstance(spec, Mapping) or spec.get("mode") not in ("auto", "required"):
+            raise InvalidRequestError(
+                "tool_choice.allowed_tools must be {'mode': 'auto' | 'required', 'tools': "
+                f"[{_FUNCTION_CHOICE}, ...]}}",
+                param="tool_choice.allowed_tools",
+            )
+        listed = spec.get("tools")
+        if not isinstance(listed, list) or not listed:
+            raise InvalidRequestError(
+                f"tool_choice.allowed_tools.tools must be a non-empty list of {_FUNCTION_CHOICE}",
+                param="tool_choice.allowed_tools.tools",
+            )
+        for i, entry in enumerate(listed):
+            where = f"tool_choice.allowed_tools.tools[{i}]"
+            if not isinstance(entry, Mapping) or entry.get("type") != "function":
+                raise InvalidRequestError(f"{where} must be {_FUNCTION_CHOICE}", param=where)
+            _check_named_choice(entry, names, where)
+        return
+    raise InvalidRequestError(
+        f"tool_choice object has type {_short(kind)}; use {accepted}", param="tool_choice"
+    )
+
+
+def _check_named_choice(choice: Mapping[str, Any], names: Collection[str], where: str) -> None:
+    fn = choice.get("function")
+    name = fn.get("name") if isinstance(fn, Mapping) else None
+    if not isinstance(name, str) or not name:
+        raise InvalidRequestError(
+            f"{where}.function must be {{'name': <a function in tools>}}: the whole choice is "
+            f"{_FUNCTION_CHOICE}",
+            param=f"{where}.function",
+        )
+    if not names:
+        raise InvalidRequestError(
+            f"{where}.function.name is {name!r} but there are no tools: pass the functions the "
+            "model may call in tools=[...]",
+            param=f"{where}.function.name",
+        )
+    if name not in names:
+        raise InvalidRequestError(
+            f"{where}.function.name {name!r} is not a function in tools "
+            f"(tools has {', '.join(repr(n) for n in list(names)[:10])}"
+            f"{', ...' if len(names) > 10 else ''})",
+            param=f"{where}.function.name",
+        )

@@ -77,8 +77,8 @@ def test_streaming_async() -> None:
     out = result.stdout
     assert "acompletion stream: This is a deterministic reply" in out
     assert "3 concurrent streams in" in out
-    elapsed = float(out.split("3 concurrent streams in ")[1].split(" s")[0])
-    assert elapsed < 0.9 * 3, "the three 0.3 s streams did not overlap"
+    # overlap as the server saw it (not by time: a sequential run can look fast enough)
+    assert "the emulator answered 3 requests at once" in out, out
     assert "Name a planet. -> This is a deterministic reply" in out
     assert "stopped after two chunks: ['This', ' is']" in out
     assert "cut stream -> APIConnectionError" in out

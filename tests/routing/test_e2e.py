@@ -98,6 +98,28 @@ def test_429_retry_after_is_honoured(
     assert first["decision"] == "retry" and first["delay_s"] == expected_delay
 
 
+@pytest.mark.parametrize(
+    "fault",
+    [Fault(status=429, retry_after=0.3), Fault(status=429, retry_after_ms=300)],
+    ids=["retry-after", "retry-after-ms"],
+)
+def test_retry_after_gap_is_on_the_wire(
+    emu: TogetherEmulator, make_client: MakeClient, fault: Fault
+) -> None:
+    """The router really waits: the emulator sees the retry at least the advertised 0.3 s after
+    the first attempt (a lower bound only; a router that skipped its sleep retries within a few
+    milliseconds)."""
+    client = make_client(config({"chat": {"deployments": [deployment(emu, "a")]}}))
+    emu.add_fault(fault, tenant="a", times=1)
+    r = client.complete("chat")
+    assert r.llmrouter.attempts == 2
+    first, second = [req for req in emu.requests if req.tenant == "a"]
+    assert first.status == 429 and second.status == 200
+    # 1 ms of slack for the wall clock the emulator stamps with (the router sleeps on the
+    # monotonic one)
+    assert second.timestamp - first.timestamp >= 0.3 - 0.001
+
+
 def test_retry_after_beyond_the_cap_falls_back_without_waiting(
     emu: TogetherEmulator, make_client: MakeClient, events: pytest.LogCaptureFixture
 ) -> None:

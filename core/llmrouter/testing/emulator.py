@@ -15,7 +15,9 @@ Knobs a request can turn with headers (documented in docs/testing.md):
   for long benchmark streams.
 
 A message containing ``[[emulator:tool_call]]`` (or ``[[emulator:tool_call:NAME]]``) as the last
-message makes a request with ``tools`` answer with a tool call, as does a forcing ``tool_choice``.
+message makes a request with ``tools`` answer with a tool call, as does a forcing ``tool_choice``
+(OpenAI's ``{"type": "function", "function": {"name": ...}}``, the bare name, or ``"required"``).
+``response_format`` ``json_object`` / ``json_schema`` makes the reply JSON text.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeGuard
 
+from llmrouter.secrets import CREDENTIAL_HEADERS
 from llmrouter.testing import together_wire as wire
 from llmrouter.testing.faults import Fault, FaultRule, FaultSpecError, parse_fault
 from llmrouter.testing.http11 import HTTPConnection, HTTPServer, Request
@@ -48,9 +51,8 @@ FAULT_HEADER = "x-emulator-fault"
 TOKENS_HEADER = "x-emulator-tokens"
 TOOL_MARKER = "[[emulator:tool_call"
 
-_SENSITIVE_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "x-together-key"}
-)
+# The one list of credential header names (llmrouter.secrets), shared with errors and logs.
+_SENSITIVE_HEADERS = CREDENTIAL_HEADERS
 # A key shorter than this gets no ``key_suffix``: its last four characters would be most of it.
 _KEY_SUFFIX_MIN_LEN = 8
 # Per-process salt for key fingerprints, so a log never holds a reusable digest of a key.
@@ -402,6 +404,10 @@ class TogetherEmulator:
         self._rules: list[FaultRule] = []
         self._stats: Counter[tuple[str, int]] = Counter()
         self._events: Counter[str] = Counter()
+        # requests being answered now, and the most at once since the last reset_stats()
+        # (touched only on the event-loop thread)
+        self._in_flight = 0
+        self._peak_in_flight = 0
         self._models: dict[str, dict[str, Any]] = {}
         self._models_body = b"[]"
         self._reply_cache: tuple[str, list[str]] | None = None
@@ -544,7 +550,10 @@ class TogetherEmulator:
         """Counters for soak tests: ``total``, ``by_path`` and ``by_status`` response counts,
         ``by_path_status`` (``{"/v1/chat/completions": {200: n}}``), ``streams``,
         ``stream_errors``, ``cuts``, ``disconnects``, ``protocol_errors``, ``open_connections``,
-        ``accepted_connections`` (connections opened by clients since the last reset)."""
+        ``accepted_connections`` (connections opened by clients since the last reset),
+        ``in_flight`` (requests being answered now: received, answer not yet finished) and
+        ``peak_in_flight`` (the most at once since the last reset), which show whether clients
+        really overlapped their requests."""
         with self._lock:
             items = list(self._stats.items())
             events = dict(self._events)
@@ -568,12 +577,15 @@ class TogetherEmulator:
             "protocol_errors": server.protocol_errors if server else 0,
             "open_connections": len(server.connections) if server else 0,
             "accepted_connections": server.accepted if server else 0,
+            "in_flight": self._in_flight,
+            "peak_in_flight": self._peak_in_flight,
         }
 
     def reset_stats(self) -> None:
         with self._lock:
             self._stats.clear()
             self._events.clear()
+            self._peak_in_flight = self._in_flight
         server = self._server
         if server is not None:
             server.protocol_errors = 0
@@ -717,6 +729,27 @@ class TogetherEmulator:
     # -- request handling (event-loop thread) ----------------------------------------------
 
     def _handle(self, request: Request, conn: HTTPConnection) -> _Reply:
+        """Answer one request, counting it in flight until its answer is finished."""
+        self._in_flight += 1
+        if self._in_flight > self._peak_in_flight:
+            self._peak_in_flight = self._in_flight
+        try:
+            reply = self._answer(request, conn)
+        except BaseException:
+            self._in_flight -= 1
+            raise
+        if reply is None:
+            self._in_flight -= 1
+            return None
+        return self._tracked(reply)
+
+    async def _tracked(self, reply: Awaitable[None]) -> None:
+        try:
+            await reply
+        finally:
+            self._in_flight -= 1
+
+    def _answer(self, request: Request, conn: HTTPConnection) -> _Reply:
         path = request.path
         tenant = ""
         api_path = path
@@ -1069,7 +1102,11 @@ class TogetherEmulator:
             tokens = wire.split_tokens(tool_calls[0]["function"]["arguments"])
             finish = "tool_calls"
         else:
-            tokens, finish = self._limit(self._reply_tokens(call, body), body)
+            tokens = self._reply_tokens(call, body)
+            as_json = wire.json_reply(body, "".join(tokens))  # response_format: JSON text
+            if as_json is not None:
+                tokens = wire.split_tokens(as_json)
+            tokens, finish = self._limit(tokens, body)
         seed = wire.seed_for(wire.prompt_text(body), body.get("seed"))
         usage_data = wire.usage(prompt_tokens, len(tokens) * n)
         model = str(entry["id"])
@@ -1182,7 +1219,9 @@ class TogetherEmulator:
     ) -> Iterator[bytes]:
         if tool_calls:
             yield from encoder.tool_events(tool_calls)
-            yield encoder.final_event(finish_reason=finish, seed=seed, usage_data=usage_data)
+            yield encoder.final_event(
+                finish_reason=finish, seed=seed, usage_data=usage_data, tid=wire.EOS_TOKEN_ID
+            )
             return
         last_is_content = finish == "length" and tokens
         body_tokens = tokens[:-1] if last_is_content else tokens
@@ -1209,7 +1248,12 @@ class TogetherEmulator:
             else:
                 # end of sequence: an empty token carrying the finish reason, as Together sends
                 event = encoder.chunk_dict(
-                    "", index=index, tid=2, finish_reason=finish, seed=seed, usage_data=usage_here
+                    "",
+                    index=index,
+                    tid=wire.EOS_TOKEN_ID,
+                    finish_reason=finish,
+                    seed=seed,
+                    usage_data=usage_here,
                 )
             yield wire.sse_event(event)
 
@@ -1271,6 +1315,9 @@ class TogetherEmulator:
                 fault.code if fault.code is not None else code,
                 fault.param,
             )
+            if fault.error_in_chunk:
+                # the error rides on an otherwise valid (empty) chunk of this stream
+                error = {**encoder.chunk_dict("", index=0), **error}
             conn.write_chunk(wire.sse_event(error))
             conn.end_stream()
             return

@@ -9,7 +9,8 @@ Spec grammar (the header value, also accepted by :func:`parse_fault`)::
     spec   := item (";" item)*
     item   := key ["=" value]          # a bare key means "=true" for the flag keys
     key    := status | code | type | message | param | retry_after | retry_after_ms
-            | delay | stream_error_after | cut_after | chunk_delay | no_done | malformed
+            | delay | stream_error_after | error_in_chunk | cut_after | chunk_delay | no_done
+            | malformed
             | ratelimit_limit | ratelimit_remaining | ratelimit_reset
 
 Values are percent-decoded (``message=rate%3B%20limited``) so they may contain ``;``. Whitespace
@@ -48,6 +49,10 @@ class Fault:
     - ``delay``: seconds to wait before anything is sent (before the status line).
     - ``stream_error_after=N``: stream N content chunks, then a ``data: {"error": {...}}`` event,
       then end the stream without ``[DONE]``. No effect on non-streaming requests.
+    - ``error_in_chunk``: with ``stream_error_after``, the error event is also a well-formed
+      chunk (``id``, ``object``, ``created``, ``model``, ``choices`` beside ``error``), as some
+      OpenAI-compatible servers send it. A parser that reads the event as a chunk first must
+      still see the error.
     - ``cut_after=N``: stream N content chunks, then close the socket mid-response (no ``[DONE]``,
       no final HTTP chunk). For a non-streaming request: close the socket without any response.
     - ``chunk_delay``: seconds between stream chunks (stream-idle timeout tests).
@@ -65,6 +70,7 @@ class Fault:
     retry_after_ms: int | None = None
     delay: float = 0.0
     stream_error_after: int | None = None
+    error_in_chunk: bool = False
     cut_after: int | None = None
     chunk_delay: float = 0.0
     no_done: bool = False
@@ -85,6 +91,8 @@ class Fault:
                 raise FaultSpecError(f"{name} must be >= 0")
         if self.retry_after is not None and self.retry_after < 0:
             raise FaultSpecError("retry_after must be >= 0")
+        if self.error_in_chunk and self.stream_error_after is None:
+            raise FaultSpecError("error_in_chunk needs stream_error_after (it shapes that event)")
 
     @property
     def is_noop(self) -> bool:
@@ -119,7 +127,7 @@ _INT_KEYS = {
 }
 _FLOAT_KEYS = {"retry_after", "delay", "chunk_delay", "ratelimit_reset"}
 _STR_KEYS = {"code", "type", "message", "param"}
-_BOOL_KEYS = {"no_done", "malformed"}
+_BOOL_KEYS = {"no_done", "malformed", "error_in_chunk"}
 _ALL_KEYS = _INT_KEYS | _FLOAT_KEYS | _STR_KEYS | _BOOL_KEYS
 
 

@@ -1,11 +1,17 @@
 """Together AI wire shapes, as pure functions: no I/O, no state, easy to test on their own.
 
 The shapes follow Together's official OpenAPI spec (``ChatCompletionResponse``,
-``CompletionResponse``, ``ChatCompletionChunk``, ``EmbeddingsResponse``, ``ModelInfo``,
-``ErrorData``) plus what real traffic shows and the spec leaves out: the ``prompt: []`` array and
-``choices[].seed`` on responses, a ``text`` field beside ``delta`` in stream chunks, usage on the
-final chunk (``usage: null`` on the others), ``finish_reason: "eos"``, a bare JSON array from
-``/models`` and ``{"id", "error": {...}}`` error bodies.
+``CompletionResponse``, ``ChatCompletionChunk``, ``CompletionChunk``, ``EmbeddingsResponse``,
+``ModelInfo``, ``ErrorData``) plus what real traffic shows and the spec leaves out: the
+``prompt: []`` array and ``choices[].seed`` on responses, a ``text`` field beside ``delta`` in
+stream chunks, usage on the final chunk (``usage: null`` on the others), ``finish_reason: "eos"``,
+a bare JSON array from ``/models`` and ``{"id", "error": {...}}`` error bodies.
+
+Where the spec is stricter than OpenAI's conventions, the spec wins, because Together's own SDK
+(generated from it) validates those shapes: every streamed tool-call piece carries ``id``,
+``type`` and ``function.name`` (the spec's ``ToolChoice`` requires them; OpenAI sends them only in
+the first piece), a chat chunk's ``delta.token_id`` is always an integer, and a text-completion
+chunk carries the top-level ``token`` object and ``finish_reason`` of ``CompletionChunk``.
 
 JSON is always compact (``separators=(",", ":")``) like the real service, and stream chunks are
 produced from pre-split templates so a long stream costs one small string join per token, not a
@@ -39,6 +45,7 @@ __all__ = [
     "embedding_vector",
     "error_body",
     "filler_tokens",
+    "json_reply",
     "model_entry",
     "new_request_id",
     "new_tool_call_id",
@@ -228,6 +235,31 @@ def tool_call_arguments(tool: Mapping[str, Any]) -> str:
     return json.dumps({k: _sample_value(v, k) for k, v in props.items()})
 
 
+def json_reply(body: Mapping[str, Any], text: str) -> str | None:
+    """The reply in JSON mode, or None when the request did not ask for JSON.
+
+    ``response_format: {"type": "json_object"}`` gets ``{"reply": text}`` (a reply that already
+    is a JSON object, e.g. a fixed ``reply=`` knob, is kept as it is); ``json_schema`` gets a
+    sample instance of the schema. So a client's JSON mode is exercised with text that parses.
+    """
+    response_format = body.get("response_format")
+    if not isinstance(response_format, dict):
+        return None
+    kind = response_format.get("type")
+    if kind == "json_object":
+        try:
+            if isinstance(json.loads(text), dict):
+                return text
+        except ValueError:
+            pass
+        return json.dumps({"reply": text})
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        return tool_call_arguments({"function": {"parameters": schema}})
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # response bodies
 
@@ -284,23 +316,29 @@ def completion_response(
     echo_prompt: str | None = None,
     logprob_tokens: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """A ``text.completion`` body; ``prompt`` holds the prompt only when ``echo`` was asked."""
+    """A ``text.completion`` body; ``prompt`` holds the prompt only when ``echo`` was asked.
+
+    A choice has ``logprobs`` only when they were asked for: the spec types the completion
+    choice's ``logprobs`` as an object that, unlike the chat choice's, may not be null.
+    """
+    choices: list[dict[str, Any]] = []
+    for index, text in enumerate(texts):
+        choice: dict[str, Any] = {
+            "index": index,
+            "text": text,
+            "seed": seed,
+            "finish_reason": finish_reason,
+        }
+        if logprob_tokens is not None:
+            choice["logprobs"] = _logprobs(logprob_tokens)
+        choices.append(choice)
     return {
         "id": request_id,
         "object": "text.completion",
         "created": created,
         "model": model,
         "prompt": [] if echo_prompt is None else [{"text": echo_prompt, "logprobs": {}}],
-        "choices": [
-            {
-                "index": index,
-                "text": text,
-                "seed": seed,
-                "finish_reason": finish_reason,
-                "logprobs": _logprobs(logprob_tokens) if logprob_tokens is not None else None,
-            }
-            for index, text in enumerate(texts)
-        ],
+        "choices": choices,
         "usage": dict(usage_data),
     }
 
@@ -471,14 +509,26 @@ DEFAULT_MODELS: tuple[dict[str, Any], ...] = (
 
 _TEXT_MARK = "\x00TEXT\x00"
 _TID_MARK = "\x00TID\x00"
+#: A token id no real chunk holds: written into the template chunk, then replaced by a slot.
+_TID_SENTINEL = 31415926535897
+#: The logprob of every emulated token (as in ``_logprobs``).
+_TOKEN_LOGPROB = -0.25
+#: Together's end-of-sequence token id: the final chunk's ``token_id``.
+EOS_TOKEN_ID = 2
+#: Slot order of a content chunk (0: the token's JSON text, 1: its id) as chunk_dict lays it out:
+#: a chat chunk has choices[].text, delta.token_id, delta.content; a completion chunk has
+#: token.id and token.text first, then the same three.
+_SLOTS = {"chat": (0, 1, 0), "completion": (1, 0, 0, 1, 0)}
 
 
 class StreamEncoder:
     """Encodes the SSE events of one streamed response (chat or text completion).
 
-    A content chunk is built from a template split at the token's text and id, produced once per
-    stream by ``json.dumps`` of the real chunk dict, so its shape cannot drift from
-    :meth:`chunk_dict` (a test checks that they agree byte for byte).
+    A content chunk is built from a template produced once per stream by ``json.dumps`` of the
+    real chunk dict with marks where the token's text and id go (a chat chunk holds the text
+    twice and the id once; a completion chunk also holds both in its top-level ``token``), so its
+    shape cannot drift from :meth:`chunk_dict` (a test checks that they agree byte for byte), and
+    a long stream costs one small string concatenation per token.
     """
 
     def __init__(self, *, kind: str, request_id: str, created: int, model: str) -> None:
@@ -507,7 +557,12 @@ class StreamEncoder:
         tool_calls: Sequence[Mapping[str, Any]] | None = None,
         content: object = ...,
     ) -> dict[str, Any]:
-        """The chunk as a dict (the reference shape; events are normally built from templates)."""
+        """The chunk as a dict (the reference shape; events are normally built from templates).
+
+        A completion chunk also has the spec's top-level ``token`` (``id``, ``text``,
+        ``logprob``, ``special``: the end-of-sequence token is the special one) and
+        ``finish_reason``, which ``CompletionChunk`` requires.
+        """
         delta: dict[str, Any] = {
             "token_id": tid,
             "role": "assistant",
@@ -515,33 +570,53 @@ class StreamEncoder:
         }
         if tool_calls is not None:
             delta["tool_calls"] = [dict(tc) for tc in tool_calls]
-        return {
+        chunk: dict[str, Any] = {
             "id": self.request_id,
             "object": self.object_name,
             "created": self.created,
             "model": self.model,
-            "choices": [
-                {
-                    "index": index,
-                    "text": text,
-                    "logprobs": logprobs,
-                    "finish_reason": finish_reason,
-                    "seed": seed,
-                    "delta": delta,
-                }
-            ],
-            "usage": dict(usage_data) if usage_data is not None else None,
         }
+        if self.kind == "completion":
+            chunk["token"] = {
+                "id": tid if tid is not None else EOS_TOKEN_ID,
+                "text": text,
+                "logprob": _TOKEN_LOGPROB,
+                "special": finish_reason is not None and not text,
+            }
+        chunk["choices"] = [
+            {
+                "index": index,
+                "text": text,
+                "logprobs": logprobs,
+                "finish_reason": finish_reason,
+                "seed": seed,
+                "delta": delta,
+            }
+        ]
+        chunk["usage"] = dict(usage_data) if usage_data is not None else None
+        if self.kind == "completion":
+            chunk["finish_reason"] = finish_reason
+        return chunk
 
     def _template(self, index: int) -> list[str]:
+        """The content chunk's event split at its slots: the literal parts, in order.
+
+        Between two parts goes the token's JSON text or its id, in the order :data:`_SLOTS`
+        gives for this kind of chunk (checked here, so a change of :meth:`chunk_dict`'s layout
+        fails loudly instead of writing fields into the wrong places).
+        """
         parts = self._templates.get(index)
         if parts is None:
-            raw = dumps(self.chunk_dict(_TEXT_MARK, index=index, tid=0))
-            raw = raw.replace('"token_id":0', '"token_id":' + _TID_MARK, 1)
+            raw = dumps(self.chunk_dict(_TEXT_MARK, index=index, tid=_TID_SENTINEL))
+            raw = raw.replace(f":{_TID_SENTINEL}", ":" + _TID_MARK)
             text_json = dumps(_TEXT_MARK)
-            before, middle, after = raw.split(text_json)
-            middle_a, middle_b = middle.split(_TID_MARK)
-            parts = ["data: " + before, middle_a, middle_b, after + "\n\n"]
+            pieces = re.split(f"({re.escape(text_json)}|{re.escape(_TID_MARK)})", raw)
+            slots = tuple(0 if piece == text_json else 1 for piece in pieces[1::2])
+            if slots != _SLOTS[self.kind]:
+                raise AssertionError(f"{self.kind} chunk template has slots {slots}")
+            parts = pieces[0::2]
+            parts[0] = "data: " + parts[0]
+            parts[-1] += "\n\n"
             self._templates[index] = parts
         return parts
 
@@ -549,7 +624,11 @@ class StreamEncoder:
         """``data: {chunk}`` for one content token (no finish reason, ``usage: null``)."""
         p = self._template(index)
         text = dumps(token)
-        return (p[0] + text + p[1] + str(token_id(token)) + p[2] + text + p[3]).encode()
+        tid = str(token_id(token))
+        # Plain concatenation: about twice as fast as str.format or a join loop here.
+        if self.kind == "chat":
+            return (p[0] + text + p[1] + tid + p[2] + text + p[3]).encode()
+        return (p[0] + tid + p[1] + text + p[2] + text + p[3] + tid + p[4] + text + p[5]).encode()
 
     def final_event(
         self,
@@ -576,19 +655,26 @@ class StreamEncoder:
         )
 
     def tool_events(self, calls: Sequence[Mapping[str, Any]], *, index: int = 0) -> Iterable[bytes]:
-        """Tool-call deltas: one chunk naming each call, then its arguments a piece at a time."""
+        """Tool-call deltas: one chunk naming each call, then its arguments a piece at a time.
+
+        Every piece repeats the call's ``index``, ``id``, ``type`` and ``function.name``, as the
+        spec's ``ToolChoice`` requires (and Together's SDK validates); only ``arguments`` is new
+        in each piece. OpenAI-style clients, which concatenate string fields, need a parser that
+        drops the repeats (the Together plugin's does).
+        """
         for call in calls:
             function = call["function"]
-            head = {
-                "index": call["index"],
-                "id": call["id"],
-                "type": "function",
-                "function": {"name": function["name"], "arguments": ""},
-            }
-            yield sse_event(self.chunk_dict("", index=index, tool_calls=[head]))
+            name = function["name"]
+            head = {"index": call["index"], "id": call["id"], "type": "function"}
+            first = {**head, "function": {"name": name, "arguments": ""}}
+            yield sse_event(
+                self.chunk_dict("", index=index, tid=token_id(name), tool_calls=[first])
+            )
             for piece in split_tokens(function["arguments"]):
-                delta = {"index": call["index"], "function": {"arguments": piece}}
-                yield sse_event(self.chunk_dict("", index=index, tool_calls=[delta]))
+                part = {**head, "function": {"name": name, "arguments": piece}}
+                yield sse_event(
+                    self.chunk_dict("", index=index, tid=token_id(piece), tool_calls=[part])
+                )
 
 
 def now() -> int:

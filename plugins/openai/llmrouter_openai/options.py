@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from llmrouter.errors import InvalidRequestError
+from llmrouter.validation import validate_tool_choice, validate_tools
 
 if TYPE_CHECKING:
     from llmrouter_openai.presets import Preset
@@ -107,31 +108,14 @@ class _ChatChecks(_Options):
     @field_validator("tools", check_fields=False)
     @classmethod
     def _tools(cls, v: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        for i, tool in enumerate(v or []):
-            fn = tool.get("function")
-            name = fn.get("name") if isinstance(fn, dict) else None
-            if tool.get("type") != "function" or not isinstance(name, str):
-                raise ValueError(
-                    f"tools[{i}] must be {{'type': 'function', 'function': {{'name': ..., "
-                    "'parameters': {...}}}}} (custom tools are not supported)"
-                )
-            if not _TOOL_NAME.match(name):
-                raise ValueError(
-                    f"tools[{i}].function.name {name!r} must be 1-64 letters, digits, '_' or '-'"
-                )
-        return v
-
-    @field_validator("tool_choice", check_fields=False)
-    @classmethod
-    def _tool_choice(cls, v: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
-        if isinstance(v, str) and v not in ("none", "auto", "required"):
-            raise ValueError("tool_choice must be 'none', 'auto', 'required' or a function")
-        if isinstance(v, dict):
-            fn = v.get("function")
-            if v.get("type") != "function" or not isinstance(fn, dict) or not fn.get("name"):
-                raise ValueError(
-                    "tool_choice object must be {'type': 'function', 'function': {'name': ...}}"
-                )
+        if v is not None:
+            validate_tools(
+                v,
+                name_pattern=_TOOL_NAME,
+                name_rule="must be 1-64 letters, digits, '_' or '-' (OpenAI's rule)",
+                other_types=" (custom tools are not supported: llmrouter's response types model "
+                "function calls)",
+            )
         return v
 
     @model_validator(mode="after")
@@ -143,14 +127,14 @@ class _ChatChecks(_Options):
             )
         if get("top_logprobs") is not None and get("logprobs") is False:
             raise ValueError("top_logprobs needs logprobs=True (or leave logprobs unset)")
-        choice = get("tool_choice")
         tools = get("tools")
-        if choice not in (None, "none") and not tools:
-            raise ValueError("tool_choice needs tools: pass the functions the model may call")
-        if isinstance(choice, dict) and tools:
-            wanted = choice["function"]["name"]
-            if wanted not in {t["function"]["name"] for t in tools}:
-                raise ValueError(f"tool_choice names function {wanted!r}, which is not in tools")
+        # OpenAI's documented forms, allowed_tools included (it restricts the function tools
+        # in `tools`; custom tools, and so a custom tool_choice, are not supported).
+        validate_tool_choice(
+            get("tool_choice"),
+            None if tools is None else [t["function"]["name"] for t in tools],
+            allowed_tools=True,
+        )
         return self
 
 
@@ -159,7 +143,8 @@ class ChatOptions(_ChatChecks):
 
     Not here: ``metadata`` (the name is taken by llmrouter's own call metadata; send OpenAI's with
     ``extra_body={"metadata": {...}}``), the deprecated ``functions``/``function_call``, and
-    custom or ``allowed_tools`` tools (llmrouter's response types model function calls).
+    custom tools (llmrouter's response types model function calls). ``tool_choice`` takes every
+    form OpenAI documents for function tools, ``allowed_tools`` included.
     """
 
     max_completion_tokens: int | None = Field(

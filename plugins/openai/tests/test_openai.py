@@ -140,6 +140,34 @@ def test_in_band_stream_error_is_typed(oai: OpenAIEmulator, at_oai: dict[str, An
         list(llmrouter.completion(model=MODEL, messages=MESSAGES, stream=True, **at_oai))
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("path", ["chat", "template"])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_in_band_error_inside_a_chunk_is_an_error(
+    oai: OpenAIEmulator, at_oai: dict[str, Any], mode: str, path: str
+) -> None:
+    """An error event that is also a valid chunk (``error`` beside ``choices``) raises the mapped
+    error instead of reaching the caller as one more chunk."""
+    oai.add_fault(Fault(stream_error_after=2, status=429, error_in_chunk=True), times=1)
+    if path == "template":
+        target = {"model": "openai/gpt-3.5-turbo-instruct", "prompt_template": "llama-2"}
+    else:
+        target = {"model": MODEL}
+    kwargs = {"messages": MESSAGES, "stream": True, **target, **at_oai}
+    received: list[Any] = []
+    with pytest.raises(llmrouter.RateLimitError, match="after 2 chunk"):
+        if mode == "sync":
+            for chunk in llmrouter.completion(**kwargs):
+                received.append(chunk)
+        else:
+            async for chunk in await llmrouter.acompletion(**kwargs):
+                received.append(chunk)
+    assert len(received) == 2
+    sent = oai.requests[-1]
+    assert sent.path == ("/v1/completions" if path == "template" else "/v1/chat/completions")
+    assert sent.fault is not None and "error_in_chunk" in sent.fault
+
+
 # --- tools and JSON mode --------------------------------------------------------------------------
 
 

@@ -113,7 +113,18 @@ BAD_OPENAI: list[tuple[dict[str, Any], str]] = [
 
 @pytest.mark.parametrize("params", GOOD_OPENAI)
 def test_openai_accepts(params: dict[str, Any]) -> None:
-    build("openai", **params)
+    """Each accepted option reaches the body under its own name with the value given (a float
+    given as an int is sent as that number), next to the model and the messages."""
+    sent = body("openai", **params)
+    for name, value in params.items():
+        assert name in sent, f"{name} was accepted but not sent"
+        assert sent[name] == value and type(sent[name]) in (type(value), float), name
+    assert sent["model"] == "m" and sent["messages"] == MESSAGES
+    added = {k: v for k, v in sent.items() if k not in params and k not in ("model", "messages")}
+    # the one option the plugin adds: top_logprobs alone implies logprobs=True (OpenAI rejects
+    # top_logprobs without it)
+    implied = {"logprobs": True} if "top_logprobs" in params and "logprobs" not in params else {}
+    assert added == implied
 
 
 @pytest.mark.parametrize(("params", "needle"), BAD_OPENAI)

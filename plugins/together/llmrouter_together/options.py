@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from llmrouter.validation import validate_tool_choice, validate_tools
 
 __all__ = ["ChatOptions", "CompletionOptions", "EmbeddingOptions"]
 
@@ -134,23 +136,30 @@ class ChatOptions(CompletionOptions):
     @field_validator("tools")
     @classmethod
     def _tools(cls, v: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        for i, tool in enumerate(v or []):
-            fn = tool.get("function")
-            if tool.get("type") != "function" or not isinstance(fn, dict) or not fn.get("name"):
-                raise ValueError(
-                    f"tools[{i}] must be {{'type': 'function', 'function': {{'name': ..., 'parameters': {{...}}}}}}"
-                )
+        # Together's spec documents no pattern for function names (OpenAI's is
+        # ^[a-zA-Z0-9_-]{1,64}$), so any non-empty name is accepted here; "Currently, only
+        # functions are supported as a tool" (the spec), hence type 'function'.
+        if v is not None:
+            validate_tools(v, other_types=" (Together supports function tools only)")
         return v
 
     @field_validator("tool_choice")
     @classmethod
-    def _tool_choice(cls, v: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
-        if isinstance(v, dict):
-            fn = v.get("function")
-            if v.get("type") != "function" or not isinstance(fn, dict) or not fn.get("name"):
-                raise ValueError(
-                    "tool_choice object must be {'type': 'function', 'function': {'name': ...}}"
-                )
+    def _tool_choice(
+        cls, v: str | dict[str, Any] | None, info: ValidationInfo
+    ) -> str | dict[str, Any] | None:
+        # The shapes Together documents: 'auto' | 'none' | 'required', a function's name as a
+        # bare string (the spec types tool_choice as a string, e.g. 'tool_name'), or OpenAI's
+        # {'type': 'function', 'function': {'name': ...}} (the spec's object form is a full tool
+        # call, which carries the same type and function.name; extra keys are left alone).
+        # A field validator (run only when tool_choice is given) rather than a model validator
+        # (run on every call with options). ``tools`` is validated first; absent from
+        # ``info.data`` when it failed, and then its own error is the one to report.
+        if "tools" not in info.data:
+            return v
+        tools = info.data["tools"]
+        names = None if tools is None else [t["function"]["name"] for t in tools]
+        validate_tool_choice(v, names, bare_names=True)
         return v
 
 

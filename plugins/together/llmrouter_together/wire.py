@@ -5,6 +5,12 @@ functions. Facts not in Together's OpenAPI spec but seen in real traffic (see DE
 completion responses carry ``prompt: []`` and ``choices[].seed``; ``finish_reason`` may be
 ``eos``; streams end with ``data: [DONE]`` and carry usage on the last content chunk; an error
 inside a stream is a ``data: {"error": {...}}`` event; ``/models`` returns a bare JSON array.
+
+Streams are read in both shapes a Together server may send: the spec's (every tool-call piece
+repeats ``id``, ``type`` and ``function.name``; a completion chunk has a top-level ``token`` and
+``finish_reason``) and OpenAI's (a call is named once, then only ``index`` and ``arguments``).
+Chunks always leave here in OpenAI's shape, so code that joins the pieces of a tool call, as
+OpenAI's own stream helpers do, gets the name once.
 """
 
 from __future__ import annotations
@@ -169,12 +175,11 @@ def _together_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def chat_body(call: Call, options: BaseModel, prompt: ChatPrompt) -> dict[str, Any]:
     body: dict[str, Any] = {"model": call.model, "messages": _together_messages(prompt.messages)}
     body.update(_common_options(call, options))
-    choice = body.get("tool_choice")
-    if isinstance(choice, dict):
-        # Together's spec types the object form of tool_choice as a full tool call (id, index,
-        # arguments all required); its string form takes the function's name. Send the name, so
-        # the body matches the spec, rather than OpenAI's {"type": "function", ...} object.
-        body["tool_choice"] = choice["function"]["name"]
+    # A forced tool_choice goes out as OpenAI's {"type": "function", "function": {"name": ...}},
+    # unchanged: Together's function-calling docs show that object and its SDK passes it through.
+    # The spec's object form (ToolChoice: id, index and arguments required) is a copy of the
+    # tool-call schema that no caller can fill in before the call; the contract tests list this
+    # as a deliberate departure from the spec.
     return merge_extra_body(body, call)
 
 
@@ -315,6 +320,8 @@ def parse_stream_event(
             for choice in chunk.choices:
                 if choice.finish_reason is not None:
                     choice.finish_reason = normalize_finish_reason(choice.finish_reason)
+                if choice.delta.tool_calls:
+                    _name_tool_calls_once(choice.index, choice.delta, state)
             return chunk
         raw = json.loads(data)
     except ValidationError:
@@ -341,16 +348,27 @@ def parse_stream_event(
     if "error" in raw:
         raise _stream_error(call, raw, state)
     try:
+        raw_choices = raw.get("choices") or []
+        token = raw.get("token")
+        if not raw_choices and isinstance(token, dict):
+            # only the spec's top-level token: it is the one choice's text
+            raw_choices = [{"index": 0, "text": token.get("text") or ""}]
+        # The spec puts finish_reason at the top level of a completion chunk; servers that
+        # follow OpenAI put it in the choice. With one choice, either means that choice.
+        one = len(raw_choices) == 1
+        top_finish = raw.get("finish_reason") if one else None
+        token_text = token.get("text") if one and isinstance(token, dict) else None
         choices = [
             StreamChoice(
                 index=c.get("index", i),
                 delta=Delta(
-                    role="assistant" if state.chunks == 0 else None, content=c.get("text") or ""
+                    role="assistant" if state.chunks == 0 else None,
+                    content=_completion_text(c, token_text),
                 ),
-                finish_reason=normalize_finish_reason(c.get("finish_reason")),
+                finish_reason=normalize_finish_reason(c.get("finish_reason") or top_finish),
                 logprobs=c.get("logprobs"),
             )
-            for i, c in enumerate(raw.get("choices") or [])
+            for i, c in enumerate(raw_choices)
         ]
         usage = Usage.model_validate(raw["usage"]) if raw.get("usage") else None
         return ModelResponseStream(
@@ -364,6 +382,52 @@ def parse_stream_event(
         raise APIError(
             f"{call.provider} sent a completion chunk llmrouter cannot read: {exc}"
         ) from None
+
+
+def _completion_text(choice: dict[str, Any], token_text: object) -> str:
+    """A completion chunk choice's new text: ``text``, else its chat-style ``delta.content``,
+    else (the chunk's only choice) the text of the spec's top-level ``token``."""
+    text = choice.get("text")
+    if text:
+        return str(text)
+    delta = choice.get("delta")
+    content = delta.get("content") if isinstance(delta, dict) else None
+    if isinstance(content, str) and content:
+        return content
+    return token_text if isinstance(token_text, str) else ""
+
+
+#: ``StreamState.data`` key: (choice index, tool-call index) -> the id of the call seen there.
+_TOOL_CALLS_SEEN = "together.tool_calls_seen"
+
+
+def _name_tool_calls_once(choice_index: int, delta: Delta, state: StreamState) -> None:
+    """Reduce spec-shaped tool-call pieces to OpenAI's: name a call in its first piece only.
+
+    Together's spec (its ``ToolChoice`` schema, which Together's SDK validates) repeats ``id``,
+    ``type`` and ``function.name`` in every piece of a streamed call; OpenAI sends them once and
+    then only ``index`` and ``arguments``. Consumers join string fields piece by piece (OpenAI's
+    own stream helpers do), so a repeated name would come out as ``get_weatherget_weather...``.
+    A piece that repeats the id already seen at its index loses those fields; a piece with a new
+    id is a new call and is left whole.
+    """
+    calls = delta.tool_calls
+    assert calls is not None
+    seen: dict[tuple[int, int], str | None] = state.data.setdefault(_TOOL_CALLS_SEEN, {})
+    for tc in calls:
+        key = (choice_index, tc.index)
+        if key not in seen or (tc.id is not None and tc.id != seen[key]):
+            seen[key] = tc.id
+            continue
+        # A repeat: clear the fields as if they had never been sent (the models do not validate
+        # assignment, so this is what pydantic's __setattr__ would do, minus the fields_set).
+        tc.__dict__["id"] = None
+        tc.__dict__["type"] = None
+        tc.__pydantic_fields_set__.difference_update(("id", "type"))
+        function = tc.function
+        if function is not None:
+            function.__dict__["name"] = None
+            function.__pydantic_fields_set__.discard("name")
 
 
 def map_error(call: Call, response: HTTPResponse) -> LLMRouterError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -158,6 +159,48 @@ def test_tool_calls_come_back_openai_shaped(emu: TogetherEmulator, where: dict[s
     call = r.choices[0].message.tool_calls[0]
     assert call.function.name == "get_weather" and call.type == "function" and call.id
     assert r.choices[0].finish_reason == "tool_calls"
+    # the forced choice went out as OpenAI's object, as Together's docs and SDK send it
+    sent = emu.requests[-1].body["tool_choice"]
+    assert sent == {"type": "function", "function": {"name": "get_weather"}}
+
+
+def test_streamed_tool_call_is_named_once(emu: TogetherEmulator, where: dict[str, Any]) -> None:
+    """The emulator streams tool calls in the spec's shape (id, type and name in every piece);
+    llmrouter hands them on in OpenAI's (named in the first piece only), so OpenAI's own stream
+    accumulator, which joins string fields, rebuilds the call correctly."""
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+    from openai.types.chat import ChatCompletionChunk
+
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
+    stream = llmrouter.completion(
+        model=MODEL, messages=MESSAGES, tools=tools, tool_choice="required", stream=True, **where
+    )
+    state = ChatCompletionStreamState()
+    pieces = []
+    for chunk in stream:
+        pieces.extend(chunk.choices[0].delta.tool_calls or [])
+        state.handle_chunk(ChatCompletionChunk.model_validate(chunk.model_dump(exclude_unset=True)))
+    assert len(pieces) > 2
+    assert [p.function.name for p in pieces] == ["get_weather"] + [None] * (len(pieces) - 1)
+    assert [p.id is not None for p in pieces] == [True] + [False] * (len(pieces) - 1)
+    (joined,) = state.get_final_completion().choices[0].message.tool_calls or []
+    assert joined.function.name == "get_weather" and joined.id == pieces[0].id
+    assert json.loads(joined.function.arguments) == {"city": "example city"}
+
+
+def test_json_mode_gets_json_text(emu: TogetherEmulator, where: dict[str, Any]) -> None:
+    r = llmrouter.completion(
+        model=MODEL, messages=MESSAGES, response_format={"type": "json_object"}, **where
+    )
+    assert set(json.loads(r.choices[0].message.content)) == {"reply"}
 
 
 @pytest.mark.parametrize(

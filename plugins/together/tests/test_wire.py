@@ -202,7 +202,7 @@ def test_completion_reshaped_as_chat() -> None:
     assert r.created == 5 and r.usage is not None and r.usage.total_tokens == 4
 
 
-def test_tool_call_messages_gain_index_and_tool_choice_becomes_a_name() -> None:
+def test_tool_call_messages_gain_index_and_tool_choice_stays_openai_shaped() -> None:
     messages = [
         {"role": "user", "content": "hi"},
         {
@@ -222,7 +222,13 @@ def test_tool_call_messages_gain_index_and_tool_choice_becomes_a_name() -> None:
     assert [c["index"] for c in body["messages"][1]["tool_calls"]] == [0, 1]
     assert "index" not in messages[1]["tool_calls"][0]  # the caller's messages are not mutated
     assert body["messages"][0] is messages[0]
-    assert body["tool_choice"] == "f"
+    # sent as OpenAI's object, as Together's docs and SDK do (not the bare name)
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "f"}}
+    for choice in ("auto", "none", "required"):
+        options = ChatOptions(
+            tools=[{"type": "function", "function": {"name": "f"}}], tool_choice=choice
+        )
+        assert wire.chat_body(make_call(), options, ChatPrompt(messages))["tool_choice"] == choice
 
 
 def test_parse_chat_normalises_like_pydantic_assignment_would() -> None:
@@ -258,3 +264,137 @@ def test_parse_chat_normalises_like_pydantic_assignment_would() -> None:
     assert got["choices"][0]["finish_reason"] == "stop"
     assert got.choices[0].message.tool_calls is None
     assert got.choices[1].finish_reason == "length"
+
+
+# --- streams in both shapes -----------------------------------------------------------------------
+
+
+def _chat_chunk(tool_calls: list[dict[str, Any]], index: int = 0) -> str:
+    return json.dumps(
+        {
+            "id": "x",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [
+                {
+                    "index": index,
+                    "finish_reason": None,
+                    "delta": {"role": "assistant", "token_id": 5, "tool_calls": tool_calls},
+                }
+            ],
+        }
+    )
+
+
+def _piece(arguments: str, *, id_: str = "call_1", name: str = "get_weather", n: int = 0) -> dict:
+    """A piece as Together's spec shapes it: id, type and name repeated in every piece."""
+    return {
+        "index": n,
+        "id": id_,
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    }
+
+
+def _parse(events: list[str]) -> list[Any]:
+    call, state = make_call(stream=True), StreamState()
+    out = []
+    for data in events:
+        chunk = wire.parse_stream_event(call, None, data, state)
+        state.chunks += 1
+        out.append(chunk)
+    return out
+
+
+def _accumulate(chunks: list[Any]) -> list[Any]:
+    """Join the chunks with OpenAI's own stream accumulator (it concatenates string fields)."""
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+    from openai.types.chat import ChatCompletionChunk
+
+    acc = ChatCompletionStreamState()
+    for chunk in chunks:
+        acc.handle_chunk(ChatCompletionChunk.model_validate(chunk.model_dump(exclude_unset=True)))
+    return list(acc.current_completion_snapshot.choices[0].message.tool_calls or [])
+
+
+def test_spec_shaped_tool_call_pieces_come_out_named_once() -> None:
+    """Together's spec repeats id/type/name in every streamed piece; the parser passes the first
+    and clears the repeats, so OpenAI-style joining gives the name once."""
+    events = [
+        _chat_chunk([_piece("")]),
+        _chat_chunk([_piece('{"city":')]),
+        _chat_chunk([_piece(' "Paris"}')]),
+    ]
+    chunks = _parse(events)
+    first, *rest = (c.choices[0].delta.tool_calls[0] for c in chunks)
+    assert (first.id, first.type, first.function.name) == ("call_1", "function", "get_weather")
+    for tc in rest:
+        assert (tc.index, tc.id, tc.type, tc.function.name) == (0, None, None, None)
+        assert "id" not in tc.model_dump(exclude_unset=True)
+    assert [tc.function.arguments for tc in rest] == ['{"city":', ' "Paris"}']
+    (joined,) = _accumulate(chunks)
+    assert joined.id == "call_1" and joined.function.name == "get_weather"
+    assert joined.function.arguments == '{"city": "Paris"}'
+
+
+def test_openai_shaped_tool_call_pieces_pass_unchanged() -> None:
+    events = [
+        _chat_chunk([_piece("")]),
+        _chat_chunk([{"index": 0, "function": {"arguments": "{}"}}]),
+    ]
+    chunks = _parse(events)
+    second = chunks[1].choices[0].delta.tool_calls[0]
+    assert second.model_dump(exclude_unset=True) == {"index": 0, "function": {"arguments": "{}"}}
+    (joined,) = _accumulate(chunks)
+    assert joined.function.name == "get_weather" and joined.function.arguments == "{}"
+
+
+def test_parallel_calls_and_choices_are_tracked_apart() -> None:
+    """Two calls (index 0 and 1) in one choice, and the same call index in another choice, are
+    different calls: each keeps its name in its own first piece; a new id at a seen index is a
+    new call and is left whole."""
+    events = [
+        _chat_chunk([_piece(""), _piece("", id_="call_2", name="get_time", n=1)]),
+        _chat_chunk([_piece("{}"), _piece("{}", id_="call_2", name="get_time", n=1)]),
+        _chat_chunk([_piece("", id_="call_9", name="other")], index=1),
+        _chat_chunk([_piece("", id_="call_3", name="third")]),
+    ]
+    chunks = _parse(events)
+    assert [tc.function.name for tc in chunks[0].choices[0].delta.tool_calls] == [
+        "get_weather",
+        "get_time",
+    ]
+    assert [tc.function.name for tc in chunks[1].choices[0].delta.tool_calls] == [None, None]
+    assert chunks[2].choices[0].delta.tool_calls[0].function.name == "other"
+    assert chunks[3].choices[0].delta.tool_calls[0].id == "call_3"
+
+
+def test_completion_chunks_in_the_spec_shape_and_openai_shape() -> None:
+    """The spec's CompletionChunk has a top-level token and finish_reason; OpenAI-style servers
+    put finish_reason in the choice. Both read the same."""
+    prompt = TextPrompt(text="p", template="llama-2")
+    call, state = make_call(stream=True), StreamState()
+    spec_shaped = {
+        "id": "x",
+        "token": {"id": 2, "text": "", "logprob": -0.1, "special": True},
+        "choices": [{"index": 0, "text": "", "delta": {"role": "assistant", "content": ""}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        "finish_reason": "eos",
+    }
+    chunk = wire.parse_stream_event(call, prompt, json.dumps(spec_shaped), state)
+    assert chunk.choices[0].finish_reason == "stop" and chunk.usage.total_tokens == 2
+    text_in_delta = {**spec_shaped, "finish_reason": None}
+    text_in_delta["choices"] = [{"index": 0, "delta": {"role": "assistant", "content": "Hi"}}]
+    chunk = wire.parse_stream_event(call, prompt, json.dumps(text_in_delta), state)
+    assert chunk.choices[0].delta.content == "Hi" and chunk.choices[0].finish_reason is None
+    in_token = {**spec_shaped, "finish_reason": None, "choices": [{"index": 0}]}
+    in_token["token"] = {"id": 8, "text": " you", "logprob": 0, "special": False}
+    chunk = wire.parse_stream_event(call, prompt, json.dumps(in_token), state)
+    assert chunk.choices[0].delta.content == " you"
+    token_only = {"id": "x", "token": {"id": 7, "text": " there", "logprob": 0, "special": False}}
+    chunk = wire.parse_stream_event(call, prompt, json.dumps(token_only), state)
+    assert chunk.choices[0].delta.content == " there"
+    openai_shaped = {"id": "x", "choices": [{"index": 0, "text": "!", "finish_reason": "length"}]}
+    chunk = wire.parse_stream_event(call, prompt, json.dumps(openai_shaped), state)
+    assert chunk.choices[0].delta.content == "!" and chunk.choices[0].finish_reason == "length"
