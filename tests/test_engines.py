@@ -92,7 +92,7 @@ async def test_aiohttp_engine_header_merge_matches_httpx(
         expected = await wire(None, extra, default)
         got = await wire("aiohttp", extra, default)
         assert got == expected, (extra, default)
-        assert got[0]["user-agent"] == extra.get("User-Agent", "llmrouter/0.1")
+        assert got[0]["user-agent"] == extra.get("User-Agent", f"llmrouter/{llmrouter.__version__}")
 
 
 @pytest.mark.asyncio

@@ -13,13 +13,14 @@ routing table, so deployment health (cooldowns, latency) is shared by sync and a
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
+from llmrouter._configfile import config_file
 from llmrouter.client import AsyncRouter, Router
-from llmrouter.types import EmbeddingResponse, ModelInfo
+from llmrouter.streaming import AsyncCompletionStream, CompletionStream
+from llmrouter.types import EmbeddingResponse, ModelInfo, ModelResponse
 
 if TYPE_CHECKING:
     from llmrouter.routing import Routing
@@ -45,11 +46,6 @@ _config_lock = threading.Lock()
 _routing: Routing | None = None
 _routing_loaded = False
 
-# The same names as llmrouter.config.CONFIG_ENV / DEFAULT_CONFIG_FILE (a test keeps them equal);
-# repeated here so that a process without a config never imports the config machinery.
-_CONFIG_ENV = "LLMROUTER_CONFIG"
-_DEFAULT_CONFIG_FILE = "llmrouter.toml"
-
 
 def _default_routing() -> Routing | None:
     """The routing table of the default routers, loaded once (ConfigError when it is invalid)."""
@@ -58,10 +54,9 @@ def _default_routing() -> Routing | None:
         return _routing
     with _config_lock:
         if not _routing_loaded:
-            path = os.environ.get(_CONFIG_ENV, "").strip()
-            if not path and os.path.isfile(_DEFAULT_CONFIG_FILE):
-                path = _DEFAULT_CONFIG_FILE
-            if path:
+            path = config_file()
+            if path is not None:
+                # Only now: a process without a config never imports the config machinery.
                 from llmrouter.config import load_config_file
                 from llmrouter.routing import Routing
 
@@ -106,6 +101,45 @@ def reset_default_routers() -> None:
         _routing_loaded = False
 
 
+@overload
+def completion(
+    model: str,
+    messages: list[dict[str, Any]],
+    *,
+    stream: Literal[False] = False,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = None,
+    **params: Any,
+) -> ModelResponse: ...
+
+
+@overload
+def completion(
+    model: str,
+    messages: list[dict[str, Any]],
+    *,
+    stream: Literal[True],
+    api_base: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = None,
+    **params: Any,
+) -> CompletionStream: ...
+
+
+@overload
+def completion(
+    model: str,
+    messages: list[dict[str, Any]],
+    *,
+    stream: bool,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = None,
+    **params: Any,
+) -> ModelResponse | CompletionStream: ...
+
+
 def completion(
     model: str,
     messages: list[dict[str, Any]],
@@ -115,11 +149,12 @@ def completion(
     api_key: str | None = None,
     timeout: float | None = None,
     **params: Any,
-) -> Any:
+) -> ModelResponse | CompletionStream:
     """Send a chat completion to ``model`` (``"provider/provider_model"``).
 
     Returns a :class:`~llmrouter.types.ModelResponse`; with ``stream=True`` an iterator of
-    :class:`~llmrouter.types.ModelResponseStream` chunks. ``params`` are the provider's options
+    :class:`~llmrouter.types.ModelResponseStream` chunks (a
+    :class:`~llmrouter.streaming.CompletionStream`). The overloads tell a type checker which. ``params`` are the provider's options
     (``max_tokens``, ``temperature``, ...); unknown ones raise before any request, so send
     provider-specific extras with ``extra_body={...}``.
     """
@@ -134,6 +169,45 @@ def completion(
     )
 
 
+@overload
+async def acompletion(
+    model: str,
+    messages: list[dict[str, Any]],
+    *,
+    stream: Literal[False] = False,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = None,
+    **params: Any,
+) -> ModelResponse: ...
+
+
+@overload
+async def acompletion(
+    model: str,
+    messages: list[dict[str, Any]],
+    *,
+    stream: Literal[True],
+    api_base: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = None,
+    **params: Any,
+) -> AsyncCompletionStream: ...
+
+
+@overload
+async def acompletion(
+    model: str,
+    messages: list[dict[str, Any]],
+    *,
+    stream: bool,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = None,
+    **params: Any,
+) -> ModelResponse | AsyncCompletionStream: ...
+
+
 async def acompletion(
     model: str,
     messages: list[dict[str, Any]],
@@ -143,7 +217,7 @@ async def acompletion(
     api_key: str | None = None,
     timeout: float | None = None,
     **params: Any,
-) -> Any:
+) -> ModelResponse | AsyncCompletionStream:
     """Async :func:`completion`; with ``stream=True`` returns an async iterator of chunks."""
     return await get_default_async_router().completion(
         model,
@@ -158,14 +232,16 @@ async def acompletion(
 
 def embedding(
     model: str,
-    input: str | list[str],
+    input: str | list[str] | list[int] | list[list[int]],
     *,
     api_base: str | None = None,
     api_key: str | None = None,
     timeout: float | None = None,
     **params: Any,
 ) -> EmbeddingResponse:
-    """Embeddings for ``input`` from ``model`` (``"provider/provider_model"``)."""
+    """Embeddings for ``input`` from ``model`` (``"provider/provider_model"``): a string, a list
+    of strings, or token ids (a list of ints, or a list of such lists) for providers that take
+    them (``openai``, ``openai_compatible``); the others refuse token ids before sending."""
     return get_default_router().embedding(
         model, input, api_base=api_base, api_key=api_key, timeout=timeout, **params
     )
@@ -173,7 +249,7 @@ def embedding(
 
 async def aembedding(
     model: str,
-    input: str | list[str],
+    input: str | list[str] | list[int] | list[list[int]],
     *,
     api_base: str | None = None,
     api_key: str | None = None,

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn, TextIO
 
 from llmrouter import __version__
+from llmrouter._configfile import CONFIG_ENV, DEFAULT_CONFIG_FILE, config_file
 from llmrouter.errors import (
     ConfigError,
     InvalidRequestError,
@@ -652,16 +653,11 @@ def _config_summary(config: Any, out: TextIO) -> None:
 def cmd_config_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from llmrouter import config as config_module  # the routing config loader, only when needed
 
-    path = args.file
+    path = args.file if args.file is not None else config_file()
     if path is None:
-        path = os.environ.get(config_module.CONFIG_ENV, "").strip() or None
-    if path is None:
-        if not Path(config_module.DEFAULT_CONFIG_FILE).is_file():
-            raise ConfigError(
-                f"no config to check: pass FILE, set {config_module.CONFIG_ENV}, or create "
-                f"./{config_module.DEFAULT_CONFIG_FILE}"
-            )
-        path = config_module.DEFAULT_CONFIG_FILE
+        raise ConfigError(
+            f"no config to check: pass FILE, set {CONFIG_ENV}, or create ./{DEFAULT_CONFIG_FILE}"
+        )
     config = config_module.load_config_file(path)
     _check_references(config, path)
     deployments = sum(len(g.deployments) for g in config.models.values())

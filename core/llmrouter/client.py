@@ -13,7 +13,7 @@ import os
 import time
 import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import httpx
 
@@ -215,15 +215,12 @@ class _RouterBase:
     ) -> Any:
         """A complete (non-streamed) response: observers, then the error or the result.
 
-        An error leaves without the key this call sent, whatever the provider echoed."""
-        try:
-            hooks.response_received(call=call, request=request, response=response)
-            if response.status_code >= 400:
-                raise self._error(hooks, call, response)
-            return self._result(hooks, call, prompt, request, response, started)
-        except Exception as exc:
-            scrub_call_error(exc, call.api_key, request.headers)
-            raise
+        An error leaves without the key this call sent, whatever the provider echoed: the
+        attempt's caller (``_run`` / ``_run_routed``) scrubs it, see :func:`_scrub`."""
+        hooks.response_received(call=call, request=request, response=response)
+        if response.status_code >= 400:
+            raise self._error(hooks, call, response)
+        return self._result(hooks, call, prompt, request, response, started)
 
     @staticmethod
     def _result(
@@ -276,6 +273,22 @@ class _RouterBase:
                 request_id=getattr(exc, "request_id", None),
             )
         )
+
+
+def _scrub(exc: BaseException, call: Call, request: HTTPRequest | None) -> None:
+    """Remove the key(s) ``call`` sent from ``exc``, in place, before anyone sees it.
+
+    The one place every error of an attempt passes: the ``except`` of ``_run`` and of the
+    attempt loop ``_run_routed``, in both routers, before the ``call_end`` hook, the
+    ``llmrouter.attempt`` log event, the routing plan (whose AllDeploymentsFailedError quotes
+    each attempt's error) or the caller. That covers what the engines raise on their own while
+    reading (ResponseTooLargeError with the response's headers, transport errors quoting a
+    malformed status line), a failing observer on a stream head, and the mapped status errors
+    of ``_finish``, whichever engine or path (the aiohttp direct path included) produced them.
+    Errors raised later, while a stream is iterated, are scrubbed by the stream's iterator.
+    ``request`` is ``None`` when the attempt failed before its request was built (then only
+    ``call.api_key`` is known). Costs nothing when the attempt succeeds."""
+    scrub_call_error(exc, call.api_key, None if request is None else request.headers)
 
 
 def _hold(stream: CompletionStream | AsyncCompletionStream, lease: Lease) -> None:
@@ -354,16 +367,52 @@ def _validate_mapping(value: object, name: str) -> dict[str, Any]:
     return value
 
 
+_INPUT_FORMS = (
+    "a string, a non-empty list of strings, or token ids: a non-empty list of ints >= 0 (one "
+    "input) or a list of such lists"
+)
+
+
 def _validate_embedding_input(value: object) -> list[str] | list[list[int]]:
+    """Text or token ids, in OpenAI's four forms; token ids become a list of lists (a single
+    ``[1, 2]`` is the one input ``[[1, 2]]``). Whether the provider takes token ids is the
+    provider's call (``provider.require_text_input``)."""
     if isinstance(value, str):
-        value = [value]
+        return [value]
     if not isinstance(value, list) or not value:
-        raise InvalidRequestError(
-            "input must be a non-empty string or a non-empty list of strings", param="input"
-        )
-    if all(isinstance(v, str) for v in value):
+        raise InvalidRequestError(f"input must be {_INPUT_FORMS}", param="input")
+    first = value[0]
+    if isinstance(first, str):
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise InvalidRequestError(
+                    f"input[{i}] is of type {type(item).__name__} in a list of strings; input must "
+                    f"be {_INPUT_FORMS}",
+                    param="input",
+                )
         return value
-    raise InvalidRequestError("input must be a string or a list of strings", param="input")
+    if isinstance(first, list):
+        for i, tokens in enumerate(value):
+            _check_token_ids(tokens, f"input[{i}]")
+        return value
+    _check_token_ids(value, "input")
+    return [value]
+
+
+def _check_token_ids(tokens: object, where: str) -> None:
+    if not isinstance(tokens, list) or not tokens:
+        shown = "an empty list" if tokens == [] else f"of type {type(tokens).__name__}"
+        raise InvalidRequestError(
+            f"{where} is {shown}; input must be {_INPUT_FORMS}", param="input"
+        )
+    for j, token in enumerate(tokens):
+        if type(token) is not int or token < 0:
+            shown = str(token) if type(token) is int else f"of type {type(token).__name__}"
+            raise InvalidRequestError(
+                f"{where}[{j}] is {shown}, not a token id (an int >= 0); input must be "
+                f"{_INPUT_FORMS}",
+                param="input",
+            )
 
 
 # --- the two clients ----------------------------------------------------------------------------
@@ -419,6 +468,45 @@ class Router(_RouterBase):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @overload
+    def completion(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        *,
+        stream: Literal[False] = False,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> ModelResponse: ...
+
+    @overload
+    def completion(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        *,
+        stream: Literal[True],
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> CompletionStream: ...
+
+    @overload
+    def completion(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        *,
+        stream: bool,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> ModelResponse | CompletionStream: ...
+
     def completion(
         self,
         model: str,
@@ -429,12 +517,14 @@ class Router(_RouterBase):
         api_key: str | None = None,
         timeout: float | None = None,
         **params: Any,
-    ) -> Any:
+    ) -> ModelResponse | CompletionStream:
         """Chat completion. Returns a :class:`ModelResponse`, or a :class:`CompletionStream`
         of :class:`ModelResponseStream` chunks when ``stream=True``.
 
         ``model`` is a config alias (routed: retries, fallbacks, cooldowns) or
-        ``provider/model`` (sent once, directly)."""
+        ``provider/model`` (sent once, directly). The overloads tell a type checker which
+        result: ``stream=True`` gives the stream, ``False`` (the default) the response, a plain
+        ``bool`` either."""
         plan = self._plan(model) if self._routing is not None else None
         call = self._make_call(
             "chat",
@@ -447,20 +537,21 @@ class Router(_RouterBase):
             params=params,
         )
         if plan is not None:
-            return self._run_routed(plan, call)
-        return self._run(call)
+            return self._run_routed(plan, call)  # type: ignore[no-any-return]
+        return self._run(call)  # type: ignore[no-any-return]
 
     def embedding(
         self,
         model: str,
-        input: str | list[str],
+        input: str | list[str] | list[int] | list[list[int]],
         *,
         api_base: str | None = None,
         api_key: str | None = None,
         timeout: float | None = None,
         **params: Any,
     ) -> EmbeddingResponse:
-        """Embeddings for one string or a list of strings (``model`` may be an alias)."""
+        """Embeddings for one string or a list of strings, or for token ids (a list of ints,
+        or a list of such lists) where the provider takes them (``model`` may be an alias)."""
         plan = self._plan(model) if self._routing is not None else None
         call = self._make_call(
             "embedding",
@@ -497,10 +588,12 @@ class Router(_RouterBase):
     def _run(self, call: Call) -> Any:
         started = time.perf_counter()
         hooks: ProviderHooks | None = None
+        request: HTTPRequest | None = None
         try:
             hooks, prompt, request = self._prepare(call)
             return self._send(hooks, call, prompt, request, started)
         except BaseException as exc:
+            _scrub(exc, call, request)
             self._failed(hooks, call, exc, started)
             raise
 
@@ -510,6 +603,9 @@ class Router(_RouterBase):
 
         started = time.perf_counter()
         call = base
+        # The request of the attempt in flight, for _scrub (a stale one, if the next attempt
+        # fails before building its own, only adds a key to remove).
+        request: HTTPRequest | None = None
         while True:
             step = plan.next()
             if not isinstance(step, Attempt):
@@ -525,10 +621,12 @@ class Router(_RouterBase):
                 if call.stream:
                     result._prime()
             except LLMRouterError as exc:
+                _scrub(exc, call, request)
                 decision, delay = plan.failed(step, exc)
                 log_attempt(plan, step, error=exc, decision=decision, delay=delay)
                 continue
             except BaseException as exc:
+                _scrub(exc, call, request)
                 plan.abandon(step)
                 self._routed_failed(call, exc, started)
                 raise
@@ -646,6 +744,45 @@ class AsyncRouter(_RouterBase):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    @overload
+    async def completion(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        *,
+        stream: Literal[False] = False,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> ModelResponse: ...
+
+    @overload
+    async def completion(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        *,
+        stream: Literal[True],
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> AsyncCompletionStream: ...
+
+    @overload
+    async def completion(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        *,
+        stream: bool,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> ModelResponse | AsyncCompletionStream: ...
+
     async def completion(
         self,
         model: str,
@@ -656,8 +793,11 @@ class AsyncRouter(_RouterBase):
         api_key: str | None = None,
         timeout: float | None = None,
         **params: Any,
-    ) -> Any:
-        """Chat completion; with ``stream=True`` returns an :class:`AsyncCompletionStream`."""
+    ) -> ModelResponse | AsyncCompletionStream:
+        """Chat completion; with ``stream=True`` returns an :class:`AsyncCompletionStream`.
+
+        The overloads tell a type checker which: ``stream=True`` gives the stream, ``False`` (the
+        default) the :class:`ModelResponse`, a plain ``bool`` either."""
         plan = self._plan(model) if self._routing is not None else None
         call = self._make_call(
             "chat",
@@ -670,13 +810,13 @@ class AsyncRouter(_RouterBase):
             params=params,
         )
         if plan is not None:
-            return await self._run_routed(plan, call)
-        return await self._run(call)
+            return await self._run_routed(plan, call)  # type: ignore[no-any-return]
+        return await self._run(call)  # type: ignore[no-any-return]
 
     async def embedding(
         self,
         model: str,
-        input: str | list[str],
+        input: str | list[str] | list[int] | list[list[int]],
         *,
         api_base: str | None = None,
         api_key: str | None = None,
@@ -718,6 +858,7 @@ class AsyncRouter(_RouterBase):
     async def _run(self, call: Call) -> Any:
         started = time.perf_counter()
         hooks: ProviderHooks | None = None
+        request: HTTPRequest | None = None
         try:
             hooks, prompt, request = self._prepare(call)
             direct = None if call.stream else _http.direct_client(self.http_client)
@@ -749,6 +890,7 @@ class AsyncRouter(_RouterBase):
                 ) from exc
             return self._finish(hooks, call, prompt, request, response, started)
         except BaseException as exc:
+            _scrub(exc, call, request)
             self._failed(hooks, call, exc, started)
             raise
 
@@ -758,6 +900,9 @@ class AsyncRouter(_RouterBase):
 
         started = time.perf_counter()
         call = base
+        # The request of the attempt in flight, for _scrub (a stale one, if the next attempt
+        # fails before building its own, only adds a key to remove).
+        request: HTTPRequest | None = None
         while True:
             step = plan.next()
             if not isinstance(step, Attempt):
@@ -773,10 +918,12 @@ class AsyncRouter(_RouterBase):
                 if call.stream:
                     await result._prime()
             except LLMRouterError as exc:
+                _scrub(exc, call, request)
                 decision, delay = plan.failed(step, exc)
                 log_attempt(plan, step, error=exc, decision=decision, delay=delay)
                 continue
             except BaseException as exc:
+                _scrub(exc, call, request)
                 plan.abandon(step)
                 self._routed_failed(call, exc, started)
                 raise

@@ -34,6 +34,7 @@ import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -45,8 +46,11 @@ from pydantic import (
     model_validator,
 )
 
+# CONFIG_ENV and DEFAULT_CONFIG_FILE: where the file is looked up lives apart, light to import.
+from llmrouter._configfile import CONFIG_ENV, DEFAULT_CONFIG_FILE
 from llmrouter.errors import ConfigError
 from llmrouter.secrets import looks_like_credential
+from llmrouter.validation import MAX_TIMEOUT
 
 __all__ = [
     "CONFIG_ENV",
@@ -59,17 +63,11 @@ __all__ = [
     "RouterConfig",
     "RouterSettings",
     "Strategy",
-    "find_config",
     "load_config",
     "load_config_file",
     "render_schema_markdown",
     "write_schema_docs",
 ]
-
-#: Environment variable naming the config file the module-level functions use.
-CONFIG_ENV = "LLMROUTER_CONFIG"
-#: Read from the working directory when ``LLMROUTER_CONFIG`` is not set.
-DEFAULT_CONFIG_FILE = "llmrouter.toml"
 
 Strategy = Literal["weighted", "least-busy", "lowest-latency"]
 
@@ -150,6 +148,8 @@ class RouterSettings(_Strict):
     timeout: float = Field(
         600.0,
         gt=0,
+        le=MAX_TIMEOUT,
+        allow_inf_nan=False,
         description="Seconds for one attempt, a deadline: a response must be complete "
         "within it (connect to last byte), a stream must send its first event within it and "
         "then each next event within it of the one before (connect is also limited to "
@@ -224,6 +224,8 @@ class Deployment(_Strict):
     timeout: float | None = Field(
         None,
         gt=0,
+        le=MAX_TIMEOUT,
+        allow_inf_nan=False,
         description="Seconds for one attempt on this deployment; overrides `[router] timeout`.",
     )
     prompt_template: str | None = Field(
@@ -430,20 +432,6 @@ def load_config_file(path: str | os.PathLike[str]) -> RouterConfig:
     return load_config(data, path=name)
 
 
-def find_config() -> RouterConfig | None:
-    """The config the module-level functions use: ``$LLMROUTER_CONFIG``, else
-    ``./llmrouter.toml`` when it exists, else ``None`` (no routing; plain provider/model calls).
-
-    A set but missing ``LLMROUTER_CONFIG`` is an error rather than silently no config.
-    """
-    explicit = os.environ.get(CONFIG_ENV, "").strip()
-    if explicit:
-        return load_config_file(explicit)
-    if os.path.isfile(DEFAULT_CONFIG_FILE):
-        return load_config_file(DEFAULT_CONFIG_FILE)
-    return None
-
-
 def _toml() -> Any:
     if sys.version_info >= (3, 11):
         import tomllib
@@ -480,6 +468,32 @@ def _suggest(word: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _credential_in(value: str) -> bool:
+    """Whether a config string holds a key. In a URL the host is not looked at (host names are
+    often generated: ``abc123xyz...lambda-url.us-east-1.on.aws``), nor path segments that are
+    ids in hex (Cloudflare's AI gateway puts a 32-digit account id there); a password, a query
+    value or another path segment that looks like a key is one."""
+    if value[:8].lower().startswith(("http://", "https://")):
+        try:
+            parts = urlsplit(value)
+            password = parts.password
+        except ValueError:
+            return looks_like_credential(value)
+        if password:
+            return True
+        if any(looks_like_credential(v) for _, v in parse_qsl(parts.query)):
+            return True
+        return any(
+            looks_like_credential(segment) and not _HEX_ID.fullmatch(segment)
+            for segment in parts.path.split("/")
+        )
+    return looks_like_credential(value)
+
+
+#: A hex id (up to 40 digits: UUIDs without dashes, account ids, SHA-1s), not a key.
+_HEX_ID = re.compile(r"[0-9a-fA-F]{1,40}")
+
+
 def _credential_at(
     value: Any, loc: tuple[str | int, ...], depth: int = 0
 ) -> tuple[tuple[str | int, ...], bool] | None:
@@ -487,7 +501,7 @@ def _credential_at(
     it is a key name (then the path is its parent's, since the name itself must not be shown).
     """
     if isinstance(value, str):
-        return (loc, False) if looks_like_credential(value) else None
+        return (loc, False) if _credential_in(value) else None
     if depth > 32:
         return None
     if isinstance(value, Mapping):

@@ -1,4 +1,11 @@
-"""Everything llmrouter knows about httpx (and aiohttp) lives here, so the engine stays swappable.
+"""Sending requests and reading responses: the engine code (httpx, aiohttp) lives here.
+
+Building the HTTP request, sending it, enforcing deadlines and size limits, and turning the
+engine's exceptions into llmrouter's errors happen here, so the engine stays swappable. Other
+modules name httpx only at their edges: ``client.py`` accepts ``httpx.Client`` /
+``httpx.AsyncClient`` and ``httpx.Timeout`` and catches ``httpx.HTTPError`` around a send,
+``streaming.py`` reads an ``httpx.Response`` (catching ``httpx.HTTPError`` around each read),
+and ``pool.py`` subclasses httpcore's pool and installs it under an httpx transport.
 
 The core builds one :class:`httpx.Client` / :class:`httpx.AsyncClient` per Router and reuses it
 (connection pooling). Any httpx-compatible client can be passed in instead.
@@ -6,11 +13,12 @@ The core builds one :class:`httpx.Client` / :class:`httpx.AsyncClient` per Route
 Async engines (``AsyncRouter(engine=...)``):
 
 ``"httpx"`` (default)
-    httpx's AsyncClient, whose default transport gets llmrouter's constant-time connection pool
-    (:mod:`llmrouter.pool`): the same connections, limits and errors, without httpcore's
-    per-request scan of the whole pool, which dominates under concurrency.
+    httpx with llmrouter's own pool: httpx's AsyncClient, whose default transport gets
+    llmrouter's constant-time connection pool (:mod:`llmrouter.pool`): the same connections,
+    limits and errors, without httpcore's per-request scan of the whole pool, which dominates
+    under concurrency.
 ``"httpx-stock"``
-    httpx's AsyncClient exactly as httpx builds it (httpcore's own pool).
+    plain httpx: httpx's AsyncClient exactly as httpx builds it (httpcore's own pool).
 ``"aiohttp"`` (``pip install 'llmrouter[aiohttp]'``)
     :class:`AiohttpAsyncClient`: still an ``httpx.AsyncClient`` (so ``router.http_client`` keeps
     httpx's API, through the ``httpx-aiohttp`` transport), over ONE aiohttp session that
@@ -32,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import httpcore
 import httpx
 
+from llmrouter import __version__
 from llmrouter.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -86,7 +95,9 @@ DEFAULT_LIMITS = httpx.Limits(
 #: ``httpx-aiohttp`` package: ``pip install 'llmrouter[aiohttp]'``).
 ENGINES = ("httpx", "httpx-stock", "aiohttp")
 
-_HEADERS = {"user-agent": "llmrouter/0.1", "accept": "application/json"}
+#: Sent on every request (a caller's ``extra_headers`` may override them). The version is
+#: ``llmrouter.__version__``, the one version source (pyproject reads it too).
+_HEADERS = {"user-agent": f"llmrouter/{__version__}", "accept": "application/json"}
 
 
 def to_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
@@ -487,6 +498,14 @@ def build_httpx_request(
         content = encode_json(request.json, call)
         headers = {"content-type": "application/json", **headers}
     timeout = to_timeout(call.timeout) if call.timeout is not None else client.timeout
+    timeouts = timeout.as_dict()
+    untimed_reads = call.stream and isinstance(client, AiohttpAsyncClient)
+    if untimed_reads:
+        # aiohttp's read timeout (``sock_read``) measures the server's silence, restarted only
+        # when bytes arrive, so between two events it would also count the time the caller
+        # spends on a chunk. A stream's reads are timed by the stream instead, each from the
+        # moment it asks (streaming.AsyncCompletionStream); its head by the attempt's timer.
+        timeouts["read"] = None
     url = _url(request.url)
     if url.is_absolute_url and _plain_client(client):
         own = {name.lower() for name in headers}
@@ -500,11 +519,11 @@ def build_httpx_request(
             url,
             headers=merged,
             content=content,
-            extensions={"timeout": timeout.as_dict()},
+            extensions={"timeout": timeouts},
         )
     req = client.build_request(request.method, url, headers=headers, content=content)
-    if call.timeout is not None:
-        req.extensions["timeout"] = timeout.as_dict()
+    if call.timeout is not None or untimed_reads:
+        req.extensions["timeout"] = timeouts
     return req
 
 

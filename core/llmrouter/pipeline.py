@@ -51,6 +51,8 @@ class Call:
     model: str
     messages: list[dict[str, Any]] | None = None
     prompt: str | None = None
+    #: Embedding input: strings, or token ids as lists of ints (one ``[1, 2]`` arrives as
+    #: ``[[1, 2]]``). A provider without token-id input calls ``provider.require_text_input``.
     input: list[str] | list[list[int]] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     stream: bool = False

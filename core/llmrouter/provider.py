@@ -31,11 +31,11 @@ __all__ = [
     "RESERVED_BODY_KEYS",
     "auth_headers",
     "error_from_response",
-    "join_url",
     "merge_extra_body",
     "parse_model_list",
     "parse_rate_limit_headers",
     "parse_retry_after",
+    "require_text_input",
     "resolve_api_base",
     "resolve_api_key",
     "unreadable_response",
@@ -91,8 +91,24 @@ def resolve_api_base(
     return base
 
 
-def join_url(base: str, path: str) -> str:
-    return base + path if path.startswith("/") else f"{base}/{path}"
+def require_text_input(call: Call, *, accepted_by: str = "") -> None:
+    """For a provider whose embeddings endpoint takes text only: refuse token ids before sending.
+
+    The core accepts embedding ``input`` as text or as token ids (lists of ints, as OpenAI's API
+    does) and hands ``call.input`` over as ``list[str]`` or ``list[list[int]]``. A provider
+    whose API has no token-id input calls this, so the caller gets an
+    :class:`~llmrouter.errors.InvalidRequestError` naming the provider instead of a 400 from
+    the server. ``accepted_by`` may name providers that do take token ids.
+    """
+    if call.input and not isinstance(call.input[0], str):
+        hint = f" ({accepted_by} take token ids)" if accepted_by else ""
+        raise InvalidRequestError(
+            f"{call.provider} embeddings take text only: pass input as a string or a list of "
+            f"strings, not token ids{hint}",
+            param="input",
+            provider=call.provider,
+            model=call.model,
+        )
 
 
 def auth_headers(key: Secret | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -145,7 +145,10 @@ def counts_against_deployment(exc: BaseException) -> bool:
     A malformed request, a conflict or an oversized prompt is the caller's problem and must not
     cool down a healthy deployment; an outage, a rate limit or a missing key is the deployment's.
     """
-    if isinstance(exc, (MissingAPIKeyError, UnknownProviderError, PluginLoadError)):
+    if isinstance(exc, PluginLoadError):
+        # strict mode raises it on every call for any broken plugin: not this deployment's fault
+        return not exc.strict
+    if isinstance(exc, (MissingAPIKeyError, UnknownProviderError)):
         return True
     if isinstance(exc, (InvalidRequestError, BadRequestError, UnprocessableEntityError)):
         return False

@@ -203,32 +203,40 @@ def call_secret_values(
 
 def scrub_values(value: Any, secrets: Sequence[str], _depth: int = 0) -> Any:
     """``value`` with every occurrence of each of ``secrets`` replaced by ``[REDACTED]``, inside
-    strings, dict keys and values, lists and tuples. Returns the same object when nothing
-    changed (so untouched attributes keep their identity)."""
+    strings, mapping keys and values, lists and tuples. Returns the same object when nothing
+    changed (so untouched attributes keep their identity).
+
+    A changed named tuple keeps its type; a changed mapping of another type than ``dict`` (a
+    multidict, ``httpx.Headers``) comes back as a ``dict``. Engines' own errors hold such
+    things: aiohttp's ``ClientResponseError`` keeps the request's headers, ``Authorization``
+    included, in its ``request_info`` named tuple and prints them in its ``repr``."""
     if isinstance(value, str):
         if not any(s in value for s in secrets):
             return value
         for s in secrets:
             value = value.replace(s, REDACTED)
         return value
-    if isinstance(value, (dict, list, tuple)):
+    if isinstance(value, (dict, list, tuple, Mapping)):
         if _depth >= _MAX_DEPTH:
             return _TOO_DEEP
         depth = _depth + 1
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):
+            pairs = list(value.items())
             items = [
-                (scrub_values(k, secrets, depth), scrub_values(v, secrets, depth))
-                for k, v in value.items()
+                (scrub_values(k, secrets, depth), scrub_values(v, secrets, depth)) for k, v in pairs
             ]
-            if all(
-                nk is k and nv is v for (nk, nv), (k, v) in zip(items, value.items(), strict=True)
-            ):
+            if all(nk is k and nv is v for (nk, nv), (k, v) in zip(items, pairs, strict=True)):
                 return value
             return dict(items)
         new = [scrub_values(v, secrets, depth) for v in value]
         if all(n is o for n, o in zip(new, value, strict=True)):
             return value
-        return tuple(new) if isinstance(value, tuple) else new
+        if isinstance(value, tuple):
+            make = getattr(type(value), "_make", None)
+            if make is not None and hasattr(value, "_fields"):
+                return make(new)
+            return tuple(new)
+        return new
     return value
 
 
@@ -317,10 +325,25 @@ def _random_run(run: str) -> bool:
     return n / segments <= 2.8 or (digit_groups >= 4 and digit_groups / n >= 0.1)
 
 
+def _key_like_tail(tail: str) -> bool:
+    """Whether what follows a known key prefix looks generated: 8+ characters with letters and
+    digits, or letters whose case changes often (Hugging Face tokens are letters only). So
+    ``sk-prod-deployment`` or ``hf_transfer_cache``, names that merely share a prefix, are not
+    taken for keys."""
+    chars = tail.replace("-", "").replace("_", "")
+    if len(chars) < 8:
+        return False
+    if any(c.isdigit() for c in chars) and any(c.isalpha() for c in chars):
+        return True
+    switches = sum(1 for i in range(1, len(chars)) if chars[i - 1].isupper() != chars[i].isupper())
+    return switches * 4 >= len(chars)
+
+
 def looks_like_credential(value: str) -> bool:
     """Whether ``value`` looks like an API key or token rather than a name, route or URL.
 
-    True for: a known key prefix (:data:`KEY_PREFIXES`) followed by 8 or more key characters;
+    True for: a known key prefix (:data:`KEY_PREFIXES`) followed by 8 or more characters that
+    look generated (:func:`_key_like_tail`);
     ``Bearer <token>``; or a generated-looking run of 20+ letters and digits (32+ hex digits,
     or letters and digits mixed the way random tokens mix them, see :func:`_random_run`),
     looked for between ``-``/``_`` and, where those are sparse, across them (base64url keys
@@ -338,7 +361,7 @@ def looks_like_credential(value: str) -> bool:
         return True
     for token in _KEY_TOKEN.findall(text):
         for prefix in KEY_PREFIXES:
-            if token.startswith(prefix) and len(token) - len(prefix) >= 8:
+            if token.startswith(prefix) and _key_like_tail(token[len(prefix) :]):
                 return True
         if len(token) < _RANDOM_MIN_LEN:
             continue

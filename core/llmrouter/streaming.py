@@ -434,6 +434,13 @@ class CompletionStream(Iterator[ModelResponseStream]):
         return f"<CompletionStream {self._core.call.route} chunks={self._core.state.chunks}>"
 
 
+def _read_timeout(response: httpx.Response) -> float | None:
+    """The read timeout ``response``'s request was sent with (``None``: none)."""
+    timeouts = response.request.extensions.get("timeout") or {}
+    read: float | None = timeouts.get("read")
+    return read
+
+
 class AsyncCompletionStream(AsyncIterator[ModelResponseStream]):
     """Async iterator of chunks for ``acompletion(..., stream=True)``; see :class:`CompletionStream`."""
 
@@ -444,6 +451,11 @@ class AsyncCompletionStream(AsyncIterator[ModelResponseStream]):
         self._buffer: list[ModelResponseStream] = []
         self._pos = 0
         self._closed = False
+        #: Whether the engine's read timeout bounds each read from the moment it begins (httpx
+        #: does). A request sent without one (the aiohttp engine's streams: its read timeout
+        #: counts the server's silence, the caller's pace included, see
+        #: http.build_httpx_request) has every read timed here instead.
+        self._timed_reads = _read_timeout(response) is not None
 
     @property
     def llmrouter(self) -> CallInfo:
@@ -475,6 +487,8 @@ class AsyncCompletionStream(AsyncIterator[ModelResponseStream]):
                     raise StopAsyncIteration
                 try:
                     window = core.read_window()
+                    if window is None and not self._timed_reads:
+                        window = core.budget  # a full timeout away, from now
                     if window is None:  # a full timeout away: the read timeout bounds it
                         data = await self._bytes.__anext__()
                     else:  # the first event, or the rest of one: by the deadline

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError
 
 from llmrouter.errors import InvalidRequestError
+from llmrouter.secrets import CREDENTIAL_HEADERS
 
 if TYPE_CHECKING:
     from llmrouter.pipeline import Call, HTTPRequest
@@ -503,7 +504,10 @@ def _remember_good(value: str) -> None:
         _GOOD_VALUES.add(hash(value))
 
 
-_KEY_HEADERS = frozenset({"authorization", "x-api-key", "api-key"})
+#: The headers that carry the provider's key (a bad value there is reported as ``api_key``):
+#: the one list of credential headers, less those that hold other credentials (a proxy's, a
+#: session's cookies), which come from the caller's headers rather than from ``api_key=``.
+_KEY_HEADERS = CREDENTIAL_HEADERS - {"proxy-authorization", "cookie", "set-cookie"}
 
 
 def check_request(request: HTTPRequest, call: Call) -> None:

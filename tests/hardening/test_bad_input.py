@@ -427,6 +427,50 @@ def test_header_built_by_a_plugin_from_its_settings_is_checked(
     assert_nothing_sent(emu)
 
 
+class _KeyInItsOwnHeader:
+    """A provider that sends its key, read from an environment variable, in a header of its own
+    (Google's APIs take ``x-goog-api-key``, Together's older ones ``x-together-key``)."""
+
+    def __init__(self, header: str, base: str) -> None:
+        self.header = header
+        self.base = base
+
+    @llmrouter.hookimpl
+    def llmrouter_build_request(self, call: Any, prompt: Any) -> Any:
+        import os
+
+        from llmrouter.pipeline import HTTPRequest
+
+        return HTTPRequest(
+            "POST",
+            f"{self.base}/chat/completions",
+            {self.header: os.environ[KEY_ENV], "content-type": "application/json"},
+            json={"model": call.model, "messages": call.messages},
+            endpoint="/chat/completions",
+        )
+
+
+@pytest.mark.parametrize("header", ["x-goog-api-key", "x-together-key"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_bad_key_in_a_provider_key_header_is_reported_as_api_key(
+    emu: TogetherEmulator, engine: str, header: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every credential header that carries the provider's key (the one list,
+    ``secrets.CREDENTIAL_HEADERS``) names ``api_key`` and the key variable, not "headers", and
+    never quotes the key."""
+    from llmrouter.plugins import PluginHost
+
+    key = BAD_KEYS["api-key-non-ascii"]
+    monkeypatch.setenv(KEY_ENV, key)
+    host = PluginHost(autoload=False)
+    host.register_provider("keyhdr", _KeyInItsOwnHeader(header, emu.base_url))
+    with pytest.raises(InvalidRequestError) as info:
+        run(engine, {"plugin_host": host}, model="keyhdr/m")
+    check_error(info.value, "api_key", key)
+    assert "environment variable" in str(info.value)
+    assert_nothing_sent(emu)
+
+
 def test_router_timeout_is_checked_at_construction() -> None:
     for bad in (float("inf"), float("nan"), 0, -1, 1e300, True):
         with pytest.raises(InvalidRequestError) as info:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import select
 import socket
 import threading
@@ -223,11 +224,13 @@ def run(
     stream: bool = False,
     model: str = MODEL,
     router: dict[str, Any] | None = None,
+    before_close: Callable[[], None] | None = None,
     **kwargs: Any,
 ) -> Outcome:
     """One completion on ``engine`` (a stream is read to its end); the typed error it raised,
     if any, is returned rather than raised. Anything else (a bare UnicodeDecodeError...)
-    propagates and fails the test."""
+    propagates and fails the test. ``before_close`` runs after the call, while the router (and
+    its connection pool) is still open."""
     out = Outcome()
     started = time.perf_counter()
     router_kwargs = router or {}
@@ -245,6 +248,8 @@ def run(
                     out.texts.append(result.choices[0].message.content)
             except llmrouter.LLMRouterError as exc:
                 out.error = exc
+            if before_close is not None:
+                before_close()
     else:
 
         async def main() -> None:
@@ -261,10 +266,21 @@ def run(
                         out.texts.append(result.choices[0].message.content)
                 except llmrouter.LLMRouterError as exc:
                     out.error = exc
+                if before_close is not None:
+                    await asyncio.to_thread(before_close)
 
         asyncio.run(main())
     out.elapsed = time.perf_counter() - started
     return out
+
+
+def attempt_events(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The structured ``llmrouter.attempt`` events captured so far."""
+    return [
+        r.llmrouter  # type: ignore[attr-defined]
+        for r in caplog.records
+        if getattr(r, "llmrouter", {}).get("event") == "llmrouter.attempt"
+    ]
 
 
 # --- 7: bytes that are not UTF-8 ----------------------------------------------------------------
@@ -305,13 +321,19 @@ def test_bad_utf8_as_first_event(engine: str, serve: Callable[[Script], Server])
     out = run(engine, stream=True, api_base=server.url)
     assert out.texts == []
     assert isinstance(out.error, llmrouter.StreamDecodeError), out.error
-    assert out.error.offset == offset
+    assert (out.error.offset, out.error.provider) == (offset, "together_ai")
+    assert f"byte {offset}" in str(out.error) and "after 0 chunk(s)" in str(out.error)
+    assert KEY not in str(out.error)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_routed_alias_falls_back_from_bad_utf8(
-    engine: str, serve: Callable[[Script], Server], emu: TogetherEmulator
+    engine: str,
+    serve: Callable[[Script], Server],
+    emu: TogetherEmulator,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="llmrouter")
     script, _ = _bad_utf8_script(good_events=0)
     server = serve(script)
     config = {
@@ -330,6 +352,13 @@ def test_routed_alias_falls_back_from_bad_utf8(
     info = out.result.llmrouter
     assert (info.deployment, info.attempts) == ("ok", 2)  # not retried on the broken one
     assert len(server.conns) == 1
+    failed, succeeded = attempt_events(caplog)
+    assert (failed["deployment"], failed["error_type"], failed["decision"]) == (
+        "broken",
+        "StreamDecodeError",
+        "next",
+    )
+    assert (succeeded["deployment"], succeeded["outcome"]) == ("ok", "ok")
 
 
 # --- 8: timeout= is a deadline ------------------------------------------------------------------
@@ -429,42 +458,111 @@ def test_deadline_bounds_a_streams_first_event(
     _assert_deadline(out, server, "sent no event within 1s")
 
 
+def _sse_one_then_silence(server: Server, conn: socket.socket, record: Conn) -> None:
+    server.send(conn, record, SSE_HEAD + _chunk(_chunk_event("first ")))
+    server.wait_or_gone(conn, record, DRIBBLE_FOR)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
-def test_idle_limit_between_events(engine: str, serve: Callable[[Script], Server]) -> None:
-    server = serve(_sse_one_then_dribble)
+@pytest.mark.parametrize("then", ["dribble", "silence"])
+def test_idle_limit_between_events(
+    engine: str, then: str, serve: Callable[[Script], Server]
+) -> None:
+    """After an event, the next one a byte at a time (the rest of an event is awaited by the
+    deadline), or nothing at all (a fresh wait; on the aiohttp engine only the stream's own
+    timer bounds it, since its stream requests go without aiohttp's read timeout: see
+    test_only_aiohttp_stream_requests_go_without_a_read_timeout)."""
+    server = serve(_sse_one_then_dribble if then == "dribble" else _sse_one_then_silence)
     out = run(engine, stream=True, api_base=server.url, timeout=TIMEOUT)
     assert out.texts == ["first "]
     _assert_deadline(out, server, "sent no event for 1s after chunk 1")
 
 
+#: The idle limit of the test below, the reader's pause after each chunk (longer than the
+#: limit), and how soon after the reader asks the server sends the next event (well within it).
+IDLE_LIMIT = 0.6
+READER_PAUSE = 2 * IDLE_LIMIT
+ANSWER_AFTER = 0.1
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_idle_limit_counts_only_the_wait_not_the_readers_pace(
-    serve: Callable[[Script], Server],
+    engine: str, serve: Callable[[Script], Server]
 ) -> None:
-    """A reader slower than ``timeout`` between chunks is not the server's fault."""
-    events = [_chunk_event(f"t{i} ") for i in range(3)]
+    """A reader slower than ``timeout`` between chunks is not the server's fault.
+
+    The server sends each next event ANSWER_AFTER after the reader asks for it, so the gap
+    between two events on the wire (the reader's pause, twice the timeout) is longer than the
+    timeout while every wait the reader sees is far shorter. A limit that measures the
+    server's silence instead of the reader's wait (aiohttp's ``sock_read``, which restarts only
+    when bytes arrive) blames the reader's pace on the server."""
+    events = [_chunk(_chunk_event(f"t{i} ")) for i in range(3)]
+    events.append(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+    asked = threading.Semaphore(0)
+    gaps: list[float] = []  # between two events on the wire
 
     def script(server: Server, conn: socket.socket, record: Conn) -> None:
-        server.send(conn, record, SSE_HEAD)
-        for event in events:
-            server.send(conn, record, _chunk(event))
-            time.sleep(0.3)
-        server.send(conn, record, _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+        server.send(conn, record, SSE_HEAD + events[0])
+        last = time.perf_counter()
+        for event in events[1:]:
+            if not asked.acquire(timeout=10):
+                return
+            time.sleep(ANSWER_AFTER)
+            server.send(conn, record, event)
+            gaps.append(time.perf_counter() - last)
+            last = time.perf_counter()
 
     server = serve(script)
-    with llmrouter.Router() as router:
-        stream = router.completion(
-            model=MODEL,
-            messages=MESSAGES,
-            stream=True,
-            api_base=server.url,
-            api_key=KEY,
-            timeout=0.6,
-        )
-        texts = []
-        for chunk in stream:
-            texts.append(_text(chunk))
-            time.sleep(0.8)  # longer than the timeout, while the reader, not the server, is slow
+    texts: list[str] = []
+    options: dict[str, Any] = {
+        "model": MODEL,
+        "messages": MESSAGES,
+        "stream": True,
+        "api_base": server.url,
+        "api_key": KEY,
+        "timeout": IDLE_LIMIT,
+    }
+    if engine == "sync":
+        with llmrouter.Router() as router:
+            for chunk in router.completion(**options):
+                texts.append(_text(chunk))
+                time.sleep(READER_PAUSE)  # the reader, not the server, is slow
+                asked.release()  # the loop asks for the next chunk now
+    else:
+
+        async def main() -> None:
+            async with llmrouter.AsyncRouter(engine=engine) as router:
+                async for chunk in await router.completion(**options):
+                    texts.append(_text(chunk))
+                    await asyncio.sleep(READER_PAUSE)
+                    asked.release()
+
+        asyncio.run(main())
     assert texts == ["t0 ", "t1 ", "t2 "]
+    assert len(gaps) == 3 and min(gaps) > IDLE_LIMIT  # the server was silent longer than timeout
+
+
+@pytest.mark.parametrize("engine", ENGINES[1:])
+@pytest.mark.parametrize("timeout", [None, 5.0])
+@pytest.mark.parametrize("custom", [False, True])
+def test_only_aiohttp_stream_requests_go_without_a_read_timeout(
+    engine: str, timeout: float | None, custom: bool
+) -> None:
+    """The request half of the idle limit above: on the aiohttp engine a stream's request
+    carries no read timeout (its ``sock_read`` would count the reader's pace), so the stream
+    times each read itself; every other request keeps the read timeout the engine applies per
+    read. ``custom``: a client with default params (built by ``client.build_request``)."""
+    from llmrouter.pipeline import Call, HTTPRequest
+
+    client = _http.make_async_client(30.0, engine)
+    if custom:
+        client.params = httpx.QueryParams({"q": "1"})
+    request = HTTPRequest("POST", "http://127.0.0.1:9/v1/chat/completions", {}, {"a": 1})
+    for stream in (False, True):
+        call = Call(operation="chat", provider="p", model="m", timeout=timeout, stream=stream)
+        read = _http.build_httpx_request(client, request, call).extensions["timeout"]["read"]
+        expected = timeout or 30.0
+        assert read == (None if stream and engine == "aiohttp" else expected), (stream, read)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -542,12 +640,32 @@ def _peak(fn: Callable[[], Outcome]) -> tuple[Outcome, int]:
 def test_content_length_over_the_limit_fails_before_reading(
     engine: str, serve: Callable[[Script], Server]
 ) -> None:
+    """Refused on its Content-Length: nothing of the body is kept, and the connection is closed
+    at once (not drained to be reused, nor left open in the pool until the router closes)."""
     server = serve(_huge_body(50 * MIB, content_length=True))
-    out, peak = _peak(lambda: run(engine, api_base=server.url, router={"max_response_bytes": MIB}))
+    open_at_error: list[int] = []  # per call: connections the server still saw open
+
+    def before_close() -> None:
+        open_at_error.append(sum(conn.gone is None for conn in server.settle()))
+
+    out, peak = _peak(
+        lambda: run(
+            engine,
+            api_base=server.url,
+            router={"max_response_bytes": MIB},
+            before_close=before_close,
+        )
+    )
     assert isinstance(out.error, llmrouter.ResponseTooLargeError), out.error
     assert (out.error.limit, out.error.size) == (MIB, 50 * MIB)
     assert "max_response_bytes=1048576" in str(out.error) and "Content-Length" in str(out.error)
     assert peak < MIB  # nothing of the body was kept
+    # What the server saw: both calls' connections closed while their router was still open,
+    # each after at most what the socket buffers hold (the body was not read to its end).
+    assert open_at_error == [0, 0]
+    conns = server.settle()
+    assert len(conns) == 2  # the untraced run, then the traced one
+    assert all(conn.sent < 50 * MIB for conn in conns), [conn.sent for conn in conns]
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -558,7 +676,19 @@ def test_body_without_length_is_cut_at_the_limit(
     """Chunked, so the size is only known by reading: memory stays near the limit (the whole
     50 MiB was read and joined before, and held until the body failed to parse)."""
     server = serve(_huge_body(50 * MIB, content_length=False, status=status))
-    out, peak = _peak(lambda: run(engine, api_base=server.url, router={"max_response_bytes": MIB}))
+    open_at_error: list[int] = []  # per call: connections the server still saw open
+
+    def before_close() -> None:
+        open_at_error.append(sum(conn.gone is None for conn in server.settle()))
+
+    out, peak = _peak(
+        lambda: run(
+            engine,
+            api_base=server.url,
+            router={"max_response_bytes": MIB},
+            before_close=before_close,
+        )
+    )
     assert isinstance(out.error, llmrouter.ResponseTooLargeError), out.error
     assert out.error.status_code == status
     assert out.error.limit == MIB and out.error.size is not None and out.error.size > MIB
@@ -567,6 +697,7 @@ def test_body_without_length_is_cut_at_the_limit(
     conns = server.settle()
     assert len(conns) == 2  # the untraced run, then the traced one
     assert all(conn.sent < 50 * MIB for conn in conns)  # the client stopped reading, closed
+    assert open_at_error == [0, 0]  # at once, not when the router closed its pool
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -589,6 +720,7 @@ def test_stream_event_over_the_limit(engine: str, serve: Callable[[Script], Serv
     assert out.texts == ["first "]
     assert isinstance(out.error, llmrouter.ResponseTooLargeError), out.error
     assert "stream event" in str(out.error) and "max_response_bytes=1048576" in str(out.error)
+    assert out.error.limit == MIB and out.error.size is not None and out.error.size > MIB
     assert peak < 3 * MIB, peak  # measured: 1.3-1.5 MiB on every engine
 
 
@@ -604,16 +736,22 @@ def test_limit_boundary_on_a_real_answer(engine: str, emu: TogetherEmulator) -> 
     ok = run(engine, api_base=emu.base_url, router={"max_response_bytes": size})
     assert ok.error is None, ok.error
     too_small = run(engine, api_base=emu.base_url, router={"max_response_bytes": size - 1})
-    assert isinstance(too_small.error, llmrouter.ResponseTooLargeError)
-    assert too_small.error.size == size
+    assert isinstance(too_small.error, llmrouter.ResponseTooLargeError), too_small.error
+    assert (too_small.error.limit, too_small.error.size) == (size - 1, size)
+    assert f"max_response_bytes={size - 1}" in str(too_small.error)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 def test_routed_call_moves_on_from_a_body_too_large(
-    serve: Callable[[Script], Server], emu: TogetherEmulator
+    engine: str,
+    serve: Callable[[Script], Server],
+    emu: TogetherEmulator,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="llmrouter")
     server = serve(_huge_body(4 * MIB, content_length=False))
     config = {
-        "router": {"max_response_bytes": MIB, "backoff_base": 0.01},
+        "router": {"max_response_bytes": MIB, "num_retries": 3, "backoff_base": 0.01},
         "models": {
             "chat": {
                 "deployments": [{"model": MODEL, "api_base": server.url, "name": "huge"}],
@@ -622,9 +760,18 @@ def test_routed_call_moves_on_from_a_body_too_large(
             "backup": {"deployments": [{"model": MODEL, "api_base": emu.base_url, "name": "ok"}]},
         },
     }
-    out = run("sync", model="chat", router={"config": config})
+    out = run(engine, model="chat", router={"config": config})
     assert out.error is None, out.error
     assert (out.result.llmrouter.deployment, out.result.llmrouter.attempts) == ("ok", 2)
+    assert len(server.conns) == 1  # not retried on the deployment that answered too much
+    failed, succeeded = attempt_events(caplog)
+    assert (failed["deployment"], failed["error_type"], failed["decision"]) == (
+        "huge",
+        "ResponseTooLargeError",
+        "next",
+    )
+    assert "max_response_bytes=1048576" in failed["error"]
+    assert (succeeded["deployment"], succeeded["outcome"]) == ("ok", "ok")
 
 
 def test_max_response_bytes_default_config_and_bad_values() -> None:

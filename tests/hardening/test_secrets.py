@@ -4,6 +4,9 @@
    the process used meanwhile (the process-wide list of known keys holds only 64). The server
    below holds each answer until it has seen 70 calls with other keys (the ordering is observed
    by the server, no clock involved), then echoes the key in the error message and body.
+   The same for errors raised inside an engine before the response is complete (1b): a body
+   over ``max_response_bytes`` whose headers echo the key, a malformed status line quoting it,
+   an observer failing on a stream head; on every engine, plain and routed.
 2. A key pasted where a variable name (or any config value) belongs is refused, never printed.
 3. A key echoed in any response header is scrubbed, and the credential-header list is one list.
 
@@ -33,7 +36,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import llmrouter
-from llmrouter import errors, hookimpl, logs, secrets
+from llmrouter import errors, hookimpl, logs, secrets, validation
 from llmrouter.pipeline import Call, HTTPRequest, Prompt
 from llmrouter.plugins import PluginHost
 
@@ -43,6 +46,11 @@ MESSAGES = [{"role": "user", "content": "hello"}]
 #: 64 keys the process-wide list remembers.
 NOISE_PER_GATE = 70
 REDACTED = "[REDACTED]"
+#: The size of the ``huge`` answers, and the ``max_response_bytes`` of the routers that get them.
+HUGE_BODY = 5000
+SMALL_LIMIT = 1000
+#: The four ways a call goes out: the sync Router and the AsyncRouter's three engines.
+ENGINES = ["sync", "httpx", "httpx-stock", "aiohttp"]
 
 
 def shapeless_key(tag: str) -> str:
@@ -66,6 +74,11 @@ class EchoServer:
     - ``inband``: streams get a 200, one chunk, then an in-band error event echoing the key
       (non-streamed requests get ``body``);
     - ``ok``: a 200 chat completion whose ``x-request-id`` echoes the key;
+    - ``huge`` / ``hugechunked``: a 200 with a HUGE_BODY-byte body (with a Content-Length, or
+      chunked, without one) whose ``x-request-id`` and ``x-debug-key`` echo the key: a router
+      with a smaller ``max_response_bytes`` fails inside the engine's read;
+    - ``badstatus``: a malformed status line quoting the key (the engines' protocol errors
+      quote the line);
     - ``noise``: a plain 401, counted as one noise call.
     """
 
@@ -128,6 +141,9 @@ class EchoServer:
         if kind == "inband" and request.get("stream"):
             self._stream_error(h, key)
             return
+        if kind in ("huge", "hugechunked", "badstatus"):
+            self._misbehave(h, kind, key)
+            return
         if kind == "ok":
             answer = {
                 "id": "c1",
@@ -175,6 +191,37 @@ class EchoServer:
             h.send_header(name, value)
         h.end_headers()
         h.wfile.write(data)
+
+    @staticmethod
+    def _misbehave(h: BaseHTTPRequestHandler, kind: str, key: str) -> None:
+        h.close_connection = True
+        with contextlib.suppress(OSError):  # the client may hang up once over its limit
+            if kind == "badstatus":
+                h.wfile.write(f"HTTP/1.1 abc {key}\r\n\r\n".encode())
+            else:
+                h.send_response(200)
+                h.send_header("content-type", "application/json")
+                h.send_header("x-request-id", f"req-{key}")
+                h.send_header("x-debug-key", key)
+                h.send_header("connection", "close")  # never pooled, even if read whole
+                if kind == "huge":
+                    h.send_header("content-length", str(HUGE_BODY))
+                    h.end_headers()
+                    h.wfile.write(b" " * HUGE_BODY)
+                else:
+                    h.send_header("transfer-encoding", "chunked")
+                    h.end_headers()
+                    piece = b" " * (HUGE_BODY // 5)
+                    for _ in range(5):
+                        h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    h.wfile.write(b"0\r\n\r\n")
+            h.wfile.flush()
+            # Close only after the client did (it must: the answer is too large or broken). A
+            # server closing first races the aiohttp engine's request-writing task, which may
+            # then report "Can not write request body" instead of the error under test.
+            h.connection.settimeout(30)
+            while h.connection.recv(65536):
+                pass
 
     @staticmethod
     def _stream_error(h: BaseHTTPRequestHandler, key: str) -> None:
@@ -445,6 +492,164 @@ def test_routed_call_each_deployment_key_scrubbed(
         assert_scrubbed(err, key, events)
 
 
+# --- 1b. errors raised inside an engine's read, before the response is complete ------------------
+
+
+def _fail(
+    engine: str,
+    model: str,
+    *,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    stream: bool = False,
+    config: dict[str, Any] | None = None,
+    plugin_host: PluginHost | None = None,
+) -> BaseException:
+    """One call on ``engine`` (``sync`` or an AsyncRouter engine) with a router whose
+    ``max_response_bytes`` is SMALL_LIMIT; returns the exception it raised."""
+    options: dict[str, Any] = {
+        "max_response_bytes": SMALL_LIMIT,
+        "config": config,
+        "plugin_host": plugin_host,
+    }
+    extra: dict[str, Any] = {"api_base": api_base, "api_key": api_key, "stream": stream}
+
+    def sync() -> BaseException:
+        with llmrouter.Router(**options) as router:
+            try:
+                result = router.completion(model, MESSAGES, **extra)
+                for _ in result:
+                    pass
+            except Exception as exc:
+                return exc
+        raise AssertionError("the call did not fail")
+
+    async def run_async() -> BaseException:
+        async with llmrouter.AsyncRouter(engine=engine, **options) as router:
+            try:
+                result = await router.completion(model, MESSAGES, **extra)
+                async for _ in result:
+                    pass
+            except Exception as exc:
+                return exc
+        raise AssertionError("the call did not fail")
+
+    return sync() if engine == "sync" else asyncio.run(run_async())
+
+
+def _echoed_headers_scrubbed(err: BaseException) -> None:
+    """The huge answer's headers reached the error (so the echo was there to scrub)."""
+    assert isinstance(err, llmrouter.ResponseTooLargeError), repr(err)
+    headers = {k.lower(): v for k, v in err.headers.items()}
+    assert headers["x-debug-key"] == REDACTED
+    assert err.request_id == f"req-{REDACTED}"
+
+
+@pytest.mark.parametrize("kind", ["huge", "hugechunked"], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_too_large_answer_with_echoing_headers_is_scrubbed(
+    server: EchoServer, events: pytest.LogCaptureFixture, engine: str, kind: str
+) -> None:
+    """ResponseTooLargeError is raised inside the engine's read (the announced length, or the
+    count as the body arrives), before the router's usual end of a call: it keeps the headers
+    and request id, which echo the key, and must leave without it all the same."""
+    key = shapeless_key("huge")
+    err = _fail(engine, MODEL, api_base=server.url("g", kind), api_key=key)
+    assert server.keys == [key]
+    assert len(server.noise_keys) >= NOISE_PER_GATE
+    _echoed_headers_scrubbed(err)
+    assert_scrubbed(err, key, events)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_transport_error_quoting_the_key_is_scrubbed(
+    server: EchoServer, events: pytest.LogCaptureFixture, engine: str
+) -> None:
+    """A malformed status line that quotes the key: every engine's protocol error quotes the
+    line, and the APIConnectionError (and its chained causes) carry it."""
+    key = shapeless_key("status")
+    err = _fail(engine, MODEL, api_base=server.url("g", "badstatus"), api_key=key)
+    assert server.keys == [key]
+    assert isinstance(err, llmrouter.APIConnectionError), repr(err)
+    assert REDACTED in str(err)  # the line was quoted, without the key
+    assert_scrubbed(err, key, events)
+
+
+class _NumericRequestIds:
+    """An observer that expects numeric request ids: on a stream head whose id echoes the key,
+    its ValueError quotes the id, and the key with it."""
+
+    @hookimpl
+    def llmrouter_response_received(self, call: Call, request: HTTPRequest, response: Any) -> None:
+        int(response.request_id or "0")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_failing_observer_on_a_stream_head_is_scrubbed(
+    server: EchoServer, events: pytest.LogCaptureFixture, engine: str
+) -> None:
+    key = shapeless_key("head")
+    host = PluginHost(autoload=True)
+    host.register_plugin(_NumericRequestIds())
+    err = _fail(
+        engine,
+        MODEL,
+        api_base=server.url("g", "ok"),
+        api_key=key,
+        stream=True,
+        plugin_host=host,
+    )
+    assert server.keys == [key]
+    assert isinstance(err, ValueError) and f"req-{REDACTED}" in str(err), repr(err)
+    assert_scrubbed(err, key, events)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_routed_too_large_and_transport_errors_are_scrubbed(
+    server: EchoServer,
+    events: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    engine: str,
+) -> None:
+    """Three deployments, each with its own key: a huge body with a Content-Length, a chunked
+    one, a malformed status line. Each attempt's error, its WARNING
+    ``llmrouter.attempt`` event and the final AllDeploymentsFailedError are clean."""
+    kinds = ["huge", "hugechunked", "badstatus"]
+    keys = [shapeless_key(f"routed{i}") for i in range(len(kinds))]
+    for i, key in enumerate(keys):
+        monkeypatch.setenv(f"H1_SECRETS_BIG_{i}", key)
+    config = {
+        "router": {"num_retries": 0, "backoff_base": 0.001, "backoff_max": 0.01},
+        "models": {
+            "tenants": {
+                "deployments": [
+                    {
+                        "model": MODEL,
+                        "name": f"d{i}",
+                        "api_base": server.url("g", kind),
+                        "api_key_env": f"H1_SECRETS_BIG_{i}",
+                    }
+                    for i, kind in enumerate(kinds)
+                ]
+            }
+        },
+    }
+    err = _fail(engine, "tenants", config=config)
+    assert isinstance(err, llmrouter.AllDeploymentsFailedError), repr(err)
+    assert sorted(server.keys) == sorted(keys)  # each deployment sent its own key
+    assert len(err.attempts) == len(kinds)
+    by_type = sorted(type(inner).__name__ for _, inner in err.attempts)
+    assert by_type == ["APIConnectionError", "ResponseTooLargeError", "ResponseTooLargeError"]
+    for _, inner in err.attempts:
+        if isinstance(inner, llmrouter.ResponseTooLargeError):
+            _echoed_headers_scrubbed(inner)
+    attempts = [r for r in events.records if r.getMessage().startswith("llmrouter.attempt")]
+    assert len(attempts) == len(kinds)
+    assert all(r.levelno == logging.WARNING for r in attempts)
+    for key in keys:
+        assert_scrubbed(err, key, events)
+
+
 # --- 2. a key where a name belongs -----------------------------------------------------------------
 
 PREFIXED = "tgp_v1_" + "QwErTy0123456789AbCdEfGhIjKlMnOpQrStUvWxYz01"
@@ -613,6 +818,9 @@ def test_one_credential_header_list() -> None:
     assert secrets.CREDENTIAL_HEADERS <= logs._SECRET_KEYS
     assert not hasattr(errors, "_SECRET_HEADERS")
     assert {"set-cookie", "cookie", "authorization", "x-api-key"} <= secrets.CREDENTIAL_HEADERS
+    # The headers whose bad value is reported as api_key: the same list, less other credentials.
+    key_headers = secrets.CREDENTIAL_HEADERS - {"proxy-authorization", "cookie", "set-cookie"}
+    assert key_headers == validation._KEY_HEADERS
     err = errors.APIStatusError(
         "x", headers={"Set-Cookie": "s=1", "X-Api-Key": "abc", "content-type": "text/plain"}
     )
@@ -671,6 +879,28 @@ def test_scrub_error_reaches_every_string_and_the_chain() -> None:
     assert err.extra is untouched  # type: ignore[attr-defined]  # not replaced: same object
     cause = err.__cause__
     assert isinstance(cause, json.JSONDecodeError) and key not in cause.doc
+
+
+def test_scrub_values_keeps_named_tuples_and_reads_any_mapping() -> None:
+    """aiohttp's ClientResponseError (chained under a transport error) keeps the request's
+    headers, ``Authorization`` included, as a multidict inside its ``request_info`` named
+    tuple, and prints them in its repr: both shapes are scrubbed, the named tuple kept."""
+    from typing import NamedTuple
+
+    import httpx
+
+    class Info(NamedTuple):
+        url: str
+        headers: Any
+
+    key = "plain-looking-key-42"
+    info = Info("https://h/v1", httpx.Headers({"Authorization": f"Bearer {key}", "X-A": "1"}))
+    out = secrets.scrub_values(info, (f"Bearer {key}", key))
+    assert type(out) is Info and out.url == "https://h/v1"
+    assert out.headers == {"authorization": REDACTED, "x-a": "1"}
+    assert key not in repr(out)
+    untouched = Info("u", httpx.Headers({"x": "1"}))
+    assert secrets.scrub_values(untouched, (key,)) is untouched
 
 
 def test_scrub_values_survives_a_hostile_depth() -> None:
@@ -760,6 +990,39 @@ def test_fine_tuned_model_names_are_not_keys(model: str) -> None:
     assert not secrets.looks_like_credential(model)
     router = llmrouter.Router(config=_deployment(model=f"together_ai/{model}"))
     assert router.routing is not None
+
+
+@pytest.mark.parametrize(
+    "config_value",
+    [
+        {"api_base": "https://imzvo0p4c6upqp8uma5kku4e7dpejvsk.lambda-url.us-east-1.on.aws/v1"},
+        {"api_base": "https://my-endpoint-8f3k2l1m9n0p.eastus2.inference.ml.azure.com/v1"},
+        {"name": "sk-prod-deployment"},
+        {"options": {"user": "hf_transfer_cache"}},
+        {
+            "api_base": "https://gateway.ai.cloudflare.com/v1/"
+            "0123456789abcdef0123456789abcdef/my-gateway/openai"
+        },
+    ],
+    ids=["lambda-host", "azure-ml-host", "sk-word", "hf-word", "hex-account-id"],
+)
+def test_generated_host_names_and_prefix_words_are_not_keys(config_value: dict[str, Any]) -> None:
+    """Only a URL's password and query can hold a key; a word that merely starts like a key
+    prefix is a name."""
+    router = llmrouter.Router(config=_deployment(**config_value))
+    assert router.routing is not None
+
+
+@pytest.mark.parametrize(
+    "api_base",
+    ["https://user:hunter2-secret@example.com/v1", f"https://example.com/v1?key={RANDOM_TOKEN}"],
+    ids=["password", "query"],
+)
+def test_credentials_inside_a_url_are_refused_unprinted(api_base: str) -> None:
+    with pytest.raises(llmrouter.ConfigError) as info:
+        llmrouter.Router(config=_deployment(api_base=api_base))
+    assert info.value.key == "models.chat.deployments[0].api_base"
+    assert "hunter2" not in str(info.value) and RANDOM_TOKEN not in str(info.value)
 
 
 def test_generated_tokens_are_flagged_most_of_the_time() -> None:

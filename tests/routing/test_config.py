@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +116,17 @@ def test_wrong_type_and_range(tmp_path: Path) -> None:
     assert "valid integer" in str(err) and "'two'" in str(err)
     err = error_for(tmp_path, '[[models.chat.deployments]]\nmodel = "together_ai/x"\nweight = -1\n')
     assert err.key == "models.chat.deployments[0].weight" and "greater than 0" in str(err)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e12", "0"])
+def test_timeouts_are_bounded_like_the_call_argument(tmp_path: Path, value: str) -> None:
+    """A config timeout obeys the same rule as timeout= (0 < t <= 86400, finite): infinity
+    used to pass and end as a raw OverflowError on the first routed call."""
+    err = error_for(tmp_path, f"[router]\ntimeout = {value}\n")
+    assert err.key == "router.timeout"
+    deployment = f'[[models.chat.deployments]]\nmodel = "together_ai/x"\ntimeout = {value}\n'
+    err = error_for(tmp_path, deployment)
+    assert err.key == "models.chat.deployments[0].timeout"
 
 
 def test_unknown_strategy_lists_the_allowed_ones(tmp_path: Path) -> None:
@@ -260,9 +274,46 @@ def test_reference_lists_exactly_the_model_fields() -> None:
 # --- discovery by the module-level functions -----------------------------------------------
 
 
-def test_api_uses_the_same_names_as_config() -> None:
-    assert api._CONFIG_ENV == CONFIG_ENV
-    assert api._DEFAULT_CONFIG_FILE == DEFAULT_CONFIG_FILE
+def test_one_config_lookup_and_no_config_import_without_a_file(
+    emu: TogetherEmulator, tmp_path: Path
+) -> None:
+    """One lookup (``_configfile.config_file``) serves the default routers and the CLI; before
+    issue 14 api.py had a copy with copied constants and ``config.find_config`` was unused. A
+    process without a config still never imports ``llmrouter.config`` (tens of ms)."""
+    from llmrouter import _configfile, config
+
+    assert not hasattr(config, "find_config")
+    assert (CONFIG_ENV, DEFAULT_CONFIG_FILE) == (_configfile.CONFIG_ENV, "llmrouter.toml")
+    assert api.config_file is _configfile.config_file
+    script = (
+        "import sys, llmrouter\n"
+        f"r = llmrouter.completion(model={MODEL!r}, messages={MESSAGES!r}, "
+        f"api_base={emu.base_url!r}, api_key='k', max_tokens=2)\n"
+        "assert r.choices[0].message.content\n"
+        "print(sorted(m for m in sys.modules if m.startswith('llmrouter.')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != CONFIG_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = done.stdout.strip()
+    assert "'llmrouter.client'" in loaded and "'llmrouter._configfile'" in loaded
+    assert "'llmrouter.config'" not in loaded and "'llmrouter.routing'" not in loaded
+
+
+def test_config_file_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmrouter._configfile import config_file
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    assert config_file() is None
+    monkeypatch.setenv(CONFIG_ENV, "  ")  # blank is unset
+    assert config_file() is None
+    write(tmp_path, "[router]\n")
+    assert config_file() == DEFAULT_CONFIG_FILE
+    monkeypatch.setenv(CONFIG_ENV, " missing.toml ")  # set wins, even when the file is missing
+    assert config_file() == "missing.toml"
 
 
 def _emulator_config(emu: TogetherEmulator, key_env: str) -> str:

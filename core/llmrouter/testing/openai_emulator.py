@@ -19,7 +19,9 @@ request log with keys redacted, tenants (``base_url_for``), fault rules and the
   ``json_schema`` a sample instance of the schema;
 - ``strict=True`` (the default) behaves like api.openai.com: unknown request fields and more than
   4 stop sequences are a 400. ``strict=False`` accepts extra fields, as vLLM and friends do;
-- ``require_key=False`` accepts requests without a key (a local server).
+- ``require_key=False`` accepts requests without a key (a local server);
+- ``/embeddings`` takes token ids as OpenAI does (``input`` a list of ints or a list of such
+  lists), where the Together emulator takes text only, as Together does.
 """
 
 from __future__ import annotations
@@ -156,6 +158,27 @@ def _check_stop(body: Mapping[str, Any], strict: bool) -> None:
             f"an array with length {len(stop)} instead.",
             param="stop",
         )
+
+
+def _token_ids(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(_is_int(t) and t >= 0 for t in value)
+
+
+def _embedding_inputs(raw: object) -> list[str] | None:
+    """The inputs of an ``/embeddings`` body in OpenAI's four forms (a string, strings, token ids,
+    lists of token ids), each token list as its ids joined by spaces (so the vector is stable
+    and the token count is its length); ``None`` when the shape is none of them."""
+    if isinstance(raw, str):
+        return [raw]
+    if not isinstance(raw, list) or not raw:
+        return None
+    if all(isinstance(s, str) for s in raw):
+        return list(raw)
+    if _token_ids(raw):
+        return [" ".join(map(str, raw))]
+    if all(_token_ids(tokens) for tokens in raw):
+        return [" ".join(map(str, tokens)) for tokens in raw]
+    return None
 
 
 class OpenAIEmulator(TogetherEmulator):
@@ -437,15 +460,13 @@ class OpenAIEmulator(TogetherEmulator):
         if self.strict:
             _unknown_fields(body, ow.EMBEDDING_FIELDS)
         entry = self._model(body, allowed=("embedding",))
-        raw = body.get("input")
-        inputs = [raw] if isinstance(raw, str) else raw
-        if (
-            not isinstance(inputs, list)
-            or not inputs
-            or not all(isinstance(s, str) for s in inputs)
-        ):
+        inputs = _embedding_inputs(body.get("input"))
+        if inputs is None:
             raise _Invalid(
-                400, "Invalid 'input': expected a string or an array of strings.", param="input"
+                400,
+                "Invalid 'input': expected a string, an array of strings, an array of token "
+                "ids or an array of token-id arrays.",
+                param="input",
             )
         dimensions = body.get("dimensions")
         if dimensions is not None and (not _is_int(dimensions) or dimensions < 1):

@@ -79,6 +79,7 @@ def test_completion(server: EchoServer) -> None:
     assert response["choices"][0]["message"]["content"] == "Hello echo world"  # dict access
     assert response.choices[0].finish_reason == "stop"
     assert response.model == "parrot"
+    assert response.usage is not None
     assert response.usage.prompt_tokens == 3 and response.usage.total_tokens == 6
     assert response.llmrouter.provider == "echo"
     assert response.llmrouter.endpoint == "/echo"
@@ -120,12 +121,13 @@ def test_streaming(server: EchoServer) -> None:
     assert text == "Hello echo world"
     assert chunks[0].choices[0].delta.role == "assistant"
     assert chunks[-1].choices[0].finish_reason == "stop"
-    assert chunks[-1].usage.completion_tokens == 3
+    usage = chunks[-1].usage
+    assert usage is not None and usage.completion_tokens == 3
     assert len({c.id for c in chunks}) == 1
 
 
 def test_async_and_async_streaming(server: EchoServer) -> None:
-    async def main() -> tuple[str, str]:
+    async def main() -> tuple[str | None, str]:
         response = await llmrouter.acompletion(model="echo/loud", messages=HI)
         stream = await llmrouter.acompletion(model="echo/loud", messages=HI, stream=True)
         text = "".join([c.choices[0].delta.content or "" async for c in stream])

@@ -119,7 +119,9 @@ class _ChatChecks(_Options):
         return v
 
     @model_validator(mode="after")
-    def _together(self) -> _ChatChecks:
+    def _cross_field_checks(self) -> _ChatChecks:
+        """Checks that look at several fields at once (max_tokens with max_completion_tokens,
+        top_logprobs with logprobs, tool_choice with tools)."""
         get = self.__dict__.get
         if get("max_tokens") is not None and get("max_completion_tokens") is not None:
             raise ValueError(

@@ -26,7 +26,12 @@ from llmrouter.pipeline import (
     StreamState,
     TextPrompt,
 )
-from llmrouter.provider import auth_headers, resolve_api_base, resolve_api_key
+from llmrouter.provider import (
+    auth_headers,
+    require_text_input,
+    resolve_api_base,
+    resolve_api_key,
+)
 from llmrouter.templates import explicit_template
 from llmrouter.types import ModelResponseStream
 from llmrouter.validation import validate_options
@@ -36,9 +41,12 @@ from llmrouter_openai.options import (
     check_supported,
     embedding_options_model,
 )
-from llmrouter_openai.presets import Preset
+from llmrouter_openai.presets import PRESETS, Preset
 
 __all__ = ["OpenAIFamilyProvider"]
+
+#: Named in the error when a provider without token-id input is given token ids.
+_TOKEN_ID_PROVIDERS = " and ".join(p.name for p in PRESETS.values() if p.embedding_token_ids)
 
 
 class OpenAIFamilyProvider:
@@ -166,6 +174,8 @@ class OpenAIFamilyProvider:
                 )
         elif op == "embedding":
             self._require(call, "embeddings", "embeddings")
+            if not preset.embedding_token_ids:
+                require_text_input(call, accepted_by=_TOKEN_ID_PROVIDERS)
             options = self._options(self.embedding_options, call, "embeddings")
             body = wire.embedding_body(call, options)
             endpoint = "/embeddings"

@@ -68,6 +68,9 @@ class Preset:
     max_tokens_as_max_completion_tokens: bool = False
     #: Quirk: the API answers 400 to a message carrying a ``name`` (Groq).
     rejects_message_name: bool = False
+    #: ``/embeddings`` takes token ids (``input`` a list of ints or of such lists), as OpenAI's
+    #: API and vLLM's server do; otherwise token ids are refused before sending.
+    embedding_token_ids: bool = False
     #: Where the provider documents its API (for messages and docs).
     docs_url: str = ""
 
@@ -79,6 +82,7 @@ OPENAI = Preset(
     api_key_env=("OPENAI_API_KEY",),
     api_base_env=("OPENAI_BASE_URL", "OPENAI_API_BASE"),
     max_tokens_as_max_completion_tokens=True,
+    embedding_token_ids=True,
     docs_url="https://platform.openai.com/docs/api-reference/chat/create",
 )
 
@@ -101,6 +105,7 @@ OPENAI_COMPATIBLE = Preset(
         o.CHAT_TEMPLATE_KWARGS,
     ),
     max_stop=None,
+    embedding_token_ids=True,
     docs_url="https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html",
 )
 

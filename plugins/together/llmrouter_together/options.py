@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from llmrouter.validation import validate_tool_choice, validate_tools
+from llmrouter.validation import TOOL_CHOICE_MODES, validate_tool_choice, validate_tools
 
 __all__ = ["ChatOptions", "CompletionOptions", "EmbeddingOptions"]
 
@@ -98,7 +98,8 @@ class ChatOptions(CompletionOptions):
     tools: list[dict[str, Any]] | None = Field(None, description="Functions the model may call.")
     tool_choice: str | dict[str, Any] | None = Field(
         None,
-        description="'auto', 'none', 'required', or {'type': 'function', 'function': {'name': ...}}.",
+        description="'auto', 'none', 'required', or {'type': 'function', 'function': {'name': ...}}; "
+        "a function's name alone (the spec's string form) is sent as that object.",
     )
     function_call: str | dict[str, Any] | None = Field(
         None, description="Legacy form of tool_choice."
@@ -160,6 +161,9 @@ class ChatOptions(CompletionOptions):
         tools = info.data["tools"]
         names = None if tools is None else [t["function"]["name"] for t in tools]
         validate_tool_choice(v, names, bare_names=True)
+        if isinstance(v, str) and v not in TOOL_CHOICE_MODES:
+            # a bare name forces that function: sent as the object Together's docs and SDK use
+            return {"type": "function", "function": {"name": v}}
         return v
 
 

@@ -19,7 +19,12 @@ from llmrouter.pipeline import (
     StreamState,
     TextPrompt,
 )
-from llmrouter.provider import auth_headers, resolve_api_base, resolve_api_key
+from llmrouter.provider import (
+    auth_headers,
+    require_text_input,
+    resolve_api_base,
+    resolve_api_key,
+)
 from llmrouter.templates import explicit_template
 from llmrouter.validation import validate_options
 from llmrouter_together import wire
@@ -28,7 +33,7 @@ from llmrouter_together.options import ChatOptions, CompletionOptions, Embedding
 DEFAULT_API_BASE = "https://api.together.xyz/v1"
 #: Searched in this order; the first non-empty one wins (``api_key=`` beats them all).
 API_KEY_ENV = ("TOGETHERAI_API_KEY", "TOGETHER_API_KEY", "TOGETHER_AI_TOKEN")
-#: ``api_base=`` beats these; a value without a trailing ``/v1`` gets it.
+#: ``api_base=`` beats these. Whichever base is used, one without a trailing ``/v1`` gets it.
 API_BASE_ENV = ("TOGETHERAI_API_BASE", "TOGETHER_BASE_URL")
 
 
@@ -45,8 +50,15 @@ def llmrouter_format_prompt(call: Call) -> Prompt:
 
 
 def _base(call: Call) -> str:
-    if call.api_base:
-        return call.api_base
+    """``api_base=``, else the variables, else the default; ``/v1`` added when missing.
+
+    One rule for every source (docs/providers/together.md, "Base URL"): Together serves its
+    whole API under ``/v1``, so ``https://host`` and ``https://host/v1`` name the same server,
+    and a tenant or gateway path (``https://gw/t/a``) keeps its prefix before ``/v1``.
+    """
+    base = call.api_base
+    if base and base.endswith("/v1"):  # the usual case (validated: no trailing slash)
+        return base
     return resolve_api_base(call, API_BASE_ENV, DEFAULT_API_BASE, ensure_suffix="/v1")
 
 
@@ -74,6 +86,8 @@ def llmrouter_build_request(call: Call, prompt: Prompt | None) -> HTTPRequest:
             )
         method = "POST"
     elif op == "embedding":
+        # Together's spec: input is a string or a list of strings (no token ids).
+        require_text_input(call)
         validate_options(EmbeddingOptions, call.params, provider=call.provider, what="embeddings")
         body, endpoint, method = wire.embedding_body(call), "/embeddings", "POST"
     elif op == "list_models":

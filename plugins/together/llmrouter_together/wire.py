@@ -1,10 +1,13 @@
 """Together's wire format as pure functions: request bodies in, llmrouter types out.
 
 Nothing here does I/O or reads the environment; ``plugin.py`` adapts the hooks to these
-functions. Facts not in Together's OpenAPI spec but seen in real traffic (see DESIGN.md): chat and
-completion responses carry ``prompt: []`` and ``choices[].seed``; ``finish_reason`` may be
-``eos``; streams end with ``data: [DONE]`` and carry usage on the last content chunk; an error
-inside a stream is a ``data: {"error": {...}}`` event; ``/models`` returns a bare JSON array.
+functions. Together's OpenAPI spec is the source of truth for fields and shapes; these facts are
+not in it but are seen in real traffic, so the code relies on them too: chat and completion
+responses carry ``prompt: []`` and ``choices[].seed``; ``finish_reason`` may be ``eos``; streams
+end with ``data: [DONE]`` and carry usage on the last content chunk (the plugin always sends
+``stream_options: {"include_usage": true}`` to ask for it); an error inside a stream is a
+``data: {"error": {...}}`` event; ``/models`` returns a bare JSON array. docs/providers/together.md
+("Responses") tells users the same.
 
 Streams are read in both shapes a Together server may send: the spec's (every tool-call piece
 repeats ``id``, ``type`` and ``function.name``; a completion chunk has a top-level ``token`` and

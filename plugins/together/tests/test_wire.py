@@ -229,6 +229,10 @@ def test_tool_call_messages_gain_index_and_tool_choice_stays_openai_shaped() -> 
             tools=[{"type": "function", "function": {"name": "f"}}], tool_choice=choice
         )
         assert wire.chat_body(make_call(), options, ChatPrompt(messages))["tool_choice"] == choice
+    # the spec's string form (a function's name alone) goes out as the same object
+    options = ChatOptions(tools=[{"type": "function", "function": {"name": "f"}}], tool_choice="f")
+    body = wire.chat_body(make_call(), options, ChatPrompt(messages))
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "f"}}
 
 
 def test_parse_chat_normalises_like_pydantic_assignment_would() -> None:
