@@ -23,43 +23,14 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 
 import llmrouter
-from llmrouter.testing import OpenAIEmulator
+from llmrouter.testing import OpenAIEmulator, samples
 
 MODEL = "gpt-4o-mini"
 EMBED = "text-embedding-3-small"
 HI = [{"role": "user", "content": "Weather in Paris?"}]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather for a city",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
-FORCED = {"type": "function", "function": {"name": "get_weather"}}
-HISTORY = [
-    {"role": "system", "content": "Be brief."},
-    {"role": "user", "content": "Weather in Paris?"},
-    {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-            }
-        ],
-    },
-    {"role": "tool", "content": "sunny", "tool_call_id": "call_1"},
-    {"role": "user", "content": [{"type": "text", "text": "And tomorrow?"}]},
-]
+TOOLS = samples.TOOLS
+FORCED = samples.FORCED_TOOL_CHOICE
+HISTORY = samples.TOOL_CONVERSATION
 
 #: The same keyword arguments go to ``OpenAI().chat.completions.create(model=MODEL, **kw)`` and
 #: to ``llmrouter.completion(model="openai/" + MODEL, **kw)``.

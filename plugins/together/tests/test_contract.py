@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 import llmrouter
-from llmrouter.testing import TogetherEmulator
+from llmrouter.testing import TogetherEmulator, samples
 
 
 def _spec_utils() -> ModuleType:
@@ -53,37 +53,8 @@ def needs_spec() -> dict[str, Any]:
 
 
 MODEL = "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo"
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather for a city",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
-CONVERSATION = [
-    {"role": "system", "content": "Be brief."},
-    {"role": "user", "content": "Weather in Paris?"},
-    {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-            }
-        ],
-    },
-    {"role": "tool", "content": "sunny", "tool_call_id": "call_1"},
-    {"role": "user", "content": [{"type": "text", "text": "And tomorrow?"}]},
-]
+TOOLS = samples.TOOLS
+CONVERSATION = samples.TOOL_CONVERSATION
 
 CHAT_CALLS: list[dict[str, Any]] = [
     {"messages": [{"role": "user", "content": "hi"}]},

@@ -21,43 +21,14 @@ import pytest
 from together import Together
 
 import llmrouter
-from llmrouter.testing import TogetherEmulator
+from llmrouter.testing import TogetherEmulator, samples
 
 MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 EMBED = "BAAI/bge-large-en-v1.5"
 HI = [{"role": "user", "content": "Weather in Paris?"}]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather for a city",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
-FORCED = {"type": "function", "function": {"name": "get_weather"}}
-HISTORY = [
-    {"role": "system", "content": "Be brief."},
-    {"role": "user", "content": "Weather in Paris?"},
-    {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-            }
-        ],
-    },
-    {"role": "tool", "content": "sunny", "tool_call_id": "call_1"},
-    {"role": "user", "content": [{"type": "text", "text": "And tomorrow?"}]},
-]
+TOOLS = samples.TOOLS
+FORCED = samples.FORCED_TOOL_CHOICE
+HISTORY = samples.TOOL_CONVERSATION
 
 #: The same keyword arguments go to ``Together().chat.completions.create(model=MODEL, **kw)`` and
 #: to ``llmrouter.completion(model="together_ai/" + MODEL, **kw)``.
