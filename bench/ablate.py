@@ -48,7 +48,7 @@ async def _loop(url: str, step: str, total: int) -> str:
     import aiohttp
 
     import llmrouter
-    from llmrouter.http import encode_json
+    from llmrouter._http import encode_json
     from llmrouter.pipeline import HTTPResponse, ResponseHeaders
     from llmrouter_together.wire import parse_chat
 

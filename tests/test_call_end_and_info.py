@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 
 import llmrouter
-from llmrouter import client, hookimpl, secrets, validation
+from llmrouter import _client as client
+from llmrouter import hookimpl, secrets, validation
+from llmrouter._plugins import PluginHost
+from llmrouter._streaming import call_info, pending_call_info
 from llmrouter.pipeline import Call, HTTPRequest, HTTPResponse, ResponseHeaders, TextPrompt
-from llmrouter.plugins import PluginHost
 from llmrouter.secrets import _INTERNED, _KNOWN, _KNOWN_MAX, Secret, redact_text, secret_for
-from llmrouter.streaming import call_info, pending_call_info
 from llmrouter.testing import OpenAIEmulator, TogetherEmulator
 from llmrouter.types import CallInfo, ModelResponse, PendingCallInfo
 from llmrouter.validation import split_model

@@ -245,9 +245,9 @@ async def test_in_band_error_inside_a_chunk_is_an_error(
 def test_stream_core_holds_an_error_until_earlier_chunks_are_read() -> None:
     import json as _json
 
+    from llmrouter._plugins import default_host
+    from llmrouter._streaming import StreamCore
     from llmrouter.pipeline import Call, ChatPrompt, HTTPRequest, HTTPResponse
-    from llmrouter.plugins import default_host
-    from llmrouter.streaming import StreamCore
 
     call = Call(operation="chat", provider="together_ai", model="m", messages=[], stream=True)
     hooks = default_host().provider_hooks("together_ai")

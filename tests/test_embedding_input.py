@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import llmrouter
-from llmrouter.client import _validate_embedding_input
+from llmrouter._client import _validate_embedding_input
 from llmrouter.pipeline import Call
 from llmrouter.provider import require_text_input
 from llmrouter.testing import TogetherEmulator

@@ -14,10 +14,9 @@ import httpx
 import pytest
 
 import llmrouter
-from llmrouter import hookimpl
-from llmrouter import http as _http
+from llmrouter import _http, hookimpl
+from llmrouter._plugins import PluginHost
 from llmrouter.pipeline import Call, ChatPrompt, HTTPRequest
-from llmrouter.plugins import PluginHost
 from llmrouter.testing import Fault, TogetherEmulator
 
 pytest.importorskip("httpx_aiohttp")

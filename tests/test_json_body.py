@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import llmrouter
-from llmrouter.http import encode_json
+from llmrouter._http import encode_json
 from llmrouter.testing import TogetherEmulator
 
 MODEL = "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo"

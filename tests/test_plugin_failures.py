@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 import llmrouter
+from llmrouter._plugins import PluginHost, provider_env_var
+from llmrouter._routing import Disposition, Routing, classify, counts_against_deployment
 from llmrouter.config import load_config
 from llmrouter.errors import AmbiguousProviderError, PluginLoadError
-from llmrouter.plugins import PluginHost, provider_env_var
-from llmrouter.routing import Disposition, Routing, classify, counts_against_deployment
 from llmrouter.testing import TogetherEmulator
 
 MODEL = "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo"

@@ -15,7 +15,7 @@ import pytest
 
 import llmrouter
 from llmrouter import hookimpl
-from llmrouter.plugins import PluginHost
+from llmrouter._plugins import PluginHost
 from llmrouter.testing import Fault, TogetherEmulator
 
 MODEL = "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo"

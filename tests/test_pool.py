@@ -1,4 +1,4 @@
-"""llmrouter's async connection pool (:mod:`llmrouter.pool`) over real sockets.
+"""llmrouter's async connection pool (:mod:`llmrouter._pool`) over real sockets.
 
 Every test talks to a real emulator on 127.0.0.1 and checks both sides: what the client's pool
 holds and what the server saw (``accepted_connections``, ``open_connections``). The pool must
@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 import llmrouter
-from llmrouter import pool as _pool
+from llmrouter import _pool
 from llmrouter.testing import Fault, TogetherEmulator
 
 KEY = "pool-test-key"

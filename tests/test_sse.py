@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmrouter.sse import SSEDecoder
+from llmrouter._sse import SSEDecoder
 
 STREAM = (
     b": keep-alive comment\n\n"

@@ -51,8 +51,8 @@ async def not_sync(flag: bool) -> None:
 """
 
 RESPONSE = "llmrouter.types.ModelResponse"
-STREAM = "llmrouter.streaming.CompletionStream"
-ASTREAM = "llmrouter.streaming.AsyncCompletionStream"
+STREAM = "llmrouter._streaming.CompletionStream"
+ASTREAM = "llmrouter._streaming.AsyncCompletionStream"
 
 EXPECTED = [
     RESPONSE,

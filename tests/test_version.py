@@ -2,7 +2,7 @@
 
 Before issue 14 pyproject.toml, ``__version__`` ("0.1.0") and the User-Agent (``llmrouter/0.1``)
 each carried their own version. Now hatch reads ``__version__`` ([tool.hatch.version]) and
-``http.py`` builds the User-Agent from it; the server is the witness.
+``_http.py`` builds the User-Agent from it; the server is the witness.
 """
 
 from __future__ import annotations

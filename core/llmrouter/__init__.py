@@ -54,18 +54,18 @@ __version__ = "0.1.0"
 # public name -> module that defines it (imported on first attribute access)
 _LAZY: dict[str, str] = {
     # calls
-    "completion": "llmrouter.api",
-    "acompletion": "llmrouter.api",
-    "embedding": "llmrouter.api",
-    "aembedding": "llmrouter.api",
-    "list_models": "llmrouter.api",
-    "alist_models": "llmrouter.api",
-    "reset_default_routers": "llmrouter.api",
+    "completion": "llmrouter._api",
+    "acompletion": "llmrouter._api",
+    "embedding": "llmrouter._api",
+    "aembedding": "llmrouter._api",
+    "list_models": "llmrouter._api",
+    "alist_models": "llmrouter._api",
+    "reset_default_routers": "llmrouter._api",
     # clients
-    "Router": "llmrouter.client",
-    "AsyncRouter": "llmrouter.client",
-    "CompletionStream": "llmrouter.streaming",
-    "AsyncCompletionStream": "llmrouter.streaming",
+    "Router": "llmrouter._client",
+    "AsyncRouter": "llmrouter._client",
+    "CompletionStream": "llmrouter._streaming",
+    "AsyncCompletionStream": "llmrouter._streaming",
     # response types
     "ModelResponse": "llmrouter.types",
     "ModelResponseStream": "llmrouter.types",
@@ -184,14 +184,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from llmrouter._registry import (
-        plugin_errors,
-        providers,
-        register_plugin,
-        register_provider,
-        unregister_plugin,
-    )
-    from llmrouter.api import (
+    from llmrouter._api import (
         acompletion,
         aembedding,
         alist_models,
@@ -200,11 +193,18 @@ if TYPE_CHECKING:
         list_models,
         reset_default_routers,
     )
-    from llmrouter.client import AsyncRouter, Router
+    from llmrouter._client import AsyncRouter, Router
+    from llmrouter._registry import (
+        plugin_errors,
+        providers,
+        register_plugin,
+        register_provider,
+        unregister_plugin,
+    )
+    from llmrouter._streaming import AsyncCompletionStream, CompletionStream
     from llmrouter.config import RouterConfig, load_config, load_config_file
     from llmrouter.hookspecs import hookimpl
     from llmrouter.secrets import Secret
-    from llmrouter.streaming import AsyncCompletionStream, CompletionStream
     from llmrouter.templates import (
         PromptTemplate,
         prompt_templates,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmrouter.plugins import PluginError, default_host
+from llmrouter._plugins import PluginError, default_host
 
 __all__ = [
     "plugin_errors",

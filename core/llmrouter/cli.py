@@ -377,8 +377,8 @@ def _entry_point_rows(group: str, *, every_distribution: bool = False) -> list[d
 
 def _plugin_report() -> dict[str, Any]:
     """Load every installed provider and cross-cutting plugin, and say what happened."""
+    from llmrouter._plugins import BUILTIN_PLUGINS, PLUGIN_GROUP, PROVIDER_GROUP, default_host
     from llmrouter.errors import AmbiguousProviderError
-    from llmrouter.plugins import BUILTIN_PLUGINS, PLUGIN_GROUP, PROVIDER_GROUP, default_host
 
     host = default_host()
     rows = _entry_point_rows(PROVIDER_GROUP, every_distribution=True)
@@ -847,7 +847,7 @@ def _enable_debug_logging(err: TextIO) -> None:
 
 
 def _close_quietly() -> None:
-    api = sys.modules.get("llmrouter.api")
+    api = sys.modules.get("llmrouter._api")
     if api is not None:
         with contextlib.suppress(Exception):  # best effort on the way out
             api.reset_default_routers()

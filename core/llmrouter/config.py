@@ -177,7 +177,7 @@ class RouterSettings(_Strict):
         description="Longest Retry-After / retry-after-ms (seconds) the router waits for; a "
         "longer one moves on to the next deployment instead of waiting.",
     )
-    # 128 MiB: llmrouter.http.DEFAULT_MAX_RESPONSE_BYTES (not imported: it would load httpx).
+    # 128 MiB: llmrouter._http.DEFAULT_MAX_RESPONSE_BYTES (not imported: it would load httpx).
     max_response_bytes: int = Field(
         134_217_728,
         gt=0,

@@ -1,7 +1,7 @@
 """docs/architecture.md is the map of the code: what it names must exist (issue 14).
 
 It used to cite DESIGN.md (a file outside the repository), name ``_StreamCore`` (the class is
-``StreamCore``) and claim that all httpx knowledge lived in http.py.
+``StreamCore``) and claim that all httpx knowledge lived in _http.py.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def test_every_module_in_the_map_exists() -> None:
 
 
 def test_named_classes_exist_and_httpx_users_are_named() -> None:
-    streaming = ast.parse((CORE / "streaming.py").read_text(encoding="utf-8"))
+    streaming = ast.parse((CORE / "_streaming.py").read_text(encoding="utf-8"))
     classes = {n.name for n in ast.walk(streaming) if isinstance(n, ast.ClassDef)}
     assert "StreamCore" in classes and "_StreamCore" not in PAGE
     # every core module that imports httpx or httpcore is named where the page says so

@@ -458,7 +458,7 @@ def test_bad_key_in_a_provider_key_header_is_reported_as_api_key(
     """Every credential header that carries the provider's key (the one list,
     ``secrets.CREDENTIAL_HEADERS``) names ``api_key`` and the key variable, not "headers", and
     never quotes the key."""
-    from llmrouter.plugins import PluginHost
+    from llmrouter._plugins import PluginHost
 
     key = BAD_KEYS["api-key-non-ascii"]
     monkeypatch.setenv(KEY_ENV, key)

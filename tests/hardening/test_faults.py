@@ -35,8 +35,8 @@ import httpx
 import pytest
 
 import llmrouter
-from llmrouter import http as _http
-from llmrouter.sse import SSEDecodeError, SSEDecoder, SSEEventTooLargeError
+from llmrouter import _http
+from llmrouter._sse import SSEDecodeError, SSEDecoder, SSEEventTooLargeError
 from llmrouter.testing import TogetherEmulator
 
 pytest.importorskip("httpx_aiohttp")

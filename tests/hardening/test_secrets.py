@@ -37,8 +37,8 @@ from hypothesis import strategies as st
 
 import llmrouter
 from llmrouter import errors, hookimpl, logs, secrets, validation
+from llmrouter._plugins import PluginHost
 from llmrouter.pipeline import Call, HTTPRequest, Prompt
-from llmrouter.plugins import PluginHost
 
 MODEL = "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo"
 MESSAGES = [{"role": "user", "content": "hello"}]

@@ -13,7 +13,8 @@ import pytest
 from routing_support import MESSAGES, MODEL, FakeClock
 
 import llmrouter
-from llmrouter import api
+from llmrouter import _api as api
+from llmrouter._routing import Routing
 from llmrouter.config import (
     CONFIG_ENV,
     DEFAULT_CONFIG_FILE,
@@ -29,7 +30,6 @@ from llmrouter.config import (
     render_schema_markdown,
 )
 from llmrouter.config import _toml as _toml
-from llmrouter.routing import Routing
 from llmrouter.testing import TogetherEmulator
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
@@ -298,8 +298,8 @@ def test_one_config_lookup_and_no_config_import_without_a_file(
     )
     assert done.returncode == 0, done.stderr
     loaded = done.stdout.strip()
-    assert "'llmrouter.client'" in loaded and "'llmrouter._configfile'" in loaded
-    assert "'llmrouter.config'" not in loaded and "'llmrouter.routing'" not in loaded
+    assert "'llmrouter._client'" in loaded and "'llmrouter._configfile'" in loaded
+    assert "'llmrouter.config'" not in loaded and "'llmrouter._routing'" not in loaded
 
 
 def test_config_file_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

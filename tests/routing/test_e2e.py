@@ -26,8 +26,8 @@ from routing_support import (
 )
 
 import llmrouter
+from llmrouter._routing import Routing
 from llmrouter.config import load_config
-from llmrouter.routing import Routing
 from llmrouter.testing import Fault, TogetherEmulator
 
 MakeClient = Callable[[Any], Client]

@@ -1,4 +1,4 @@
-"""routing.py on its own: a fake clock and seeded or scripted randomness, no sockets, no sleeps."""
+"""_routing.py on its own: a fake clock and seeded or scripted randomness, no sockets, no sleeps."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ import pytest
 from routing_support import KEY, KEY_ENV, FakeClock
 
 from llmrouter import errors as E
-from llmrouter.config import load_config
-from llmrouter.pipeline import Call
-from llmrouter.routing import (
+from llmrouter._routing import (
     Attempt,
     CallPlan,
     Disposition,
@@ -26,6 +24,8 @@ from llmrouter.routing import (
     deployment_call,
     retry_after_of,
 )
+from llmrouter.config import load_config
+from llmrouter.pipeline import Call
 
 M = "together_ai/m"
 

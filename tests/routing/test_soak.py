@@ -19,7 +19,7 @@ import pytest
 from routing_support import MESSAGES, config, deployment
 
 import llmrouter
-from llmrouter.pool import AsyncPool
+from llmrouter._pool import AsyncPool
 from llmrouter.testing import Fault, TogetherEmulator
 
 # Scale and hang bound can be changed for a longer local run: SOAK_TOTAL=20000 SOAK_BOUND=900.
@@ -65,7 +65,7 @@ async def test_soak_no_hangs_no_untyped_errors_no_lost_responses(
     emu: TogetherEmulator, engine: str
 ) -> None:
     """``default``: the client the router builds, over llmrouter's connection pool
-    (``llmrouter/pool.py``) with its default limits; ``stock-64``: httpx's own pool, capped at 64
+    (``llmrouter/_pool.py``) with its default limits; ``stock-64``: httpx's own pool, capped at 64
     connections (httpx's pool degrades badly with hundreds of open connections,
     docs/performance.md)."""
     install_faults(emu)

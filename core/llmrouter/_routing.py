@@ -1,4 +1,4 @@
-"""Routing decisions, shared by :class:`~llmrouter.client.Router` and ``AsyncRouter``.
+"""Routing decisions, shared by :class:`~llmrouter._client.Router` and ``AsyncRouter``.
 
 Everything here is pure bookkeeping: no sockets, no sleeping. The clients drive a
 :class:`CallPlan` in a loop::

@@ -14,7 +14,7 @@ Async engines (``AsyncRouter(engine=...)``):
 
 ``"httpx"`` (default)
     httpx with llmrouter's own pool: httpx's AsyncClient, whose default transport gets
-    llmrouter's constant-time connection pool (:mod:`llmrouter.pool`): the same connections,
+    llmrouter's constant-time connection pool (:mod:`llmrouter._pool`): the same connections,
     limits and errors, without httpcore's per-request scan of the whole pool, which dominates
     under concurrency.
 ``"httpx-stock"``
@@ -132,7 +132,7 @@ def make_async_client(
         return aiohttp_async_client(timeout)
     client = httpx.AsyncClient(timeout=to_timeout(timeout), limits=DEFAULT_LIMITS, headers=_HEADERS)
     if engine == "httpx":
-        from llmrouter import pool
+        from llmrouter import _pool as pool
 
         pool.install(client)
     return client

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import httpx
 
-from llmrouter import http as _http
+from llmrouter import _http
+from llmrouter._plugins import PluginHost, ProviderHooks, default_host
+from llmrouter._streaming import (
+    AsyncCompletionStream,
+    CompletionStream,
+    StreamCore,
+    pending_call_info,
+)
 from llmrouter.errors import APIError, InvalidRequestError, LLMRouterError, status_error_class
 from llmrouter.pipeline import (
     Call,
@@ -27,14 +34,7 @@ from llmrouter.pipeline import (
     Operation,
     Prompt,
 )
-from llmrouter.plugins import PluginHost, ProviderHooks, default_host
 from llmrouter.secrets import Secret, scrub_call_error, secret_for
-from llmrouter.streaming import (
-    AsyncCompletionStream,
-    CompletionStream,
-    StreamCore,
-    pending_call_info,
-)
 from llmrouter.types import (
     EmbeddingResponse,
     ModelInfo,
@@ -51,8 +51,8 @@ from llmrouter.validation import (
 )
 
 if TYPE_CHECKING:
+    from llmrouter._routing import CallPlan, Lease, Routing
     from llmrouter.config import RouterConfig
-    from llmrouter.routing import CallPlan, Lease, Routing
 
 __all__ = ["AsyncCompletionStream", "AsyncRouter", "CompletionStream", "Router"]
 
@@ -302,8 +302,8 @@ def _hold(stream: CompletionStream | AsyncCompletionStream, lease: Lease) -> Non
 
 
 def _make_routing(config: Any) -> Routing:
+    from llmrouter._routing import Routing
     from llmrouter.config import load_config
-    from llmrouter.routing import Routing
 
     if isinstance(config, Routing):
         return config
@@ -599,7 +599,7 @@ class Router(_RouterBase):
 
     def _run_routed(self, plan: CallPlan, base: Call) -> Any:
         """The attempt loop; its twin in AsyncRouter differs only in ``await`` and the sleep."""
-        from llmrouter.routing import Attempt, Wait, deployment_call, log_attempt
+        from llmrouter._routing import Attempt, Wait, deployment_call, log_attempt
 
         started = time.perf_counter()
         call = base
@@ -698,7 +698,7 @@ class AsyncRouter(_RouterBase):
     uses it (the module-level ``acompletion`` keeps one per loop for you).
 
     ``engine``: ``"httpx"`` (default: httpx with llmrouter's constant-time connection pool,
-    :mod:`llmrouter.pool`), ``"httpx-stock"`` (httpx exactly as httpx builds it) or
+    :mod:`llmrouter._pool`), ``"httpx-stock"`` (httpx exactly as httpx builds it) or
     ``"aiohttp"`` (aiohttp behind httpx's API, ``pip install 'llmrouter[aiohttp]'``: the fastest
     under high concurrency). See docs/performance.md.
     """
@@ -896,7 +896,7 @@ class AsyncRouter(_RouterBase):
 
     async def _run_routed(self, plan: CallPlan, base: Call) -> Any:
         """The attempt loop: :meth:`Router._run_routed` with ``await`` and ``asyncio.sleep``."""
-        from llmrouter.routing import Attempt, Wait, deployment_call, log_attempt
+        from llmrouter._routing import Attempt, Wait, deployment_call, log_attempt
 
         started = time.perf_counter()
         call = base

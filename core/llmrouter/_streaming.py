@@ -13,7 +13,9 @@ from typing import Any
 
 import httpx
 
-from llmrouter import http as _http
+from llmrouter import _http
+from llmrouter._plugins import ProviderHooks
+from llmrouter._sse import SSEDecoder, SSEError, SSEEventTooLargeError
 from llmrouter.errors import APIConnectionError, APITimeoutError, LLMRouterError, StreamDecodeError
 from llmrouter.pipeline import (
     STREAM_DONE,
@@ -24,9 +26,7 @@ from llmrouter.pipeline import (
     Prompt,
     StreamState,
 )
-from llmrouter.plugins import ProviderHooks
 from llmrouter.secrets import scrub_call_error
-from llmrouter.sse import SSEDecoder, SSEError, SSEEventTooLargeError
 from llmrouter.types import CallInfo, ModelResponseStream, PendingCallInfo, trusted_call_info
 
 __all__ = [

@@ -281,7 +281,7 @@ def _stage_caller(pm: pluggy.PluginManager, caller: HookCaller) -> StageCaller:
 class PluginHost:
     """Owns the pluggy PluginManager and every plugin decision.
 
-    One host normally serves the whole process (:func:`llmrouter.plugins.default_host`), so that
+    One host normally serves the whole process (:func:`llmrouter._plugins.default_host`), so that
     ``register_plugin`` in one place affects every Router; tests may build their own.
 
     ``distributions`` maps a provider name to the distribution that must provide it, for when

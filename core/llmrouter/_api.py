@@ -1,7 +1,7 @@
 """The module-level functions: ``llmrouter.completion(...)`` and friends.
 
-They delegate to a lazily created default :class:`~llmrouter.client.Router` (one per process) or
-:class:`~llmrouter.client.AsyncRouter` (one per running event loop, because an httpx
+They delegate to a lazily created default :class:`~llmrouter._client.Router` (one per process) or
+:class:`~llmrouter._client.AsyncRouter` (one per running event loop, because an httpx
 AsyncClient is bound to the loop that created it). Nothing is created at import time.
 
 When the first default router is created, the routing config is looked up: the file named by
@@ -17,13 +17,13 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from llmrouter._client import AsyncRouter, Router
 from llmrouter._configfile import config_file
-from llmrouter.client import AsyncRouter, Router
-from llmrouter.streaming import AsyncCompletionStream, CompletionStream
+from llmrouter._streaming import AsyncCompletionStream, CompletionStream
 from llmrouter.types import EmbeddingResponse, ModelInfo, ModelResponse
 
 if TYPE_CHECKING:
-    from llmrouter.routing import Routing
+    from llmrouter._routing import Routing
 
 __all__ = [
     "acompletion",
@@ -57,8 +57,8 @@ def _default_routing() -> Routing | None:
             path = config_file()
             if path is not None:
                 # Only now: a process without a config never imports the config machinery.
+                from llmrouter._routing import Routing
                 from llmrouter.config import load_config_file
-                from llmrouter.routing import Routing
 
                 _routing = Routing(load_config_file(path))
             _routing_loaded = True
@@ -154,7 +154,7 @@ def completion(
 
     Returns a :class:`~llmrouter.types.ModelResponse`; with ``stream=True`` an iterator of
     :class:`~llmrouter.types.ModelResponseStream` chunks (a
-    :class:`~llmrouter.streaming.CompletionStream`). The overloads tell a type checker which. ``params`` are the provider's options
+    :class:`~llmrouter._streaming.CompletionStream`). The overloads tell a type checker which. ``params`` are the provider's options
     (``max_tokens``, ``temperature``, ...); unknown ones raise before any request, so send
     provider-specific extras with ``extra_body={...}``.
     """
