@@ -49,8 +49,9 @@ async def _loop(url: str, step: str, total: int) -> str:
 
     import llmrouter
     from llmrouter._http import encode_json
+    from llmrouter.openai_compat import parse_chat
     from llmrouter.pipeline import HTTPResponse, ResponseHeaders
-    from llmrouter_together.wire import parse_chat
+    from llmrouter_together.dialect import DIALECT
 
     router = llmrouter.AsyncRouter(engine="aiohttp")
     client: Any = router.http_client
@@ -81,7 +82,7 @@ async def _loop(url: str, step: str, total: int) -> str:
             if parse:
                 response = HTTPResponse(r.status, ResponseHeaders.from_raw(r.raw_headers), content)
         if parse:
-            return str(parse_chat(template, response).choices[0].message.content)
+            return str(parse_chat(template, response, DIALECT).choices[0].message.content)
         return str(json.loads(content)["choices"][0]["message"]["content"])
 
     async def full() -> str:

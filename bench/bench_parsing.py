@@ -50,8 +50,9 @@ def per_op_us(fn: Callable[[], object], iterations: int) -> float:
 
 def main() -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    from llmrouter import openai_compat as wire
     from llmrouter.pipeline import Call, ChatPrompt, HTTPResponse, StreamState
-    from llmrouter_together import wire
+    from llmrouter_together.dialect import DIALECT
 
     call = Call(operation="chat", provider="together_ai", model="m")
     response = HTTPResponse(200, {"content-type": "application/json"}, CHAT)
@@ -60,13 +61,16 @@ def main() -> None:
 
     chat_rows: list[tuple[str, Callable[[], object]]] = [
         ("json.loads", lambda: json.loads(CHAT)),
-        ("llmrouter (Together plugin parse_chat)", lambda: wire.parse_chat(call, response)),
+        (
+            "llmrouter (Together plugin parse_chat)",
+            lambda: wire.parse_chat(call, response, DIALECT),
+        ),
     ]
     chunk_rows: list[tuple[str, Callable[[], object]]] = [
         ("json.loads", lambda: json.loads(CHUNK)),
         (
             "llmrouter (Together plugin parse_stream_event)",
-            lambda: wire.parse_stream_event(call, prompt, CHUNK, state),
+            lambda: wire.parse_stream_event(call, prompt, CHUNK, state, DIALECT),
         ),
     ]
     try:

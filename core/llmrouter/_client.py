@@ -662,7 +662,9 @@ class Router(_RouterBase):
                 ) from exc
             if call.stream and resp.status_code < 400:
                 try:
-                    head = HTTPResponse(resp.status_code, resp.headers)
+                    head = HTTPResponse(
+                        resp.status_code, resp.headers, b"", request.request_id_headers
+                    )
                     hooks.response_received(call=call, request=request, response=head)
                 except BaseException:
                     resp.close()
@@ -684,6 +686,7 @@ class Router(_RouterBase):
                 response = _http.read_response(
                     resp, self._max_response_bytes, call, budget, deadline
                 )
+                response.request_id_headers = request.request_id_headers
             except httpx.HTTPError as exc:
                 raise _http.transport_error(exc, call, budget=budget, deadline=deadline) from exc
         finally:
@@ -877,6 +880,7 @@ class AsyncRouter(_RouterBase):
                     else:
                         body = await direct.read_capped(raw, limit, call)
                     response = direct.read_response(raw, body)
+                    response.request_id_headers = request.request_id_headers
             except Exception as exc:
                 mapped = direct.transport_error(exc)
                 if mapped is None:
@@ -952,6 +956,7 @@ class AsyncRouter(_RouterBase):
                 response = await direct.send_call(request, call, limit)
             except httpx.HTTPError as exc:
                 raise _http.transport_error(exc, call, budget=budget, deadline=deadline) from exc
+            response.request_id_headers = request.request_id_headers
             return self._finish(hooks, call, prompt, request, response, started)
         req = _http.build_httpx_request(client, request, call)
         what = "first event" if call.stream else "response"
@@ -962,7 +967,9 @@ class AsyncRouter(_RouterBase):
                 resp = await client.send(req, stream=True)
                 if call.stream and resp.status_code < 400:
                     try:
-                        head = HTTPResponse(resp.status_code, resp.headers)
+                        head = HTTPResponse(
+                            resp.status_code, resp.headers, b"", request.request_id_headers
+                        )
                         hooks.response_received(call=call, request=request, response=head)
                     except BaseException:
                         await resp.aclose()
@@ -981,6 +988,7 @@ class AsyncRouter(_RouterBase):
                     return AsyncCompletionStream(core, resp)
                 # At most max_response_bytes, counted as it arrives; the response is closed.
                 response = await _http.aread_response(resp, limit, call)
+                response.request_id_headers = request.request_id_headers
         except httpx.HTTPError as exc:
             raise _http.transport_error(
                 exc, call, budget=budget, deadline=deadline, what=what

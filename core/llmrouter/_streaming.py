@@ -83,6 +83,7 @@ def pending_call_info(
         response.headers,
         request.endpoint,
         getattr(prompt, "text", None),
+        response.request_id_headers,
     )
 
 

@@ -22,7 +22,7 @@ names) but never lose or rename one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         StreamDone,
         StreamState,
     )
-    from llmrouter.types import ModelResponseStream
+    from llmrouter.types import EmbeddingResponse, ModelInfo, ModelResponse, ModelResponseStream
 
 PROJECT = "llmrouter"
 
@@ -78,7 +78,9 @@ def llmrouter_build_request(call: Call, prompt: Prompt | None) -> HTTPRequest | 
 
 
 @hookspec(firstresult=True)
-def llmrouter_parse_response(call: Call, prompt: Prompt | None, response: HTTPResponse) -> Any:
+def llmrouter_parse_response(
+    call: Call, prompt: Prompt | None, response: HTTPResponse
+) -> ModelResponse | EmbeddingResponse | list[ModelInfo] | None:
     """Turn a successful (2xx) non-streaming response into llmrouter's types.
 
     Returns :class:`~llmrouter.types.ModelResponse` for ``chat`` and ``text_completion``

@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 from llmrouter.secrets import Secret, redact_headers
 
 __all__ = [
+    "DEFAULT_REQUEST_ID_HEADERS",
     "STREAM_DONE",
     "Call",
     "CallOutcome",
@@ -36,6 +37,10 @@ __all__ = [
 ]
 
 Operation = Literal["chat", "text_completion", "embedding", "list_models"]
+
+
+#: Where a request id is looked for unless the provider says otherwise.
+DEFAULT_REQUEST_ID_HEADERS: Final = ("x-request-id",)
 
 
 @dataclass(slots=True, repr=False)
@@ -107,6 +112,9 @@ class HTTPRequest:
     json: Any = None
     #: The endpoint path, for logs and CallInfo (``/chat/completions``...).
     endpoint: str = ""
+    #: Response headers that hold the provider's request id, tried in order (the provider's
+    #: dialect names them; the core knows no provider's header).
+    request_id_headers: tuple[str, ...] = DEFAULT_REQUEST_ID_HEADERS
 
     def __repr__(self) -> str:
         return (
@@ -170,30 +178,33 @@ class HTTPResponse:
     status_code: int
     headers: Mapping[str, str]
     content: bytes = b""
+    #: Where :attr:`request_id` looks: the request's ``request_id_headers``.
+    request_id_headers: tuple[str, ...] = DEFAULT_REQUEST_ID_HEADERS
 
     def json(self) -> Any:
         return json.loads(self.content)
 
     @property
     def request_id(self) -> str | None:
-        return request_id_of(self.headers)
+        return request_id_of(self.headers, self.request_id_headers)
 
 
-def request_id_of(headers: Mapping[str, str]) -> str | None:
-    """The provider's request id from response ``headers`` (``x-request-id`` and its variants)."""
+def request_id_of(
+    headers: Mapping[str, str], names: tuple[str, ...] = DEFAULT_REQUEST_ID_HEADERS
+) -> str | None:
+    """The provider's request id: the first of the headers ``names`` that is set."""
     if type(headers) is ResponseHeaders:
         # Lower-cased names: read as a plain dict, skipping the case-insensitive lookup.
-        get = dict.get
-        return (
-            get(headers, "x-request-id")
-            or get(headers, "request-id")
-            or get(headers, "x-together-request-id")
-        )
-    return (
-        headers.get("x-request-id")
-        or headers.get("request-id")
-        or headers.get("x-together-request-id")
-    )
+        for name in names:
+            value = dict.get(headers, name)
+            if value:
+                return value
+        return None
+    for name in names:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
 
 
 class StreamDone:

@@ -213,6 +213,7 @@ class PendingCallInfo:
         "model",
         "prompt",
         "provider",
+        "request_id_headers",
     )
 
     def __init__(
@@ -224,6 +225,7 @@ class PendingCallInfo:
         headers: Mapping[str, str],
         endpoint: str | None,
         prompt: str | None,
+        request_id_headers: tuple[str, ...] = ("x-request-id",),
     ) -> None:
         self.provider = provider
         self.model = model
@@ -232,6 +234,7 @@ class PendingCallInfo:
         self.headers = headers
         self.endpoint = endpoint
         self.prompt = prompt
+        self.request_id_headers = request_id_headers
         self._built: CallInfo | None = None
 
     def build(self) -> CallInfo:
@@ -256,7 +259,7 @@ class PendingCallInfo:
                 "alias": metadata.get("alias"),
                 "attempts": metadata.get("attempts", 1),
                 "latency_s": self.latency_s,
-                "request_id": request_id_of(self.headers),
+                "request_id": request_id_of(self.headers, self.request_id_headers),
                 "endpoint": self.endpoint or None,
                 "prompt": self.prompt,
             }

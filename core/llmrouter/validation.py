@@ -15,6 +15,8 @@ gives one typed, never-retried :class:`InvalidRequestError` whatever the engine.
 from __future__ import annotations
 
 import re
+import sys
+import warnings
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -40,9 +42,11 @@ __all__ = [
     "validate_headers",
     "validate_messages",
     "validate_options",
+    "validate_response_format",
     "validate_timeout",
     "validate_tool_choice",
     "validate_tools",
+    "warn_caller",
 ]
 
 KNOWN_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -744,4 +748,52 @@ def _check_named_choice(choice: Mapping[str, Any], names: Collection[str], where
             f"(tools has {', '.join(repr(n) for n in list(names)[:10])}"
             f"{', ...' if len(names) > 10 else ''})",
             param=f"{where}.function.name",
+        )
+
+
+#: Top-level packages whose frames are llmrouter's machinery, not the caller's code (and
+#: ``llmrouter_*``, the provider plugins).
+_MACHINERY = frozenset({"llmrouter", "pluggy", "pydantic", "pydantic_core"})
+
+
+def _is_machinery(module: str) -> bool:
+    root = module.partition(".")[0]
+    return root in _MACHINERY or root.startswith("llmrouter_")
+
+
+def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """Warn, attributing the warning to the first frame outside llmrouter, its plugins, pluggy
+    and pydantic: the user's call.
+
+    So the warning names the line that passed the option, and Python's default filters (which
+    show a ``DeprecationWarning`` only when it is attributed to ``__main__``) treat it as the
+    caller's, however deep in the pipeline it was raised (an option validator, a hook).
+    """
+    frame = sys._getframe(1)
+    level = 2  # stacklevel 2 is our caller
+    while frame.f_back is not None and _is_machinery(frame.f_globals.get("__name__", "")):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+def validate_response_format(
+    value: Mapping[str, Any], *, schema_name_required: bool = False
+) -> None:
+    """Check OpenAI's ``response_format`` shapes: ``{"type": "text"}``, ``{"type":
+    "json_object"}`` or ``{"type": "json_schema", "json_schema": {...}}`` (with a ``name``
+    where the service requires one, as OpenAI does). Raises ``ValueError`` (for a pydantic
+    validator) saying what is wrong."""
+    kind = value.get("type")
+    if kind not in ("text", "json_object", "json_schema"):
+        raise ValueError("response_format['type'] must be 'text', 'json_object' or 'json_schema'")
+    if kind != "json_schema":
+        return
+    spec = value.get("json_schema")
+    if not isinstance(spec, dict):
+        raise ValueError("response_format of type 'json_schema' needs a 'json_schema' object")
+    if schema_name_required and not isinstance(spec.get("name"), str):
+        raise ValueError(
+            "response_format of type 'json_schema' needs "
+            "'json_schema': {'name': ..., 'schema': {...}}"
         )

@@ -2,7 +2,7 @@
 
 One distribution, seven providers (entry points in the ``llmrouter.providers`` group):
 ``openai``, ``openai_compatible``, ``groq``, ``fireworks_ai``, ``deepinfra``, ``openrouter`` and
-``ollama``. They share one implementation (:mod:`llmrouter_openai.wire`, hooks in
+``ollama``. They share one implementation (llmrouter's :mod:`llmrouter.openai_compat`, hooks in
 :mod:`llmrouter_openai.plugin`); each provider is a :class:`~llmrouter_openai.presets.Preset`,
 plain data. Importing this package imports nothing else.
 """

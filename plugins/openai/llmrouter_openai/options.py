@@ -31,7 +31,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from llmrouter.errors import InvalidRequestError
-from llmrouter.validation import validate_tool_choice, validate_tools
+from llmrouter.validation import validate_response_format, validate_tool_choice, validate_tools
 
 if TYPE_CHECKING:
     from llmrouter_openai.presets import Preset
@@ -89,20 +89,8 @@ class _ChatChecks(_Options):
     @field_validator("response_format", check_fields=False)
     @classmethod
     def _response_format(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        if v is None:
-            return v
-        kind = v.get("type")
-        if kind not in ("text", "json_object", "json_schema"):
-            raise ValueError(
-                "response_format['type'] must be 'text', 'json_object' or 'json_schema'"
-            )
-        if kind == "json_schema":
-            spec = v.get("json_schema")
-            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-                raise ValueError(
-                    "response_format of type 'json_schema' needs "
-                    "'json_schema': {'name': ..., 'schema': {...}}"
-                )
+        if v is not None:
+            validate_response_format(v, schema_name_required=True)
         return v
 
     @field_validator("tools", check_fields=False)

@@ -2,17 +2,21 @@
 
 Each provider is a :class:`Preset`: where it lives, which variables hold its key and base URL,
 whether a key is required, which of OpenAI's options it supports and which it adds, which
-endpoints it serves, and a few named quirks. The code that speaks the wire format exists once
-(:mod:`llmrouter_openai.wire`); a new OpenAI-compatible service is a new ``Preset`` plus an
-entry point.
+endpoints it serves, and a few named quirks. The code that speaks the wire format is llmrouter's
+OpenAI-compatible toolkit (:mod:`llmrouter.openai_compat`), to which a preset hands its
+:attr:`Preset.dialect`; a new OpenAI-compatible service is a new ``Preset`` plus an entry point.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
+from llmrouter.errors import APIStatusError, BadRequestError
+from llmrouter.openai_compat import ALL_ENDPOINTS, CODE_CLASSES, Dialect, Endpoint
 from llmrouter_openai import options as o
+from llmrouter_openai.errors import InsufficientQuotaError
 
 __all__ = [
     "DEEPINFRA",
@@ -27,8 +31,15 @@ __all__ = [
     "Preset",
 ]
 
-Endpoint = Literal["chat", "completions", "embeddings", "models"]
-ALL_ENDPOINTS: frozenset[Endpoint] = frozenset({"chat", "completions", "embeddings", "models"})
+#: The family's error codes: OpenAI's, plus a quota that waiting does not restore.
+FAMILY_CODE_CLASSES: Mapping[str, type[APIStatusError]] = MappingProxyType(
+    {**CODE_CLASSES, "insufficient_quota": InsufficientQuotaError}
+)
+
+#: Statuses the core has no class for. 413 (Groq: the request alone exceeds the tokens-per-minute
+#: limit; others: body too large) is a client error that a retry cannot fix, and must not be
+#: refined into a retryable RateLimitError by its ``rate_limit_exceeded`` code.
+FAMILY_STATUS_CLASSES: Mapping[int, type[APIStatusError]] = MappingProxyType({413: BadRequestError})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +84,31 @@ class Preset:
     embedding_token_ids: bool = False
     #: Where the provider documents its API (for messages and docs).
     docs_url: str = ""
+    #: The wire-format facts above, as the toolkit reads them (derived, not given).
+    dialect: Dialect = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        dialect = Dialect(
+            title=self.title,
+            default_api_base=self.default_api_base,
+            api_base_env=self.api_base_env,
+            base_suffix=self.base_suffix,
+            api_key_env=self.api_key_env,
+            key_required=self.key_required,
+            header_env=self.header_env,
+            endpoints=self.endpoints,
+            chat_renames=(
+                {"max_tokens": "max_completion_tokens"}
+                if self.max_tokens_as_max_completion_tokens
+                else {}
+            ),
+            rejects_message_name=self.rejects_message_name,
+            max_stop=self.max_stop,
+            embedding_token_ids=self.embedding_token_ids,
+            code_classes=FAMILY_CODE_CLASSES,
+            status_classes=FAMILY_STATUS_CLASSES,
+        )
+        object.__setattr__(self, "dialect", dialect)
 
 
 OPENAI = Preset(

@@ -1,21 +1,40 @@
-"""Pure tests of the family's wire functions: no server, no hooks."""
+"""Pure tests of the OpenAI-compatible toolkit under the family's dialects: no server, no hooks."""
 
 from __future__ import annotations
 
 import base64
 import json
 import struct
+from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from llmrouter import errors
+from llmrouter import openai_compat as oc
 from llmrouter.pipeline import STREAM_DONE, Call, HTTPResponse, StreamState, TextPrompt
 from llmrouter.types import ModelResponseStream
-from llmrouter_openai import wire
 from llmrouter_openai.errors import InsufficientQuotaError
-from llmrouter_openai.options import ChatOptions
+from llmrouter_openai.options import CHAT_ONLY, ChatOptions
 from llmrouter_openai.presets import OPENAI, OPENAI_COMPATIBLE
+
+D = OPENAI.dialect
+
+#: The toolkit's functions bound to OpenAI's dialect, as the plugin's hooks call them.
+wire = SimpleNamespace(
+    completion_body=lambda call, options, prompt, preset: oc.completion_body(
+        call, options, prompt, preset.dialect, chat_only=CHAT_ONLY
+    ),
+    completion_logprobs=oc.completion_logprobs,
+    map_error=partial(oc.map_error, dialect=D),
+    parse_chat=partial(oc.parse_chat, dialect=D),
+    parse_duration=oc.parse_duration,
+    parse_embeddings=partial(oc.parse_embeddings, dialect=D),
+    parse_models=partial(oc.parse_models, dialect=D),
+    parse_stream_event=partial(oc.parse_stream_event, dialect=D),
+    normalize_finish_reason=lambda r: D.finish_reasons.get(r, r) if r else r,
+)
 
 
 def make_call(**kw: Any) -> Call:

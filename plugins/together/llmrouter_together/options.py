@@ -15,7 +15,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from llmrouter.validation import TOOL_CHOICE_MODES, validate_tool_choice, validate_tools
+from llmrouter.validation import (
+    TOOL_CHOICE_MODES,
+    validate_response_format,
+    validate_tool_choice,
+    validate_tools,
+    warn_caller,
+)
 
 __all__ = ["ChatOptions", "CompletionOptions", "EmbeddingOptions"]
 
@@ -78,6 +84,17 @@ class CompletionOptions(_Options):
             raise ValueError("a stop sequence must be a non-empty string")
         return v
 
+    @field_validator("together_ai")
+    @classmethod
+    def _together_ai(cls, v: bool | None) -> bool | None:
+        if v is not None:
+            warn_caller(
+                "together_ai=True is a legacy tutorial flag; the 'together_ai/' model prefix "
+                "already selects Together, so the flag is ignored and not sent",
+                DeprecationWarning,
+            )
+        return v
+
     @field_validator("logprobs")
     @classmethod
     def _logprobs(cls, v: int | bool | None) -> int | bool | None:
@@ -123,15 +140,8 @@ class ChatOptions(CompletionOptions):
     @field_validator("response_format")
     @classmethod
     def _response_format(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        if v is None:
-            return v
-        kind = v.get("type")
-        if kind not in ("text", "json_object", "json_schema"):
-            raise ValueError(
-                "response_format['type'] must be 'text', 'json_object' or 'json_schema'"
-            )
-        if kind == "json_schema" and not isinstance(v.get("json_schema"), dict):
-            raise ValueError("response_format of type 'json_schema' needs a 'json_schema' object")
+        if v is not None:
+            validate_response_format(v)
         return v
 
     @field_validator("tools")

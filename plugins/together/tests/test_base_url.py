@@ -15,7 +15,8 @@ import llmrouter
 from llmrouter.config import load_config
 from llmrouter.pipeline import Call
 from llmrouter.testing import TogetherEmulator
-from llmrouter_together.plugin import DEFAULT_API_BASE, _base
+from llmrouter_together.dialect import DEFAULT_API_BASE
+from llmrouter_together.plugin import provider
 
 MODEL = "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo"
 EMBED = "together_ai/BAAI/bge-base-en-v1.5"
@@ -95,4 +96,4 @@ def test_base_rule(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     call = Call(operation="chat", provider="together_ai", model="m", api_base=api_base)
-    assert _base(call) == expected
+    assert provider.base_url(call) == expected

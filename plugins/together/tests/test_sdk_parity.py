@@ -96,7 +96,7 @@ def _deliberate(reason: str) -> Callable[[Callable[[dict[str, Any]], None]], Non
 
 
 @_deliberate(
-    "llmrouter asks for usage on every stream (it arrives on the last chunk, see wire.py); the "
+    "llmrouter asks for usage on every stream (it arrives on the last chunk, see llmrouter_together/dialect.py); the "
     "SDK sends no stream_options"
 )
 def stream_usage(body: dict[str, Any]) -> None:

@@ -1,16 +1,30 @@
-"""Pure tests of Together's wire functions: no server, no hooks."""
+"""Pure tests of the OpenAI-compatible toolkit under Together's dialect: no server, no hooks."""
 
 from __future__ import annotations
 
 import json
+from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from llmrouter import errors
+from llmrouter import openai_compat as oc
 from llmrouter.pipeline import STREAM_DONE, Call, ChatPrompt, HTTPResponse, StreamState, TextPrompt
-from llmrouter_together import wire
-from llmrouter_together.options import ChatOptions, CompletionOptions
+from llmrouter_together.dialect import DIALECT
+from llmrouter_together.options import CHAT_ONLY, ChatOptions, CompletionOptions
+
+#: The toolkit's functions bound to Together's dialect, as the plugin's hooks call them.
+wire = SimpleNamespace(
+    chat_body=partial(oc.chat_body, dialect=DIALECT),
+    completion_body=partial(oc.completion_body, dialect=DIALECT, chat_only=CHAT_ONLY),
+    map_error=partial(oc.map_error, dialect=DIALECT),
+    parse_chat=partial(oc.parse_chat, dialect=DIALECT),
+    parse_completion_as_chat=partial(oc.parse_completion_as_chat, dialect=DIALECT),
+    parse_stream_event=partial(oc.parse_stream_event, dialect=DIALECT),
+    normalize_finish_reason=lambda r: DIALECT.finish_reasons.get(r, r) if r else r,
+)
 
 
 def make_call(**kw: Any) -> Call:
