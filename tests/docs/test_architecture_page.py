@@ -64,3 +64,27 @@ def test_named_classes_exist_and_httpx_users_are_named() -> None:
         }
         if imported & {"httpx", "httpcore"}:
             assert f"`{path.name}`" in section or f"`llmrouter/{path.name}`" in section, path.name
+
+
+def test_plugins_and_examples_use_only_public_modules() -> None:
+    """The page says the providers are built on the public toolkit only: no ``llmrouter._x``."""
+    sources = [
+        *(ROOT / "plugins").glob("*/llmrouter_*/*.py"),
+        *(ROOT / "examples").glob("plugin-*/llmrouter_*/*.py"),
+        *(ROOT / "examples").glob("plugin-*/llmrouter_*.py"),
+    ]
+    assert len(sources) > 10
+    private = []
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if isinstance(node, ast.ImportFrom) and node.module == "llmrouter":
+                names += [f"llmrouter.{a.name}" for a in node.names]
+            private += [f"{path.name}: {n}" for n in names if n.startswith("llmrouter._")]
+    assert private == []
