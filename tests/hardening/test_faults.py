@@ -508,9 +508,11 @@ def test_idle_limit_counts_only_the_wait_not_the_readers_pace(
             if not asked.acquire(timeout=10):
                 return
             time.sleep(ANSWER_AFTER)
-            server.send(conn, record, event)
+            # Recorded before sending: once the event is out the reader may finish and check
+            # ``gaps`` before this thread would get to append the last one.
             gaps.append(time.perf_counter() - last)
             last = time.perf_counter()
+            server.send(conn, record, event)
 
     server = serve(script)
     texts: list[str] = []

@@ -7,8 +7,9 @@
         ...  # point the client at emu.base_url with any api key
 
 ``OpenAIEmulator`` is the same server answering in OpenAI's shapes (for the ``openai`` provider
-and the OpenAI-compatible family). See docs/testing.md. Importing this module starts nothing
-and imports only the standard library.
+and the OpenAI-compatible family): both are flavours of one core,
+``llmrouter.testing.emulator.OpenAICompatibleEmulator``. See docs/testing.md. Importing this
+module starts nothing and imports only the standard library (and llmrouter's own modules).
 """
 
 from llmrouter.testing.emulator import RecordedRequest, TogetherEmulator

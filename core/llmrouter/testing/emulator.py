@@ -1,7 +1,27 @@
-"""``TogetherEmulator``: a Together-compatible API server on 127.0.0.1, for tests and benchmarks.
+"""The emulators: API servers on 127.0.0.1 that speak a provider's wire, for tests and benchmarks.
 
-It speaks Together's wire format (see :mod:`llmrouter.testing.together_wire`), answers
-deterministically, records what it received (with keys redacted), and misbehaves on request so a
+Two layers, so every emulator gets the same server and the same ways to misbehave:
+
+- :class:`BaseEmulator`, the wire-agnostic core: the HTTP server (:mod:`llmrouter.testing.http11`)
+  and its lifecycle (``start``/``stop``, ``with``, ``async with``, ``serve_forever``), routing,
+  the request log with keys redacted, tenants, fault rules and fault injection (statuses,
+  ``Retry-After``, cuts, slow answers, in-band stream errors, a missing end of stream, garbage
+  JSON), stats, and the ``reply``/``latency``/``reply_tokens`` knobs. A wire on top of it declares
+  its routes and answers them, and says how its errors, headers and broken bodies look (the
+  ``# -- the wire's part`` methods). ``AnthropicEmulator`` (in the ``llmrouter-anthropic``
+  plugin) is one such wire.
+- :class:`OpenAICompatibleEmulator`, the OpenAI-compatible wire on that core: the request checks
+  (:mod:`llmrouter.testing.dialect`) and the building of every answer (deterministic replies,
+  tool calls, JSON mode, ``stop``/``max_tokens``, streams). A flavour declares only data (its
+  :class:`~llmrouter.testing.dialect.Dialect`, default models, reply text) and the shapes of its
+  bodies, from its wire module:
+
+  - :class:`TogetherEmulator` (here): Together's wire format
+    (:mod:`~llmrouter.testing.together_wire`);
+  - :class:`~llmrouter.testing.OpenAIEmulator` (:mod:`llmrouter.testing.openai_emulator`):
+    OpenAI's (:mod:`~llmrouter.testing.openai_wire`), for OpenAI and the OpenAI-compatible family.
+
+An emulator answers deterministically, records what it received, and misbehaves on request so a
 client's error handling can be tested without the network: HTTP errors with ``Retry-After``,
 fail-the-first-K, slow responses, in-band stream errors, cut connections, missing ``[DONE]``,
 garbage JSON. It runs in a background thread with its own event loop (``start``/``stop``, ``with``,
@@ -33,17 +53,33 @@ import signal
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
-from typing import Any, TypeGuard
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from llmrouter.secrets import CREDENTIAL_HEADERS
-from llmrouter.testing import together_wire as wire
+from llmrouter.testing import together_wire as tw
+from llmrouter.testing import wire
+from llmrouter.testing.dialect import Dialect, Invalid, check_common
 from llmrouter.testing.faults import Fault, FaultRule, FaultSpecError, parse_fault
 from llmrouter.testing.http11 import HTTPConnection, HTTPServer, Request
 
-__all__ = ["RecordedRequest", "TogetherEmulator"]
+__all__ = [
+    "FAULT_HEADER",
+    "TOKENS_HEADER",
+    "TOOL_MARKER",
+    "BaseEmulator",
+    "Call",
+    "OpenAICompatibleEmulator",
+    "RecordedRequest",
+    "Reply",
+    "TogetherEmulator",
+    "WireFormat",
+    "bearer_key",
+    "marked_tool",
+]
 
 logger = logging.getLogger("llmrouter.testing")
 
@@ -59,13 +95,11 @@ _KEY_SUFFIX_MIN_LEN = 8
 _KEY_SALT = os.urandom(16)
 _JSON = b"application/json"
 _NO_FAULT = Fault()
-_Reply = Awaitable[None] | None
+Reply = Awaitable[None] | None
 """What an answering method returns: None when it answered synchronously, else an awaitable
 that the connection runs as a task (streams, delays)."""
-_MODEL_NOT_AVAILABLE = (
-    "Unable to access model {model}. Please visit https://api.together.ai/models to view the "
-    "list of supported models."
-)
+_Headers = Sequence[tuple[str, str]]
+_E = TypeVar("_E", bound="BaseEmulator")
 
 
 @dataclass(slots=True)
@@ -73,7 +107,8 @@ class RecordedRequest:
     """One request as the emulator saw it. Credentials are never stored.
 
     ``headers`` has ``authorization`` (and other credential headers) replaced by a marker;
-    ``has_key`` says whether a non-empty bearer key was sent; ``key_suffix`` holds its last four
+    ``has_key`` says whether a non-empty API key was sent (a bearer token, or wherever the wire
+    takes its key: Anthropic's also reads ``x-api-key``); ``key_suffix`` holds its last four
     characters when the key has at least 8 (so most of it stays hidden); ``key_fingerprint`` is
     a salted digest, and :meth:`key_matches` tells whether a candidate key is the one sent, for
     keys of any length, without the log ever holding the key.
@@ -102,7 +137,7 @@ class RecordedRequest:
         return self.body
 
     def key_matches(self, candidate: str) -> bool:
-        """True when ``candidate`` is the bearer key this request carried."""
+        """True when ``candidate`` is the API key this request carried."""
         return self.key_fingerprint is not None and hmac.compare_digest(
             self.key_fingerprint, _fingerprint(candidate)
         )
@@ -115,239 +150,49 @@ class RecordedRequest:
         return None
 
 
-class _Invalid(Exception):
-    """A request the real service would reject: status + Together error fields."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type_: str = "invalid_request_error",
-        code: str | None = None,
-        param: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type_
-        self.code = code
-        self.param = param
-
-
 def _fingerprint(key: str) -> str:
     return hmac.new(_KEY_SALT, key.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _redact(headers: Mapping[str, str]) -> tuple[dict[str, str], str | None]:
-    """Headers with credentials replaced, and the bearer key (kept only in a local variable)."""
+def _redact(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers with credentials replaced (a bearer key's last four characters may stay)."""
     out = dict(headers)
-    bearer: str | None = None
     for name in _SENSITIVE_HEADERS.intersection(out):
-        value = out[name]
         if name == "authorization":
-            scheme, _, key = value.strip().partition(" ")
+            scheme, _, key = out[name].strip().partition(" ")
             key = key.strip()
             suffix = ""
-            if scheme.lower() == "bearer" and key:
-                bearer = key
-                if len(key) >= _KEY_SUFFIX_MIN_LEN:
-                    suffix = " ..." + key[-4:]
+            if scheme.lower() == "bearer" and len(key) >= _KEY_SUFFIX_MIN_LEN:
+                suffix = " ..." + key[-4:]
             out[name] = f"{scheme} <redacted{suffix}>".strip()
         else:
             out[name] = "<redacted>"
-    return out, bearer
+    return out
 
 
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
+def bearer_key(headers: Mapping[str, str]) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header, or None (no header, another
+    scheme, or an empty key)."""
+    scheme, _, key = headers.get("authorization", "").partition(" ")
+    key = key.strip()
+    return key if key and scheme.lower() == "bearer" else None
 
 
-def _is_number(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _format_seconds(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-# bounds from Together's OpenAPI spec (and the OpenAI-compatible fields Together accepts)
-_NUMBER_BOUNDS: dict[str, tuple[float | None, float | None]] = {
-    "temperature": (0.0, 2.0),
-    "top_p": (0.0, 1.0),
-    "min_p": (0.0, 1.0),
-    "presence_penalty": (-2.0, 2.0),
-    "frequency_penalty": (-2.0, 2.0),
-    "repetition_penalty": (0.0, None),
-}
-_INT_BOUNDS: dict[str, tuple[int | None, int | None]] = {
-    "max_tokens": (1, None),
-    "n": (1, 128),
-    "top_k": (-1, None),
-    "seed": (None, None),
-    "top_logprobs": (0, 20),
-}
-_BOOL_FIELDS = ("stream", "echo")
-_STR_FIELDS = ("safety_model", "user")
-_ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
-
-
-def _check_common(body: Mapping[str, Any]) -> None:
-    """Type and range checks shared by chat and text completions."""
-    for name, (lo, hi) in _NUMBER_BOUNDS.items():
-        value = body.get(name)
-        if value is None:
-            continue
-        if not _is_number(value):
-            raise _Invalid(400, f"Input validation error: '{name}' must be a number", param=name)
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise _Invalid(
-                400,
-                f"Input validation error: '{name}' must be between {lo} and {hi}, got {value}",
-                param=name,
-            )
-    for name, (ilo, ihi) in _INT_BOUNDS.items():
-        value = body.get(name)
-        if value is None:
-            continue
-        if not _is_int(value):
-            raise _Invalid(400, f"Input validation error: '{name}' must be an integer", param=name)
-        if (ilo is not None and value < ilo) or (ihi is not None and value > ihi):
-            bound = f">= {ilo}" if ihi is None else f"between {ilo} and {ihi}"
-            raise _Invalid(
-                400, f"Input validation error: '{name}' must be {bound}, got {value}", param=name
-            )
-    for name in _BOOL_FIELDS:
-        value = body.get(name)
-        if value is not None and not isinstance(value, bool):
-            raise _Invalid(400, f"Input validation error: '{name}' must be a boolean", param=name)
-    for name in _STR_FIELDS:
-        value = body.get(name)
-        if value is not None and not isinstance(value, str):
-            raise _Invalid(400, f"Input validation error: '{name}' must be a string", param=name)
-    logprobs = body.get("logprobs")
-    if (
-        logprobs is not None
-        and not isinstance(logprobs, bool)
-        and (not _is_int(logprobs) or not 0 <= logprobs <= 20)
-    ):
-        raise _Invalid(
-            400,
-            "Input validation error: 'logprobs' must be an integer between 0 and 20",
-            param="logprobs",
-        )
-    stop = body.get("stop")
-    if (
-        stop is not None
-        and not isinstance(stop, str)
-        and (not isinstance(stop, list) or not all(isinstance(s, str) for s in stop))
-    ):
-        raise _Invalid(
-            400, "Input validation error: 'stop' must be a list of strings", param="stop"
-        )
-    logit_bias = body.get("logit_bias")
-    if logit_bias is not None and (
-        not isinstance(logit_bias, dict) or not all(_is_number(v) for v in logit_bias.values())
-    ):
-        raise _Invalid(
-            400,
-            "Input validation error: 'logit_bias' must map tokens to numbers",
-            param="logit_bias",
-        )
-    stream_options = body.get("stream_options")
-    if stream_options is not None and not isinstance(stream_options, dict):
-        raise _Invalid(
-            400,
-            "Input validation error: 'stream_options' must be an object",
-            param="stream_options",
-        )
-    behaviour = body.get("context_length_exceeded_behavior")
-    if behaviour is not None and behaviour not in ("truncate", "error"):
-        raise _Invalid(
-            400,
-            "Input validation error: 'context_length_exceeded_behavior' must be 'truncate' or "
-            "'error'",
-            param="context_length_exceeded_behavior",
-        )
-
-
-def _check_chat(body: Mapping[str, Any]) -> None:
-    messages = body.get("messages")
-    if messages is None:
-        raise _Invalid(400, "Input validation error: 'messages' is required", param="messages")
-    if not isinstance(messages, list) or not messages:
-        raise _Invalid(
-            400, "Input validation error: 'messages' must be a non-empty list", param="messages"
-        )
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise _Invalid(
-                400, f"Input validation error: 'messages[{i}]' must be an object", param="messages"
-            )
-        role = message.get("role")
-        if role not in _ROLES:
-            raise _Invalid(
-                400,
-                f"Input validation error: 'messages[{i}].role' must be one of "
-                f"{', '.join(sorted(_ROLES))}",
-                param="messages",
-            )
-        content = message.get("content")
-        if content is None:
-            if role != "assistant":
-                raise _Invalid(
-                    400,
-                    f"Input validation error: 'messages[{i}].content' is required",
-                    param="messages",
-                )
-        elif not isinstance(content, (str, list)):
-            raise _Invalid(
-                400,
-                f"Input validation error: 'messages[{i}].content' must be a string or a list",
-                param="messages",
-            )
-    tools = body.get("tools")
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise _Invalid(400, "Input validation error: 'tools' must be a list", param="tools")
-        for i, tool in enumerate(tools):
-            function = tool.get("function") if isinstance(tool, dict) else None
-            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-                raise _Invalid(
-                    400,
-                    f"Input validation error: 'tools[{i}].function.name' is required",
-                    param="tools",
-                )
-    tool_choice = body.get("tool_choice")
-    if tool_choice is not None and not isinstance(tool_choice, (str, dict)):
-        raise _Invalid(
-            400,
-            "Input validation error: 'tool_choice' must be a string or an object",
-            param="tool_choice",
-        )
-    response_format = body.get("response_format")
-    if response_format is not None and (
-        not isinstance(response_format, dict)
-        or response_format.get("type") not in ("text", "json_object", "json_schema")
-    ):
-        raise _Invalid(
-            400,
-            "Input validation error: 'response_format.type' must be one of text, json_object, "
-            "json_schema",
-            param="response_format",
-        )
-    effort = body.get("reasoning_effort")
-    if effort is not None and effort not in ("low", "medium", "high"):
-        raise _Invalid(
-            400,
-            "Input validation error: 'reasoning_effort' must be one of low, medium, high",
-            param="reasoning_effort",
-        )
+def marked_tool(text: str) -> str | None:
+    """The tool a message asks for with the ``[[emulator:tool_call]]`` marker: None without a
+    marker, ``""`` for the bare marker (the first tool), else the name in
+    ``[[emulator:tool_call:NAME]]``."""
+    if TOOL_MARKER not in text:
+        return None
+    named = text.split(TOOL_MARKER, 1)[1].split("]]", 1)[0]
+    return named[1:] if named.startswith(":") else ""
 
 
 @dataclass(slots=True)
-class _Call:
-    """Everything one request handler needs, gathered once."""
+class Call:
+    """Everything one request handler needs, gathered once: the request, its connection, the
+    endpoint (below ``/v1``) and the name of the method that answers it, the parsed JSON body,
+    the fault that applies and the log entry (None when recording is off)."""
 
     request: Request
     conn: HTTPConnection
@@ -356,25 +201,87 @@ class _Call:
     record: RecordedRequest | None
     body: Any = None
     fault: Fault = _NO_FAULT
+    handler: str = ""
 
 
-class TogetherEmulator:
-    """A Together-compatible HTTP server on localhost. See the module docstring and
-    docs/testing.md.
+_ROUTES: dict[str, tuple[str, str]] = {
+    "/chat/completions": ("POST", "_chat"),
+    "/completions": ("POST", "_completion"),
+    "/embeddings": ("POST", "_embeddings"),
+    "/models": ("GET", "_list_models"),
+}
 
-    ``api_key=None`` accepts any non-empty bearer key; a string requires exactly that key.
-    ``models`` replaces the built-in catalogue (ids, or ``ModelInfo``-shaped dicts).
-    ``reply`` fixes the reply text (or is a callable given the request body); by default the
-    reply is derived from the prompt. ``latency`` delays every response (seconds).
-    ``reply_tokens`` makes every reply that many filler tokens (benchmarks). ``embedding_dim``
-    sizes the embedding vectors. ``log_limit`` bounds the request log (oldest dropped);
-    ``record=False`` turns recording off (benchmarks).
+
+class WireFormat(Protocol):
+    """What the core asks of a flavour's wire module (a module satisfies this protocol): its
+    request checks, its catalogue, and the shapes of everything it sends."""
+
+    @property
+    def DIALECT(self) -> Dialect: ...
+    @property
+    def DEFAULT_MODELS(self) -> Sequence[Mapping[str, Any]]: ...
+    def model_entry(
+        self, model_id: str, type_: str = ..., *, context_length: int = ...
+    ) -> dict[str, Any]: ...
+    def guess_type(self, model_id: str) -> str: ...
+    def models_body(self, entries: list[dict[str, Any]]) -> Any: ...
+    def default_error(self, status: int, code: str | None = ...) -> tuple[str, str, str | None]: ...
+    def ratelimit_headers(
+        self, *, limit: int | None, remaining: int | None, reset: float, error_type: str
+    ) -> list[tuple[str, str]]: ...
+    def new_tool_call_id(self) -> str: ...
+    def usage(self, prompt_tokens: int, completion_tokens: int) -> Mapping[str, Any]: ...
+    def response_seed(self, body: Mapping[str, Any]) -> int: ...
+    def ok_headers(self) -> _Headers: ...
+    def error_response(
+        self, message: str, type_: str, code: str | None, param: str | None
+    ) -> tuple[dict[str, Any], _Headers]: ...
+    def chat_body(self, body: Mapping[str, Any], answer: wire.Answer) -> dict[str, Any]: ...
+    def completion_body(self, body: Mapping[str, Any], answer: wire.Answer) -> dict[str, Any]: ...
+    def embedding_body(
+        self, model: str, inputs: list[str], dim: int, as_base64: bool
+    ) -> dict[str, Any]: ...
+    def stream_encoder(
+        self, kind: str, body: Mapping[str, Any], model: str
+    ) -> wire.StreamEncoder: ...
+
+
+class BaseEmulator:
+    """The wire-agnostic core of the emulators: an HTTP server on localhost with a request log,
+    tenants, fault injection, stats and the reply knobs, speaking no API of its own.
+
+    A wire subclasses it: it declares :attr:`routes` (and :attr:`stream_endpoints`), writes the
+    methods those routes name (each takes a :class:`Call` and returns a :data:`Reply`; raising
+    :class:`~llmrouter.testing.dialect.Invalid` answers with that error), and fills in the
+    ``# -- the wire's part`` methods: its model catalogue, its error bodies and headers, and what a
+    broken body looks like. Streams go through :meth:`_stream`, which applies the stream faults
+    to any sequence of events. Everything else (lifecycle, log, faults, stats) is inherited.
+
+    ``api_key=None`` accepts any non-empty key; a string requires exactly that key. ``models``
+    replaces the built-in catalogue. ``reply`` fixes the reply text (or is a callable given the
+    request body); by default the reply is derived from the prompt. ``latency`` delays every
+    response (seconds). ``reply_tokens`` makes every reply that many filler tokens (benchmarks).
+    ``log_limit`` bounds the request log (oldest dropped); ``record=False`` turns recording off
+    (benchmarks). ``strict`` and ``require_key`` default to the class attributes of the same
+    names.
     """
 
-    #: The opening of the default (prompt-derived) reply; flavoured subclasses change it.
-    default_reply = "This is a deterministic reply from the Together emulator."
-    #: (message, type, code) for an error status; flavoured subclasses use their API's texts.
-    _default_error = staticmethod(wire.default_error)
+    #: Endpoint (the path below ``/v1``) -> (HTTP method, name of the method that answers it).
+    routes: ClassVar[Mapping[str, tuple[str, str]]] = {}
+    #: Endpoints that answer ``"stream": true`` with an event stream (``cut_after`` then cuts
+    #: the stream rather than dropping the request unanswered).
+    stream_endpoints: ClassVar[frozenset[str]] = frozenset()
+    #: The status whose default error an in-band stream error carries when the fault sets none.
+    stream_error_status: ClassVar[int] = 500
+    #: The opening of the default (prompt-derived) reply.
+    default_reply: ClassVar[str] = "This is a deterministic reply from the emulator."
+    #: The 400 answers to a body that is not JSON, or not a JSON object.
+    bad_json_message: ClassVar[str] = "Input validation error: request body is not valid JSON"
+    not_object_message: ClassVar[str] = "Input validation error: request body must be a JSON object"
+    #: Reject what the real API rejects beyond the basic checks (each wire says which).
+    strict: bool = False
+    #: A request without a key is a 401 (False: fine, like a local server).
+    require_key: bool = True
 
     def __init__(
         self,
@@ -386,10 +293,15 @@ class TogetherEmulator:
         reply: str | Callable[[dict[str, Any]], str] | None = None,
         latency: float = 0.0,
         reply_tokens: int | None = None,
-        embedding_dim: int = 8,
         record: bool = True,
         log_limit: int | None = 10_000,
+        strict: bool | None = None,
+        require_key: bool | None = None,
     ) -> None:
+        if strict is not None:
+            self.strict = strict
+        if require_key is not None:
+            self.require_key = require_key
         self.host = host
         self._requested_port = port
         self.port: int | None = None
@@ -397,7 +309,6 @@ class TogetherEmulator:
         self.reply = reply
         self.latency = latency
         self.reply_tokens = reply_tokens
-        self.embedding_dim = embedding_dim
         self.record = record
         self._lock = threading.Lock()
         self._log: deque[RecordedRequest] = deque(maxlen=log_limit)
@@ -409,9 +320,8 @@ class TogetherEmulator:
         self._in_flight = 0
         self._peak_in_flight = 0
         self._models: dict[str, dict[str, Any]] = {}
-        self._models_body = b"[]"
         self._reply_cache: tuple[str, list[str]] | None = None
-        self.set_models(wire.DEFAULT_MODELS if models is None else models)
+        self.set_models(self._default_models() if models is None else models)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -434,40 +344,24 @@ class TogetherEmulator:
     def base_url_for(self, tenant: str) -> str:
         """A base URL that serves the same API under ``/t/<tenant>``, so fault rules (and the
         request log) can tell apart clients or deployments pointed at different URLs."""
+        return self._tenant_root(tenant) + "/v1"
+
+    def _tenant_root(self, tenant: str) -> str:
         if not tenant or "/" in tenant:
             raise ValueError("tenant must be a non-empty name without '/'")
-        return f"{self.url}/t/{tenant}/v1"
+        return f"{self.url}/t/{tenant}"
 
     # -- models ----------------------------------------------------------------------------
 
-    def set_models(self, models: Sequence[str | Mapping[str, Any]]) -> None:
-        """Replace the model catalogue (ids become chat models)."""
-        index: dict[str, dict[str, Any]] = {}
-        for item in models:
-            entry = wire.model_entry(item) if isinstance(item, str) else dict(item)
-            if not isinstance(entry.get("id"), str):
-                raise ValueError(f"model entry without an 'id': {item!r}")
-            entry.setdefault("object", "model")
-            entry.setdefault("created", 1692896905)
-            entry.setdefault("type", "chat")
-            index[entry["id"].lower()] = entry
-        body = wire.dumps(list(index.values())).encode()
-        with self._lock:
-            self._models = index
-            self._models_body = body
-
-    def add_model(
-        self, model_id: str, type: str = "chat", *, context_length: int = 8192, **extra: Any
-    ) -> None:
-        """Add (or replace) one model; ``type`` is chat, language, code, embedding, ..."""
-        entry = wire.model_entry(model_id, type, context_length=context_length)
-        entry.update(extra)
-        self.set_models([*self.models, entry])
-
     @property
     def models(self) -> list[dict[str, Any]]:
+        """The model catalogue, as entries (copies)."""
         with self._lock:
             return [dict(m) for m in self._models.values()]
+
+    def set_models(self, models: Sequence[str | Mapping[str, Any]]) -> None:
+        """Replace the model catalogue (ids, or entry dicts in the wire's shape)."""
+        raise NotImplementedError
 
     # -- request log -----------------------------------------------------------------------
 
@@ -621,7 +515,7 @@ class TogetherEmulator:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> TogetherEmulator:
+    def start(self: _E) -> _E:
         """Serve from a background thread; returns once the socket is listening."""
         if self._thread is not None:
             return self
@@ -642,7 +536,8 @@ class TogetherEmulator:
                     _cancel_all(loop)
                 loop.close()
 
-        self._thread = threading.Thread(target=run, name="together-emulator", daemon=True)
+        name = type(self).__name__.lower()
+        self._thread = threading.Thread(target=run, name=name, daemon=True)
         self._thread.start()
         ready.wait()
         if failure:
@@ -678,7 +573,7 @@ class TogetherEmulator:
         finally:
             await server.close()
 
-    def serve_forever(self, *, on_ready: Callable[[TogetherEmulator], None] | None = None) -> None:
+    def serve_forever(self: _E, *, on_ready: Callable[[_E], None] | None = None) -> None:
         """Serve in the current thread until SIGINT or SIGTERM (the ``python -m`` form).
 
         ``on_ready`` is called once the socket is listening (the CLI prints the URL there).
@@ -700,7 +595,7 @@ class TogetherEmulator:
 
         asyncio.run(main())
 
-    def __enter__(self) -> TogetherEmulator:
+    def __enter__(self: _E) -> _E:
         return self.start()
 
     def __exit__(
@@ -711,7 +606,7 @@ class TogetherEmulator:
     ) -> None:
         self.stop()
 
-    async def __aenter__(self) -> TogetherEmulator:
+    async def __aenter__(self: _E) -> _E:
         return self.start()
 
     async def __aexit__(
@@ -724,11 +619,11 @@ class TogetherEmulator:
 
     def __repr__(self) -> str:
         where = f"{self.host}:{self.port}" if self.port is not None else "not started"
-        return f"<TogetherEmulator {where}>"
+        return f"<{type(self).__name__} {where}>"
 
     # -- request handling (event-loop thread) ----------------------------------------------
 
-    def _handle(self, request: Request, conn: HTTPConnection) -> _Reply:
+    def _handle(self, request: Request, conn: HTTPConnection) -> Reply:
         """Answer one request, counting it in flight until its answer is finished."""
         self._in_flight += 1
         if self._in_flight > self._peak_in_flight:
@@ -749,7 +644,7 @@ class TogetherEmulator:
         finally:
             self._in_flight -= 1
 
-    def _answer(self, request: Request, conn: HTTPConnection) -> _Reply:
+    def _answer(self, request: Request, conn: HTTPConnection) -> Reply:
         path = request.path
         tenant = ""
         api_path = path
@@ -757,9 +652,9 @@ class TogetherEmulator:
             tenant, _, rest = path[3:].partition("/")
             api_path = "/" + rest
         endpoint = api_path[3:] if api_path.startswith("/v1/") else ""
-        known = endpoint in _ROUTES
-        stats_path = "/v1" + endpoint if known else "<unknown>"
-        call = _Call(request, conn, endpoint, stats_path, None)
+        route = self._route(endpoint)
+        stats_path = "/v1" + endpoint if route is not None else "<unknown>"
+        call = Call(request, conn, endpoint, stats_path, None)
 
         body: Any = None
         body_text: str | None = None
@@ -773,33 +668,30 @@ class TogetherEmulator:
         call.body = body
 
         if self.record:
-            headers, bearer = _redact(request.headers)
+            key = self._sent_key(request.headers)
             record = RecordedRequest(
                 method=request.method,
                 path=path,
                 endpoint=endpoint,
                 tenant=tenant,
                 query=request.query,
-                headers=headers,
+                headers=_redact(request.headers),
                 body=body,
                 timestamp=time.time(),
-                has_key=bearer is not None,
-                key_suffix=(bearer[-4:] if bearer and len(bearer) >= _KEY_SUFFIX_MIN_LEN else None),
-                key_fingerprint=_fingerprint(bearer) if bearer else None,
+                has_key=key is not None,
+                key_suffix=(key[-4:] if key and len(key) >= _KEY_SUFFIX_MIN_LEN else None),
+                key_fingerprint=_fingerprint(key) if key else None,
                 body_text=body_text,
             )
             call.record = record
             with self._lock:
                 self._log.append(record)
 
-        if not known or (tenant == "" and path.startswith("/t/")):
+        if route is None or (tenant == "" and path.startswith("/t/")):
             return self._error(
-                call,
-                404,
-                f"Invalid URL ({request.method} {path})",
-                code="not_found",
+                call, 404, f"Invalid URL ({request.method} {path})", code="not_found"
             )
-        method = _ROUTES[endpoint]
+        method, call.handler = route
         if request.method != method:
             return self._error(
                 call,
@@ -808,9 +700,8 @@ class TogetherEmulator:
                 code="method_not_allowed",
                 headers=(("allow", method),),
             )
-        if not self._authorised(request.headers.get("authorization")):
-            message, type_, code = self._default_error(401)
-            return self._error(call, 401, message, type_=type_, code=code)
+        if not self._authorised(request.headers):
+            return self._auth_failure(call)
 
         spec = request.headers.get(FAULT_HEADER)
         fault: Fault | None = None
@@ -830,11 +721,9 @@ class TogetherEmulator:
                 call.record.fault = fault.to_spec()
 
         if bad_json:
-            return self._error(call, 400, "Input validation error: request body is not valid JSON")
+            return self._error(call, 400, self.bad_json_message)
         if method == "POST" and not isinstance(body, dict):
-            return self._error(
-                call, 400, "Input validation error: request body must be a JSON object"
-            )
+            return self._error(call, 400, self.not_object_message)
 
         fault = call.fault
         delay = self.latency + fault.delay
@@ -842,7 +731,7 @@ class TogetherEmulator:
             return self._delayed(call, delay)
         return self._respond_to(call)
 
-    async def _delayed(self, call: _Call, delay: float) -> None:
+    async def _delayed(self, call: Call, delay: float) -> None:
         await asyncio.sleep(delay)
         if call.conn.closed:
             return
@@ -850,7 +739,7 @@ class TogetherEmulator:
         if result is not None:
             await result
 
-    def _respond_to(self, call: _Call) -> _Reply:
+    def _respond_to(self, call: Call) -> Reply:
         fault = call.fault
         if fault.status is not None and fault.stream_error_after is None:
             return self._fault_status(call, fault)
@@ -862,75 +751,126 @@ class TogetherEmulator:
             call.conn.cut()
             return None
         try:
-            handler: Callable[[_Call], _Reply] = getattr(self, _HANDLERS[call.endpoint])
+            handler: Callable[[Call], Reply] = getattr(self, call.handler)
             return handler(call)
-        except _Invalid as exc:
+        except Invalid as exc:
             return self._error(
                 call, exc.status, exc.message, type_=exc.type, code=exc.code, param=exc.param
             )
 
-    @staticmethod
-    def _wants_stream(call: _Call) -> bool:
+    def _wants_stream(self, call: Call) -> bool:
         return (
-            call.endpoint in ("/chat/completions", "/completions")
+            call.endpoint in self.stream_endpoints
             and isinstance(call.body, dict)
             and call.body.get("stream") is True
         )
 
-    def _authorised(self, header: str | None) -> bool:
-        if not header:
-            return False
-        scheme, _, key = header.partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
-            return False
-        return self.api_key is None or key == self.api_key
+    def _route(self, endpoint: str) -> tuple[str, str] | None:
+        """(method, handler name) of an endpoint, or None: a 404. A wire with path parameters
+        (``/models/{id}``) overrides this."""
+        return self.routes.get(endpoint)
+
+    def _authorised(self, headers: Mapping[str, str]) -> bool:
+        """Whether the request may pass (default: an ``Authorization: Bearer`` key)."""
+        if not headers.get("authorization"):
+            return not self.require_key
+        key = bearer_key(headers)
+        return key is not None and (self.api_key is None or key == self.api_key)
+
+    # -- the wire's part -------------------------------------------------------------------
+
+    def _default_models(self) -> Sequence[str | Mapping[str, Any]]:
+        """The built-in catalogue (what ``models=None`` means)."""
+        raise NotImplementedError
+
+    def _sent_key(self, headers: Mapping[str, str]) -> str | None:
+        """The API key a request carries (default: a bearer token), for the log and the auth
+        check; never stored."""
+        return bearer_key(headers)
+
+    def _auth_failure(self, call: Call) -> Reply:
+        """The answer to a request whose key is missing or wrong (the wire's 401)."""
+        message, type_, code = self._default_error(401, None)
+        return self._error(call, 401, message, type_=type_, code=code)
+
+    def _default_error(self, status: int, code: str | None) -> tuple[str, str, str | None]:
+        """(message, type, code) the wire sends with an error status a fault asked for."""
+        raise NotImplementedError
+
+    def _error_type(self, status: int) -> str:
+        """The error type of the core's own errors (unknown URL, bad JSON, a bad fault header)."""
+        return "invalid_request_error"
+
+    def _error_response(
+        self, status: int, message: str, type_: str, code: str | None, param: str | None
+    ) -> tuple[Any, _Headers]:
+        """An error's JSON body and the headers it carries."""
+        raise NotImplementedError
+
+    def _ratelimit_headers(
+        self, *, limit: int | None, remaining: int | None, reset: float, error_type: str
+    ) -> list[tuple[str, str]]:
+        """The rate-limit headers of a 429 (``limit``/``remaining`` None: the wire's defaults;
+        ``reset``: seconds until the window resets)."""
+        return []
+
+    def _ok_headers(self) -> _Headers:
+        """Headers every successful non-streamed answer carries (a request id, say)."""
+        return ()
+
+    def _malformed_body(self) -> bytes:
+        """What the ``malformed`` fault sends as a 200 body: the start of a valid body, cut off."""
+        raise NotImplementedError
 
     # -- responses -------------------------------------------------------------------------
 
-    def _send(
-        self,
-        call: _Call,
-        status: int,
-        body: bytes,
-        headers: Sequence[tuple[str, str]] = (),
-    ) -> None:
+    def _send(self, call: Call, status: int, body: bytes, headers: _Headers = ()) -> None:
         if call.record is not None:
             call.record.status = status
         self._count(call.stats_path, status)
         call.conn.respond(status, body, content_type=_JSON, headers=headers)
 
+    def _send_json(self, call: Call, response: Any, headers: _Headers | None = None) -> None:
+        if headers is None:
+            headers = self._ok_headers()
+        self._send(call, 200, wire.dumps(response).encode(), headers)
+
     def _error(
         self,
-        call: _Call,
+        call: Call,
         status: int,
         message: str,
         *,
-        type_: str = "invalid_request_error",
+        type_: str | None = None,
         code: str | None = None,
         param: str | None = None,
-        headers: Sequence[tuple[str, str]] = (),
-    ) -> _Reply:
-        body = wire.error_body(message, type_, code, param, request_id=wire.new_request_id())
-        self._send(call, status, wire.dumps(body).encode(), headers)
+        headers: _Headers = (),
+    ) -> Reply:
+        body, extra = self._error_response(
+            status, message, type_ or self._error_type(status), code, param
+        )
+        self._send(call, status, wire.dumps(body).encode(), (*headers, *extra))
         return None
 
-    def _fault_status(self, call: _Call, fault: Fault) -> _Reply:
+    def _fault_status(self, call: Call, fault: Fault) -> Reply:
         status = fault.status
         assert status is not None
-        message, type_, code = self._default_error(status)
+        message, type_, code = self._default_error(status, fault.code)
         headers: list[tuple[str, str]] = []
         if fault.retry_after is not None:
-            headers.append(("retry-after", _format_seconds(fault.retry_after)))
+            headers.append(("retry-after", wire.format_seconds(fault.retry_after)))
         if fault.retry_after_ms is not None:
             headers.append(("retry-after-ms", str(fault.retry_after_ms)))
         if status == 429 or fault.ratelimit_limit is not None:
             reset = fault.ratelimit_reset
             if reset is None:
                 reset = fault.retry_after if fault.retry_after is not None else 1.0
-            headers.append(("x-ratelimit-limit", str(fault.ratelimit_limit or 60)))
-            headers.append(("x-ratelimit-remaining", str(fault.ratelimit_remaining or 0)))
-            headers.append(("x-ratelimit-reset", _format_seconds(reset)))
+            headers += self._ratelimit_headers(
+                limit=fault.ratelimit_limit,
+                remaining=fault.ratelimit_remaining,
+                reset=reset,
+                error_type=fault.type or type_,
+            )
         return self._error(
             call,
             status,
@@ -941,48 +881,36 @@ class TogetherEmulator:
             headers=headers,
         )
 
-    def _malformed(self, call: _Call) -> _Reply:
-        self._send(call, 200, b'{"id":"' + wire.new_request_id().encode() + b'","choices":[{"ind')
+    def _malformed(self, call: Call) -> Reply:
+        self._send(call, 200, self._malformed_body())
         return None
 
-    # -- model & reply helpers -------------------------------------------------------------
+    def _inband_error(self, fault: Fault) -> tuple[str, str, str | None]:
+        """(message, type, code) of the in-band error a ``stream_error_after`` fault sends: the
+        wire's default for the fault's status (else :attr:`stream_error_status`), overridden by
+        the fault's own fields."""
+        status = fault.status if fault.status is not None else self.stream_error_status
+        message, type_, code = self._default_error(status, None)
+        return (
+            fault.message if fault.message is not None else message,
+            fault.type if fault.type is not None else type_,
+            fault.code if fault.code is not None else code,
+        )
 
-    def _model(self, body: Mapping[str, Any], *, allowed: tuple[str, ...] | None) -> dict[str, Any]:
-        model = body.get("model")
-        if model is None:
-            raise _Invalid(400, "Input validation error: 'model' is required", param="model")
-        if not isinstance(model, str) or not model:
-            raise _Invalid(
-                400, "Input validation error: 'model' must be a non-empty string", param="model"
-            )
-        entry = self._models.get(model.lower())
-        if entry is None:
-            raise _Invalid(
-                404,
-                _MODEL_NOT_AVAILABLE.format(model=model),
-                code="model_not_available",
-                param="model",
-            )
-        if allowed is not None and entry.get("type") not in allowed:
-            raise _Invalid(
-                400,
-                f"Model {entry['id']} is a {entry.get('type')} model and cannot serve this "
-                f"endpoint",
-                code="model_not_supported",
-                param="model",
-            )
-        return entry
+    # -- replies ---------------------------------------------------------------------------
 
-    def _reply_tokens(self, call: _Call, body: Mapping[str, Any]) -> list[str]:
+    def _plain_reply_tokens(self, call: Call, body: Mapping[str, Any]) -> list[str]:
+        """The reply's tokens: the ``x-emulator-tokens`` header, else ``reply_tokens``,
+        ``reply`` or the default reply (derived from the prompt)."""
         wanted = call.request.headers.get(TOKENS_HEADER)
         if wanted is not None:
             wanted = wanted.strip().lower()
             if wanted == "max":
                 # one more than allowed, so the reply ends by hitting the limit ("length")
                 max_tokens = body.get("max_tokens")
-                return list(wire.filler_tokens(max_tokens + 1 if _is_int(max_tokens) else 256))
+                return list(wire.filler_tokens(max_tokens + 1 if wire.is_int(max_tokens) else 256))
             if not wanted.isdigit() or int(wanted) > 1_000_000:
-                raise _Invalid(
+                raise Invalid(
                     400,
                     f"Bad {TOKENS_HEADER} header: expected a count or 'max'",
                     param=TOKENS_HEADER,
@@ -1005,279 +933,32 @@ class TogetherEmulator:
             text += f" You said: {snippet}"
         return wire.split_tokens(text)
 
-    @staticmethod
-    def _limit(tokens: list[str], body: Mapping[str, Any]) -> tuple[list[str], str]:
-        """Apply ``stop`` and ``max_tokens``; returns the tokens kept and the finish reason."""
-        finish = "eos"
-        stop = body.get("stop")
-        if stop:
-            stops = [stop] if isinstance(stop, str) else [s for s in stop if s]
-            text = "".join(tokens)
-            cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
-            if cut >= 0:
-                tokens = wire.split_tokens(text[:cut])
-                finish = "stop"
-        max_tokens = body.get("max_tokens")
-        if _is_int(max_tokens) and len(tokens) > max_tokens:
-            tokens = tokens[:max_tokens]
-            finish = "length"
-        return tokens, finish
-
-    @staticmethod
-    def _check_context(
-        entry: Mapping[str, Any], body: Mapping[str, Any], prompt_tokens: int
-    ) -> None:
-        context = entry.get("context_length")
-        max_tokens = body.get("max_tokens")
-        wanted = max_tokens if _is_int(max_tokens) else 0
-        if (
-            _is_int(context)
-            and prompt_tokens + wanted > context
-            and body.get("context_length_exceeded_behavior") != "truncate"
-        ):
-            raise _Invalid(
-                400,
-                f"Input validation error: `inputs` tokens + `max_new_tokens` must be <= "
-                f"{context}. Given: {prompt_tokens} `inputs` tokens and {wanted} "
-                f"`max_new_tokens`",
-                code="context_length_exceeded",
-                param="max_tokens",
-            )
-
-    def _tool_calls(self, body: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-        tools = body.get("tools")
-        if not tools:
-            return None
-        by_name = {t["function"]["name"]: t for t in tools}
-        choice = body.get("tool_choice")
-        name: str | None = None
-        if isinstance(choice, dict):
-            function = choice.get("function")
-            name = function.get("name") if isinstance(function, dict) else None
-            if name is None:
-                name = next(iter(by_name))
-        elif choice in ("required", "any"):
-            name = next(iter(by_name))
-        elif isinstance(choice, str) and choice not in ("auto", "none"):
-            name = choice
-        if name is None and choice != "none":
-            messages = body.get("messages") or []
-            last = messages[-1] if messages else None
-            content = last.get("content") if isinstance(last, dict) else None
-            if isinstance(content, str) and TOOL_MARKER in content:
-                rest = content.split(TOOL_MARKER, 1)[1]
-                named = rest.split("]]", 1)[0]
-                name = named[1:] if named.startswith(":") and named[1:] else next(iter(by_name))
-        if name is None:
-            return None
-        tool = by_name.get(name)
-        if tool is None:
-            raise _Invalid(
-                400,
-                f"Input validation error: tool_choice names function {name!r}, which is not in "
-                f"'tools'",
-                param="tool_choice",
-            )
-        return [
-            {
-                "index": 0,
-                "id": wire.new_tool_call_id(),
-                "type": "function",
-                "function": {"name": name, "arguments": wire.tool_call_arguments(tool)},
-            }
-        ]
-
-    # -- endpoints -------------------------------------------------------------------------
-
-    def _chat(self, call: _Call) -> _Reply:
-        body = call.body
-        _check_chat(body)
-        _check_common(body)
-        entry = self._model(body, allowed=("chat", "language", "code", "moderation"))
-        prompt_tokens = wire.count_prompt_tokens(body)
-        self._check_context(entry, body, prompt_tokens)
-        tool_calls = self._tool_calls(body)
-        n = body.get("n") or 1
-        if tool_calls:
-            tokens = wire.split_tokens(tool_calls[0]["function"]["arguments"])
-            finish = "tool_calls"
-        else:
-            tokens = self._reply_tokens(call, body)
-            as_json = wire.json_reply(body, "".join(tokens))  # response_format: JSON text
-            if as_json is not None:
-                tokens = wire.split_tokens(as_json)
-            tokens, finish = self._limit(tokens, body)
-        seed = wire.seed_for(wire.prompt_text(body), body.get("seed"))
-        usage_data = wire.usage(prompt_tokens, len(tokens) * n)
-        model = str(entry["id"])
-        request_id = wire.new_request_id()
-        if call.fault.malformed and body.get("stream") is not True:
-            return self._malformed(call)
-        if body.get("stream") is True:
-            encoder = wire.StreamEncoder(
-                kind="chat", request_id=request_id, created=wire.now(), model=model
-            )
-            return self._stream(call, encoder, tokens, n, finish, seed, usage_data, tool_calls)
-        logprob_tokens = tokens if body.get("logprobs") not in (None, False, 0) else None
-        response = wire.chat_response(
-            request_id=request_id,
-            created=wire.now(),
-            model=model,
-            contents=["".join(tokens)] * n,
-            finish_reason=finish,
-            usage_data=usage_data,
-            seed=seed,
-            tool_calls=tool_calls,
-            logprob_tokens=logprob_tokens,
-        )
-        self._send(call, 200, wire.dumps(response).encode())
-        return None
-
-    def _completion(self, call: _Call) -> _Reply:
-        body = call.body
-        if "prompt" not in body or body["prompt"] is None:
-            raise _Invalid(400, "Input validation error: 'prompt' is required", param="prompt")
-        if not isinstance(body["prompt"], str):
-            raise _Invalid(400, "Input validation error: 'prompt' must be a string", param="prompt")
-        _check_common(body)
-        entry = self._model(body, allowed=("chat", "language", "code", "moderation"))
-        prompt_tokens = wire.count_prompt_tokens(body)
-        self._check_context(entry, body, prompt_tokens)
-        n = body.get("n") or 1
-        tokens, finish = self._limit(self._reply_tokens(call, body), body)
-        seed = wire.seed_for(body["prompt"], body.get("seed"))
-        usage_data = wire.usage(prompt_tokens, len(tokens) * n)
-        model = str(entry["id"])
-        request_id = wire.new_request_id()
-        if call.fault.malformed and body.get("stream") is not True:
-            return self._malformed(call)
-        if body.get("stream") is True:
-            encoder = wire.StreamEncoder(
-                kind="completion", request_id=request_id, created=wire.now(), model=model
-            )
-            return self._stream(call, encoder, tokens, n, finish, seed, usage_data, None)
-        logprob_tokens = tokens if body.get("logprobs") not in (None, False, 0) else None
-        response = wire.completion_response(
-            request_id=request_id,
-            created=wire.now(),
-            model=model,
-            texts=["".join(tokens)] * n,
-            finish_reason=finish,
-            usage_data=usage_data,
-            seed=seed,
-            echo_prompt=body["prompt"] if body.get("echo") is True else None,
-            logprob_tokens=logprob_tokens,
-        )
-        self._send(call, 200, wire.dumps(response).encode())
-        return None
-
-    def _embeddings(self, call: _Call) -> _Reply:
-        body = call.body
-        entry = self._model(body, allowed=("embedding",))
-        raw = body.get("input")
-        if raw is None:
-            raise _Invalid(400, "Input validation error: 'input' is required", param="input")
-        inputs = [raw] if isinstance(raw, str) else raw
-        if (
-            not isinstance(inputs, list)
-            or not inputs
-            or not all(isinstance(s, str) for s in inputs)
-        ):
-            raise _Invalid(
-                400,
-                "Input validation error: 'input' must be a string or a non-empty list of strings",
-                param="input",
-            )
-        if call.fault.malformed:
-            return self._malformed(call)
-        response = wire.embedding_response(
-            request_id=wire.new_request_id(),
-            model=str(entry["id"]),
-            inputs=inputs,
-            dim=self.embedding_dim,
-        )
-        self._send(call, 200, wire.dumps(response).encode())
-        return None
-
-    def _list_models(self, call: _Call) -> _Reply:
-        if call.fault.malformed:
-            return self._malformed(call)
-        self._send(call, 200, self._models_body)
-        return None
-
     # -- streaming -------------------------------------------------------------------------
-
-    def _stream_events(
-        self,
-        encoder: wire.StreamEncoder,
-        tokens: list[str],
-        n: int,
-        finish: str,
-        seed: int,
-        usage_data: Mapping[str, int],
-        tool_calls: list[dict[str, Any]] | None,
-    ) -> Iterator[bytes]:
-        if tool_calls:
-            yield from encoder.tool_events(tool_calls)
-            yield encoder.final_event(
-                finish_reason=finish, seed=seed, usage_data=usage_data, tid=wire.EOS_TOKEN_ID
-            )
-            return
-        last_is_content = finish == "length" and tokens
-        body_tokens = tokens[:-1] if last_is_content else tokens
-        content_event = encoder.content_event
-        if n == 1:
-            for token in body_tokens:
-                yield content_event(token)
-        else:
-            for token in body_tokens:
-                for index in range(n):
-                    yield content_event(token, index)
-        for index in range(n):
-            usage_here = usage_data if index == n - 1 else None
-            if last_is_content:
-                last = tokens[-1]
-                event = encoder.chunk_dict(
-                    last,
-                    index=index,
-                    tid=wire.token_id(last),
-                    finish_reason=finish,
-                    seed=seed,
-                    usage_data=usage_here,
-                )
-            else:
-                # end of sequence: an empty token carrying the finish reason, as Together sends
-                event = encoder.chunk_dict(
-                    "",
-                    index=index,
-                    tid=wire.EOS_TOKEN_ID,
-                    finish_reason=finish,
-                    seed=seed,
-                    usage_data=usage_here,
-                )
-            yield wire.sse_event(event)
 
     async def _stream(
         self,
-        call: _Call,
-        encoder: wire.StreamEncoder,
-        tokens: list[str],
-        n: int,
-        finish: str,
-        seed: int,
-        usage_data: Mapping[str, int],
-        tool_calls: list[dict[str, Any]] | None,
+        call: Call,
+        events: Iterable[bytes],
+        *,
+        end: bytes,
+        error_event: Callable[[Fault], bytes],
+        broken: bytes,
+        headers: _Headers = (),
     ) -> None:
+        """Send ``events`` (every event of the stream before ``end``, its last one) as an event
+        stream, with the stream faults applied: ``malformed`` sends ``broken`` first,
+        ``cut_after``/``stream_error_after`` stop after that many events (and cut the
+        connection, or send ``error_event(fault)``), ``no_done`` leaves out ``end``,
+        ``chunk_delay`` paces the events."""
         conn = call.conn
         fault = call.fault
         if call.record is not None:
             call.record.status = 200
         self._count(call.stats_path, 200)
         self._event("streams")
-        conn.start_stream(200)
+        conn.start_stream(200, headers=headers)
         if fault.malformed:
-            conn.write_chunk(b'data: {"id":"' + encoder.request_id.encode() + b'","choices":[\n\n')
-        events = self._stream_events(encoder, tokens, n, finish, seed, usage_data, tool_calls)
+            conn.write_chunk(broken)
         stop_at = fault.cut_after if fault.cut_after is not None else fault.stream_error_after
         chunk_delay = fault.chunk_delay
         batch: list[bytes] = []
@@ -1307,41 +988,329 @@ class TogetherEmulator:
             return
         if fault.stream_error_after is not None:
             self._event("stream_errors")
-            status = fault.status if fault.status is not None else 500
-            message, type_, code = self._default_error(status)
-            error = wire.error_body(
-                fault.message if fault.message is not None else message,
-                fault.type if fault.type is not None else type_,
-                fault.code if fault.code is not None else code,
-                fault.param,
-            )
-            if fault.error_in_chunk:
-                # the error rides on an otherwise valid (empty) chunk of this stream
-                error = {**encoder.chunk_dict("", index=0), **error}
-            conn.write_chunk(wire.sse_event(error))
+            conn.write_chunk(error_event(fault))
             conn.end_stream()
             return
         if chunk_delay > 0:
             await asyncio.sleep(chunk_delay)
         if not fault.no_done:
-            conn.write_chunk(wire.SSE_DONE)
+            conn.write_chunk(end)
         conn.end_stream()
 
 
-_ROUTES: dict[str, str] = {
-    "/chat/completions": "POST",
-    "/completions": "POST",
-    "/embeddings": "POST",
-    "/models": "GET",
-}
+class OpenAICompatibleEmulator(BaseEmulator):
+    """The OpenAI-compatible wire on the emulators' core, in no one flavour. Use
+    :class:`TogetherEmulator` or :class:`~llmrouter.testing.OpenAIEmulator`; a new flavour
+    subclasses this and declares the class attributes below (``api``: a wire module that
+    satisfies :class:`WireFormat`), and inherits everything else.
 
-#: Endpoint -> the method that answers it (looked up on the instance, so subclasses override).
-_HANDLERS: dict[str, str] = {
-    "/chat/completions": "_chat",
-    "/completions": "_completion",
-    "/embeddings": "_embeddings",
-    "/models": "_list_models",
-}
+    Takes every :class:`BaseEmulator` argument, and ``embedding_dim`` (the size of the embedding
+    vectors). ``models`` entries are ids (typed by the flavour's ``guess_type``) or entry dicts.
+    ``strict`` and ``require_key`` default to the flavour's class attributes of the same names.
+    """
+
+    routes: ClassVar[Mapping[str, tuple[str, str]]] = _ROUTES
+    stream_endpoints: ClassVar[frozenset[str]] = frozenset({"/chat/completions", "/completions"})
+    #: The flavour's wire module: its shapes, its catalogue and its dialect.
+    api: ClassVar[WireFormat]
+    #: Fields a catalogue entry given as a dict gets when it lacks them.
+    model_defaults: ClassVar[Mapping[str, Any]] = {}
+    #: Reject what the real API rejects beyond the common checks: the dialect's strict-only
+    #: rules (OpenAI: unknown fields, more than 4 stops; Together declares none).
+    strict: bool = False
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        api_key: str | None = None,
+        models: Sequence[str | Mapping[str, Any]] | None = None,
+        reply: str | Callable[[dict[str, Any]], str] | None = None,
+        latency: float = 0.0,
+        reply_tokens: int | None = None,
+        embedding_dim: int = 8,
+        record: bool = True,
+        log_limit: int | None = 10_000,
+        strict: bool | None = None,
+        require_key: bool | None = None,
+    ) -> None:
+        self.embedding_dim = embedding_dim
+        self._models_body = b"[]"
+        #: What the API accepts and how it words a rejection (the wire module's ``DIALECT``).
+        self.dialect: Dialect = self.api.DIALECT
+        super().__init__(
+            host,
+            port,
+            api_key=api_key,
+            models=models,
+            reply=reply,
+            latency=latency,
+            reply_tokens=reply_tokens,
+            record=record,
+            log_limit=log_limit,
+            strict=strict,
+            require_key=require_key,
+        )
+
+    # -- models ----------------------------------------------------------------------------
+
+    def set_models(self, models: Sequence[str | Mapping[str, Any]]) -> None:
+        """Replace the model catalogue (an id gets an entry typed by the flavour's ``guess_type``)."""
+        index: dict[str, dict[str, Any]] = {}
+        for item in models:
+            if isinstance(item, str):
+                entry = self.api.model_entry(item, self.api.guess_type(item))
+            else:
+                entry = {**self.model_defaults, **item}
+            if not isinstance(entry.get("id"), str):
+                raise ValueError(f"model entry without an 'id': {item!r}")
+            entry.setdefault("object", "model")
+            entry.setdefault("created", 1692896905)
+            entry.setdefault("type", "chat")
+            index[entry["id"].lower()] = entry
+        body = wire.dumps(self.api.models_body(list(index.values()))).encode()
+        with self._lock:
+            self._models = index
+            self._models_body = body
+
+    def add_model(
+        self, model_id: str, type: str = "chat", *, context_length: int = 8192, **extra: Any
+    ) -> None:
+        """Add (or replace) one model; ``type`` is chat, language, code, embedding, ..."""
+        entry = self.api.model_entry(model_id, type, context_length=context_length)
+        entry.update(extra)
+        self.set_models([*self.models, entry])
+
+    # -- the wire's part -------------------------------------------------------------------
+
+    def _default_models(self) -> Sequence[str | Mapping[str, Any]]:
+        return self.api.DEFAULT_MODELS
+
+    def _default_error(self, status: int, code: str | None) -> tuple[str, str, str | None]:
+        return self.api.default_error(status, code)
+
+    def _error_response(
+        self, status: int, message: str, type_: str, code: str | None, param: str | None
+    ) -> tuple[Any, _Headers]:
+        return self.api.error_response(message, type_, code, param)
+
+    def _ratelimit_headers(
+        self, *, limit: int | None, remaining: int | None, reset: float, error_type: str
+    ) -> list[tuple[str, str]]:
+        return self.api.ratelimit_headers(
+            limit=limit, remaining=remaining, reset=reset, error_type=error_type
+        )
+
+    def _ok_headers(self) -> _Headers:
+        return self.api.ok_headers()
+
+    def _malformed_body(self) -> bytes:
+        return b'{"id":"' + tw.new_request_id().encode() + b'","choices":[{"ind'
+
+    def _stream_error_event(self, encoder: wire.StreamEncoder, fault: Fault) -> bytes:
+        """``data: {"error": {...}}`` (with ``error_in_chunk``, on an otherwise valid chunk)."""
+        message, type_, code = self._inband_error(fault)
+        error = wire.error_body(message, type_, code, fault.param)
+        if fault.error_in_chunk:
+            # the error rides on an otherwise valid (empty) chunk of this stream
+            error = {**encoder.chunk_dict("", index=0), **error}
+        return wire.sse_event(error)
+
+    # -- model & reply helpers -------------------------------------------------------------
+
+    def _model(self, body: Mapping[str, Any], allowed: tuple[str, ...] | None) -> dict[str, Any]:
+        return self.dialect.model_entry(self._models, body, allowed)
+
+    def _reply_tokens(self, call: Call, body: Mapping[str, Any], *, json_mode: bool) -> list[str]:
+        """The reply before ``stop``/``max_tokens``: the ``x-emulator-tokens`` header, else
+        ``reply_tokens``, ``reply`` or the default reply; in JSON mode, JSON text instead."""
+        tokens = self._plain_reply_tokens(call, body)
+        if json_mode:
+            as_json = wire.json_reply(
+                body, "".join(tokens), keep_objects=self.dialect.keep_json_objects
+            )
+            if as_json is not None:
+                return wire.split_tokens(as_json)
+        return tokens
+
+    def _limit(self, tokens: list[str], body: Mapping[str, Any]) -> tuple[list[str], str]:
+        """Apply ``stop`` and the reply bound; returns the tokens kept and the finish reason."""
+        finish = self.dialect.natural_finish
+        stop = body.get("stop")
+        if stop:
+            stops = [stop] if isinstance(stop, str) else [s for s in stop if s]
+            text = "".join(tokens)
+            cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
+            if cut >= 0:
+                tokens = wire.split_tokens(text[:cut])
+                finish = "stop"
+        max_tokens = self.dialect.max_tokens(body)
+        if wire.is_int(max_tokens) and len(tokens) > max_tokens:
+            tokens = tokens[:max_tokens]
+            finish = "length"
+        return tokens, finish
+
+    def _tool_calls(self, body: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        tools = body.get("tools")
+        if not tools:
+            return None
+        by_name = {t["function"]["name"]: t for t in tools}
+        choice = body.get("tool_choice")
+        name: str | None = None
+        if isinstance(choice, dict):
+            function = choice.get("function")
+            name = function.get("name") if isinstance(function, dict) else None
+            if name is None:
+                name = next(iter(by_name))
+        elif choice in ("required", "any"):
+            name = next(iter(by_name))
+        elif isinstance(choice, str) and choice not in ("auto", "none"):
+            name = choice
+        if name is None and choice != "none":
+            messages = body.get("messages") or []
+            last = messages[-1] if messages else None
+            content = last.get("content") if isinstance(last, dict) else None
+            marked = marked_tool(content) if isinstance(content, str) else None
+            if marked is not None:
+                name = marked or next(iter(by_name))
+        if name is None:
+            return None
+        tool = by_name.get(name)
+        if tool is None:
+            raise Invalid(
+                400,
+                f"Input validation error: tool_choice names function {name!r}, which is not in "
+                f"'tools'",
+                param="tool_choice",
+            )
+        return [
+            {
+                "index": 0,
+                "id": self.api.new_tool_call_id(),
+                "type": "function",
+                "function": {"name": name, "arguments": wire.tool_call_arguments(tool)},
+            }
+        ]
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    def _chat(self, call: Call) -> Reply:
+        body = call.body
+        dialect = self.dialect
+        if self.strict:
+            dialect.check_fields(body, dialect.chat_fields)
+        dialect.check_chat(body, strict=self.strict)
+        check_common(body)
+        entry = self._model(body, dialect.chat_model_types)
+        prompt_tokens = wire.count_prompt_tokens(body)
+        dialect.check_context(entry, body, prompt_tokens)
+        tool_calls = self._tool_calls(body)
+        if tool_calls:
+            tokens = wire.split_tokens(tool_calls[0]["function"]["arguments"])
+            finish = "tool_calls"
+        else:
+            tokens, finish = self._limit(self._reply_tokens(call, body, json_mode=True), body)
+        return self._complete(call, "chat", entry, tokens, finish, prompt_tokens, tool_calls)
+
+    def _completion(self, call: Call) -> Reply:
+        body = call.body
+        dialect = self.dialect
+        if self.strict:
+            dialect.check_fields(body, dialect.completion_fields)
+        dialect.check_prompt(body)
+        check_common(body)
+        if self.strict:
+            dialect.check_stop(body)
+        entry = self._model(body, dialect.completion_types(self.strict))
+        prompt_tokens = wire.count_prompt_tokens(body)
+        dialect.check_context(entry, body, prompt_tokens)
+        json_mode = dialect.json_mode_in_completions
+        tokens, finish = self._limit(self._reply_tokens(call, body, json_mode=json_mode), body)
+        return self._complete(call, "completion", entry, tokens, finish, prompt_tokens, None)
+
+    def _complete(
+        self,
+        call: Call,
+        kind: str,
+        entry: Mapping[str, Any],
+        tokens: list[str],
+        finish: str,
+        prompt_tokens: int,
+        tool_calls: list[dict[str, Any]] | None,
+    ) -> Reply:
+        """Answer a checked chat or text completion: streamed, whole, or malformed."""
+        body = call.body
+        n = body.get("n") or 1
+        answer = wire.Answer(
+            model=str(entry["id"]),
+            tokens=tokens,
+            n=n,
+            finish=finish,
+            usage=self.api.usage(prompt_tokens, len(tokens) * n),
+            seed=self.api.response_seed(body),
+            tool_calls=tool_calls,
+        )
+        stream = body.get("stream") is True
+        if call.fault.malformed and not stream:
+            return self._malformed(call)
+        if stream:
+            encoder = self.api.stream_encoder(kind, body, answer.model)
+            return self._stream(
+                call,
+                encoder.events(answer),
+                end=wire.SSE_DONE,
+                error_event=partial(self._stream_error_event, encoder),
+                broken=b'data: {"id":"' + encoder.request_id.encode() + b'","choices":[\n\n',
+            )
+        if kind == "chat":
+            self._send_json(call, self.api.chat_body(body, answer))
+        else:
+            self._send_json(call, self.api.completion_body(body, answer))
+        return None
+
+    def _embeddings(self, call: Call) -> Reply:
+        body = call.body
+        dialect = self.dialect
+        if self.strict:
+            dialect.check_fields(body, dialect.embedding_fields)
+        entry = self._model(body, ("embedding",))
+        raw = body.get("input")
+        if raw is None:
+            raise dialect.complaint("input_missing")
+        inputs = wire.embedding_inputs(raw, token_ids=dialect.token_id_embeddings)
+        if inputs is None:
+            raise dialect.complaint("input_shape")
+        dim, as_base64 = self.embedding_dim, False
+        if dialect.makes("dimensions"):  # an API that checks the options also honours them
+            dimensions = body.get("dimensions")
+            if dimensions is not None and (not wire.is_int(dimensions) or dimensions < 1):
+                raise dialect.complaint("dimensions")
+            encoding = body.get("encoding_format", "float")
+            if encoding not in ("float", "base64"):
+                raise dialect.complaint("encoding_format")
+            dim, as_base64 = dimensions or self.embedding_dim, encoding == "base64"
+        if call.fault.malformed:
+            return self._malformed(call)
+        self._send_json(call, self.api.embedding_body(str(entry["id"]), inputs, dim, as_base64))
+        return None
+
+    def _list_models(self, call: Call) -> Reply:
+        if call.fault.malformed:
+            return self._malformed(call)
+        self._send(call, 200, self._models_body, self.api.ok_headers())
+        return None
+
+
+class TogetherEmulator(OpenAICompatibleEmulator):
+    """A Together-compatible HTTP server on localhost: the core speaking Together's wire format
+    (:mod:`llmrouter.testing.together_wire`). See the module docstring and docs/testing.md.
+
+    ``models`` entries given as dicts are ``ModelInfo``-shaped; ids become chat models.
+    """
+
+    api: ClassVar[WireFormat] = tw
+    default_reply = "This is a deterministic reply from the Together emulator."
 
 
 def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
-"""OpenAI wire shapes for the OpenAI-flavoured emulator, as pure functions (no I/O, no state).
+"""OpenAI's wire shapes for :class:`~llmrouter.testing.OpenAIEmulator`, as pure functions.
 
-The shapes follow OpenAI's API reference (and what its SDK's types accept): a ``chat.completion``
+Only what OpenAI does differently lives here; the rest is :mod:`llmrouter.testing.wire`. The
+shapes follow OpenAI's API reference (and what its SDK's types accept): a ``chat.completion``
 without Together's ``prompt``/``seed`` extras, ``finish_reason`` ``"stop"``, ``message.refusal``
 and ``annotations``, usage with ``prompt_tokens_details``/``completion_tokens_details``;
 ``text_completion`` objects for ``/completions``; stream chunks that open with a role delta, carry
@@ -11,41 +12,48 @@ which holds the usage (every earlier chunk then has ``"usage": null``); ``/model
 "code"}}``; rate-limit headers ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` with
 resets written as Go durations (``1s``, ``6m0s``, ``20ms``).
 
-Token handling, JSON encoding and reply derivation are shared with the Together shapes
-(:mod:`llmrouter.testing.together_wire`).
+:data:`DIALECT` declares what the request checks (:mod:`llmrouter.testing.dialect`) need to know
+about OpenAI: the fields, roles and values it accepts and the words of its rejections.
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import os
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from llmrouter.testing import together_wire as tw
-from llmrouter.testing.together_wire import dumps, sse_event
+from llmrouter.testing import wire
+from llmrouter.testing.dialect import Complaint, Dialect
+from llmrouter.testing.wire import error_body, sse_event
 
 __all__ = [
     "CHAT_FIELDS",
     "COMPLETION_FIELDS",
     "DEFAULT_MODELS",
+    "DIALECT",
     "EMBEDDING_FIELDS",
     "SYSTEM_FINGERPRINT",
     "OpenAIStreamEncoder",
+    "chat_body",
     "chat_logprobs",
-    "chat_response",
+    "completion_body",
     "completion_logprobs",
-    "completion_response",
     "default_error",
-    "embedding_response",
+    "embedding_body",
     "error_body",
+    "error_response",
     "go_duration",
+    "guess_type",
     "json_reply",
     "model_entry",
     "models_body",
     "new_id",
+    "new_tool_call_id",
+    "ok_headers",
+    "ratelimit_headers",
+    "response_seed",
+    "stream_encoder",
     "usage",
 ]
 
@@ -115,19 +123,16 @@ COMPLETION_FIELDS = frozenset(
 )
 EMBEDDING_FIELDS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 
-_ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
 
 def new_id(prefix: str, length: int = 29) -> str:
     """``chatcmpl-…``, ``cmpl-…``, ``call_…``: a prefix and random alphanumerics."""
-    return prefix + "".join(_ALNUM[b % 62] for b in os.urandom(length))
+    return prefix + wire.random_alnum(length)
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    """The plain counts plus the (always zero) token details OpenAI adds."""
     return {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
+        **wire.usage(prompt_tokens, completion_tokens),
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": 0,
@@ -157,19 +162,9 @@ def go_duration(seconds: float) -> str:
 
 
 def json_reply(body: Mapping[str, Any], text: str) -> str | None:
-    """The reply in JSON mode: ``{"reply": text}`` for ``json_object``, a sample instance of
-    the schema for ``json_schema``; ``None`` when the request did not ask for JSON."""
-    response_format = body.get("response_format")
-    if not isinstance(response_format, dict):
-        return None
-    kind = response_format.get("type")
-    if kind == "json_object":
-        return json.dumps({"reply": text})
-    if kind == "json_schema":
-        spec = response_format.get("json_schema")
-        schema = spec.get("schema") if isinstance(spec, dict) else None
-        return tw.tool_call_arguments({"function": {"parameters": schema}})
-    return None
+    """The reply in JSON mode (see :func:`llmrouter.testing.wire.json_reply`): always
+    ``{"reply": text}`` for ``json_object``."""
+    return wire.json_reply(body, text, keep_objects=False)
 
 
 def _top(token: str, k: int) -> list[tuple[str, float]]:
@@ -211,23 +206,16 @@ def completion_logprobs(tokens: Sequence[str], top: int) -> dict[str, Any]:
 # response bodies
 
 
-def chat_response(
-    *,
-    request_id: str,
-    created: int,
-    model: str,
-    contents: Sequence[str],
-    finish_reason: str,
-    usage_data: Mapping[str, Any],
-    tool_calls: Sequence[Mapping[str, Any]] | None = None,
-    logprobs: Mapping[str, Any] | None = None,
-    service_tier: str | None = "default",
-) -> dict[str, Any]:
-    """A ``chat.completion``; one choice per entry of ``contents``. Tool calls carry no
-    ``index`` (that is a stream-delta field)."""
-    calls = [{k: v for k, v in tc.items() if k != "index"} for tc in tool_calls or ()]
+def chat_body(body: Mapping[str, Any], answer: wire.Answer) -> dict[str, Any]:
+    """A ``chat.completion``: ``n`` choices of the reply, or the tool calls (which carry no
+    ``index`` here: that is a stream-delta field); logprobs and ``service_tier`` as asked."""
+    calls = [{k: v for k, v in tc.items() if k != "index"} for tc in answer.tool_calls or ()]
+    content = "".join(answer.tokens)
+    logprobs = None
+    if body.get("logprobs") is True:
+        logprobs = chat_logprobs(answer.tokens, body.get("top_logprobs") or 0)
     choices = []
-    for index, content in enumerate(contents):
+    for index in range(answer.n):
         message: dict[str, Any] = {
             "role": "assistant",
             "content": None if calls else content,
@@ -241,63 +229,56 @@ def chat_response(
                 "index": index,
                 "message": message,
                 "logprobs": dict(logprobs) if logprobs is not None else None,
-                "finish_reason": finish_reason,
+                "finish_reason": answer.finish,
             }
         )
-    response: dict[str, Any] = {
-        "id": request_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": choices,
-        "usage": dict(usage_data),
-        "system_fingerprint": SYSTEM_FINGERPRINT,
-    }
-    if service_tier is not None:
-        response["service_tier"] = service_tier
-    return response
-
-
-def completion_response(
-    *,
-    request_id: str,
-    created: int,
-    model: str,
-    texts: Sequence[str],
-    finish_reason: str,
-    usage_data: Mapping[str, Any],
-    logprobs: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A ``text_completion`` (the legacy ``/completions`` endpoint)."""
     return {
-        "id": request_id,
+        "id": new_id("chatcmpl-"),
+        "object": "chat.completion",
+        "created": wire.now(),
+        "model": answer.model,
+        "choices": choices,
+        "usage": dict(answer.usage),
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+        "service_tier": body.get("service_tier") or "default",
+    }
+
+
+def completion_body(body: Mapping[str, Any], answer: wire.Answer) -> dict[str, Any]:
+    """A ``text_completion`` (the legacy ``/completions`` endpoint); ``echo`` puts the prompt
+    before the text, an integer ``logprobs`` adds that many alternatives per token."""
+    text = "".join(answer.tokens)
+    if body.get("echo") is True:
+        text = body["prompt"] + text
+    top = body.get("logprobs")
+    logprobs = completion_logprobs(answer.tokens, top) if wire.is_int(top) else None
+    return {
+        "id": new_id("cmpl-"),
         "object": "text_completion",
-        "created": created,
-        "model": model,
+        "created": wire.now(),
+        "model": answer.model,
         "system_fingerprint": SYSTEM_FINGERPRINT,
         "choices": [
             {
                 "text": text,
                 "index": index,
                 "logprobs": dict(logprobs) if logprobs is not None else None,
-                "finish_reason": finish_reason,
+                "finish_reason": answer.finish,
             }
-            for index, text in enumerate(texts)
+            for index in range(answer.n)
         ],
-        "usage": {k: v for k, v in usage_data.items() if not k.endswith("_details")},
+        "usage": {k: v for k, v in answer.usage.items() if not k.endswith("_details")},
     }
 
 
-def embedding_response(
-    *, model: str, inputs: Sequence[str], dim: int, base64_floats: bool = False
-) -> dict[str, Any]:
-    """A ``CreateEmbeddingResponse``; with ``base64_floats`` each vector is packed little-endian
+def embedding_body(model: str, inputs: list[str], dim: int, as_base64: bool) -> dict[str, Any]:
+    """A ``CreateEmbeddingResponse``; with ``as_base64`` each vector is packed little-endian
     float32, base64-encoded (``encoding_format="base64"``)."""
     data = []
     for i, text in enumerate(inputs):
-        vector = tw.embedding_vector(text, dim)
+        vector = wire.embedding_vector(text, dim)
         embedding: list[float] | str = vector
-        if base64_floats:
+        if as_base64:
             embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
         data.append({"object": "embedding", "index": i, "embedding": embedding})
     tokens = sum(len(text.split()) for text in inputs)
@@ -359,7 +340,7 @@ DEFAULT_MODELS: tuple[dict[str, Any], ...] = (
 )
 
 
-def models_body(entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def models_body(entries: list[dict[str, Any]]) -> Any:
     """``GET /models``: ``{"object": "list", "data": [{id, object, created, owned_by}]}``."""
     return {
         "object": "list",
@@ -406,34 +387,53 @@ _DEFAULT_ERRORS: dict[int, tuple[str, str, str | None]] = {
 }
 
 
-def default_error(status: int) -> tuple[str, str, str | None]:
-    """OpenAI-like (message, type, code) for an HTTP error status."""
-    if status in _DEFAULT_ERRORS:
-        return _DEFAULT_ERRORS[status]
-    if status >= 500:
-        return ("The server had an error while processing your request.", "server_error", None)
-    return ("Request failed.", "invalid_request_error", None)
+_QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, read the docs: "
+    "https://platform.openai.com/docs/guides/error-codes/api-errors."
+)
 
 
-def error_body(
-    message: str, type_: str, code: str | None = None, param: str | None = None
-) -> dict[str, Any]:
-    """``{"error": {"message", "type", "param", "code"}}`` (no top-level ``id``, unlike Together)."""
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+def default_error(status: int, code: str | None = None) -> tuple[str, str, str | None]:
+    """OpenAI-like (message, type, code) for an HTTP error status; ``code``
+    ``insufficient_quota`` (a 429 that is not a rate limit) gets OpenAI's quota text and type."""
+    message, type_, default_code = wire.lookup_error(
+        _DEFAULT_ERRORS,
+        status,
+        server_error="The server had an error while processing your request.",
+        client_error="Request failed.",
+    )
+    if code == "insufficient_quota":
+        return _QUOTA_MESSAGE, "insufficient_quota", default_code
+    return message, type_, default_code
+
+
+def ratelimit_headers(
+    *, limit: int | None, remaining: int | None, reset: float, error_type: str
+) -> list[tuple[str, str]]:
+    """``x-ratelimit-{limit,remaining,reset}-{requests,tokens}``: the limit that was hit is the
+    requests one, unless the error type says tokens; the other one looks untouched."""
+    hit = "tokens" if error_type == "tokens" else "requests"
+    other = "requests" if hit == "tokens" else "tokens"
+    return [
+        (f"x-ratelimit-limit-{hit}", str(limit or (500 if hit == "requests" else 200_000))),
+        (f"x-ratelimit-remaining-{hit}", str(remaining or 0)),
+        (f"x-ratelimit-reset-{hit}", go_duration(reset)),
+        (f"x-ratelimit-limit-{other}", "200000" if other == "tokens" else "500"),
+        (f"x-ratelimit-remaining-{other}", "199000" if other == "tokens" else "499"),
+        (f"x-ratelimit-reset-{other}", "300ms"),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
 # streaming
 
-_TEXT_MARK = "\x00TEXT\x00"
 
+class OpenAIStreamEncoder(wire.StreamEncoder):
+    """Encodes the SSE events of one OpenAI-style stream (``chat`` or ``completion``); with
+    ``include_usage`` every chunk has ``usage: null`` and a last chunk holds the usage."""
 
-class OpenAIStreamEncoder(tw.StreamEncoder):
-    """Encodes the SSE events of one OpenAI-style stream (``chat`` or ``completion``).
-
-    Shares the Together encoder's interface (the emulator's stream loop only needs
-    ``request_id``), so the fault machinery (cuts, in-band errors, delays) works unchanged.
-    """
+    slots = {"chat": (0,), "completion": (0,)}
 
     def __init__(
         self, *, kind: str, request_id: str, created: int, model: str, include_usage: bool
@@ -463,45 +463,21 @@ class OpenAIStreamEncoder(tw.StreamEncoder):
         text: str,
         *,
         index: int = 0,
-        tid: int | None = None,
         finish_reason: str | None = None,
-        seed: int | None = None,
-        usage_data: Mapping[str, Any] | None = None,
-        logprobs: Any = None,
         tool_calls: Sequence[Mapping[str, Any]] | None = None,
-        content: object = ...,
+        **_together: Any,
     ) -> dict[str, Any]:
-        """One chunk as a dict (``tid`` and ``seed`` are Together's and ignored here)."""
+        """One chunk as a dict; Together's extra fields (``tid``, ``seed``) are ignored."""
         choice: dict[str, Any]
         if self.kind == "chat":
-            delta: dict[str, Any] = {}
-            if content is not ...:
-                delta["content"] = content
-            elif text:
-                delta["content"] = text
+            delta: dict[str, Any] = {"content": text} if text else {}
             if tool_calls is not None:
                 delta["tool_calls"] = [dict(tc) for tc in tool_calls]
-            choice = {"index": index, "delta": delta, "logprobs": logprobs}
+            choice = {"index": index, "delta": delta, "logprobs": None}
         else:
-            choice = {"text": text, "index": index, "logprobs": logprobs}
+            choice = {"text": text, "index": index, "logprobs": None}
         choice["finish_reason"] = finish_reason
-        chunk = self._envelope([choice])
-        if usage_data is not None:
-            chunk["usage"] = dict(usage_data)
-        return chunk
-
-    def _template(self, index: int) -> list[str]:
-        parts = self._templates.get(index)
-        if parts is None:
-            raw = dumps(self.chunk_dict(_TEXT_MARK, index=index))
-            before, after = raw.split(dumps(_TEXT_MARK))
-            parts = ["data: " + before, after + "\n\n"]
-            self._templates[index] = parts
-        return parts
-
-    def content_event(self, token: str, index: int = 0) -> bytes:
-        p = self._template(index)
-        return (p[0] + dumps(token) + p[1]).encode()
+        return self._envelope([choice])
 
     def role_event(self, index: int = 0) -> bytes:
         """The opening chunk of a chat choice: ``delta: {role, content: "", refusal: null}``."""
@@ -519,23 +495,6 @@ class OpenAIStreamEncoder(tw.StreamEncoder):
         chunk["usage"] = dict(usage_data)
         return sse_event(chunk)
 
-    def final_event(
-        self,
-        *,
-        finish_reason: str,
-        seed: int,
-        usage_data: Mapping[str, Any],
-        token: str = "",
-        index: int = 0,
-        tid: int | None = None,
-        tool_calls: Sequence[Mapping[str, Any]] | None = None,
-    ) -> bytes:
-        """The end of a choice: its finish chunk, then (with include_usage) the usage chunk."""
-        out = self.finish_event(finish_reason, index)
-        if self.include_usage:
-            out += self.usage_event(usage_data)
-        return out
-
     def tool_events(self, calls: Sequence[Mapping[str, Any]], *, index: int = 0) -> Iterable[bytes]:
         """The first chunk opens the message and names each call; then arguments piece by piece."""
         for n, call in enumerate(calls):
@@ -551,6 +510,171 @@ class OpenAIStreamEncoder(tw.StreamEncoder):
                 delta = {"role": "assistant", "content": None, **delta, "refusal": None}
             choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": None}
             yield sse_event(self._envelope([choice]))
-            for piece in tw.split_tokens(function["arguments"]):
+            for piece in wire.split_tokens(function["arguments"]):
                 part = {"index": n, "function": {"arguments": piece}}
                 yield sse_event(self.chunk_dict("", index=index, tool_calls=[part]))
+
+    def events(self, answer: wire.Answer) -> Iterator[bytes]:
+        """A role chunk per chat choice, the content (each token once per choice), a finish
+        chunk per choice, then the usage chunk if asked for."""
+        n = answer.n
+        if answer.tool_calls:
+            yield from self.tool_events(answer.tool_calls)
+            yield self.finish_event(answer.finish)
+        else:
+            if self.kind == "chat":
+                for index in range(n):
+                    yield self.role_event(index)
+            content_event = self.content_event
+            for token in answer.tokens:
+                for index in range(n):
+                    yield content_event(token, index)
+            for index in range(n):
+                yield self.finish_event(answer.finish, index)
+        if self.include_usage:
+            yield self.usage_event(answer.usage)
+
+
+# ---------------------------------------------------------------------------------------------
+# what the emulator's core asks of a flavour (llmrouter.testing.emulator.WireFormat)
+
+
+def new_tool_call_id() -> str:
+    return new_id("call_", 24)
+
+
+def response_seed(body: Mapping[str, Any]) -> int:
+    """OpenAI reports no seed."""
+    return 0
+
+
+def ok_headers() -> Sequence[tuple[str, str]]:
+    """Every answer carries a request id header."""
+    return (("x-request-id", new_id("req_", 32)),)
+
+
+def error_response(
+    message: str, type_: str, code: str | None, param: str | None
+) -> tuple[dict[str, Any], Sequence[tuple[str, str]]]:
+    """An error's body (no top-level ``id``) and its ``x-request-id`` header."""
+    return error_body(message, type_, code, param), ok_headers()
+
+
+def stream_encoder(kind: str, body: Mapping[str, Any], model: str) -> OpenAIStreamEncoder:
+    """With ``stream_options.include_usage`` the stream ends with a usage chunk."""
+    options = body.get("stream_options")
+    return OpenAIStreamEncoder(
+        kind=kind,
+        request_id=new_id("chatcmpl-" if kind == "chat" else "cmpl-"),
+        created=wire.now(),
+        model=model,
+        include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# request checks
+
+
+def _invalid(what: str, param: str) -> Complaint:
+    return Complaint(f"Invalid {what}", param)
+
+
+_MESSAGE_ROLE = _invalid(
+    "value for 'messages[{i}].role': expected one of {roles}.", "messages[{i}].role"
+)
+_MESSAGES = _invalid("'messages': expected a non-empty array of message objects.", "messages")
+_PROMPT = _invalid("'prompt': expected a string.", "prompt")
+_INPUT = _invalid(
+    "'input': expected a string, an array of strings, an array of token ids or an array of "
+    "token-id arrays.",
+    "input",
+)
+_NO_MODEL = Complaint("you must provide a model parameter", "model")
+
+DIALECT = Dialect(
+    complaints={
+        "unknown_field": Complaint("Unrecognized request argument supplied: {name}", "{name}"),
+        "messages_missing": _MESSAGES,
+        "messages_empty": _MESSAGES,
+        "message_object": _MESSAGE_ROLE,
+        "message_role": _MESSAGE_ROLE,
+        "content_missing": _invalid(
+            "value for 'messages[{i}].content': expected a string or an array.",
+            "messages[{i}].content",
+        ),
+        "content_type": _invalid(
+            "type for 'messages[{i}].content': expected a string or an array.",
+            "messages[{i}].content",
+        ),
+        "tool_call_id": Complaint(
+            "Missing required parameter: 'messages[{i}].tool_call_id'.",
+            "messages[{i}].tool_call_id",
+        ),
+        "logprobs_type": _invalid("type for 'logprobs': expected a boolean.", "logprobs"),
+        "top_logprobs": _invalid(
+            "value for 'top_logprobs': 'logprobs' must be set to true.", "top_logprobs"
+        ),
+        "max_tokens_value": _invalid("'{name}': expected an integer >= 1.", "{name}"),
+        "tools_type": _invalid("type for 'tools': expected an array.", "tools"),
+        "tool_name": Complaint(
+            "Missing required parameter: 'tools[{i}].function.name'.", "tools[{i}].function.name"
+        ),
+        "tool_choice": _invalid("value for 'tool_choice'.", "tool_choice"),
+        "tool_choice_without_tools": _invalid(
+            "value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+            "tool_choice",
+        ),
+        "response_format": _invalid(
+            "value for 'response_format.type': expected one of text, json_object, json_schema.",
+            "response_format",
+        ),
+        "reasoning_effort": _invalid("value for 'reasoning_effort'.", "reasoning_effort"),
+        "stop_count": _invalid(
+            "'stop': array too long. Expected an array with maximum length 4, but got an array "
+            "with length {count} instead.",
+            "stop",
+        ),
+        "prompt_missing": _PROMPT,
+        "prompt_type": _PROMPT,
+        "input_missing": _INPUT,
+        "input_shape": _INPUT,
+        "dimensions": _invalid("'dimensions': expected an integer >= 1.", "dimensions"),
+        "encoding_format": _invalid(
+            "'encoding_format': expected 'float' or 'base64'.", "encoding_format"
+        ),
+        "model_missing": _NO_MODEL,
+        "model_type": _NO_MODEL,
+        "model_unknown": Complaint(
+            "The model `{model}` does not exist or you do not have access to it.",
+            "model",
+            status=404,
+            code="model_not_found",
+        ),
+        "model_endpoint": Complaint(
+            "This model ({id}) is not supported by this endpoint.", "model", status=404
+        ),
+        "context_length": Complaint(
+            "This model's maximum context length is {context} tokens. However, you requested "
+            "{total} tokens ({prompt_tokens} in the messages, {wanted} in the completion). "
+            "Please reduce the length of the messages or completion.",
+            "messages",
+            code="context_length_exceeded",
+        ),
+    },
+    roles=frozenset({"system", "developer", "user", "assistant", "tool", "function"}),
+    efforts=frozenset({"none", "minimal", "low", "medium", "high", "xhigh"}),
+    natural_finish="stop",
+    chat_model_types=("chat",),
+    completion_model_types=("language",),
+    lenient_completion_model_types=("language", "chat"),
+    tool_choices=frozenset({"none", "auto", "required"}),
+    assistant_content_needs_tool_calls=True,
+    max_tokens_fields=("max_completion_tokens", "max_tokens"),
+    json_mode_in_completions=True,
+    token_id_embeddings=True,
+    chat_fields=CHAT_FIELDS,
+    completion_fields=COMPLETION_FIELDS,
+    embedding_fields=EMBEDDING_FIELDS,
+    max_stops=4,
+)

@@ -1,11 +1,13 @@
-"""Together AI wire shapes, as pure functions: no I/O, no state, easy to test on their own.
+"""Together AI's wire shapes for :class:`~llmrouter.testing.TogetherEmulator`, as pure functions.
 
-The shapes follow Together's official OpenAPI spec (``ChatCompletionResponse``,
-``CompletionResponse``, ``ChatCompletionChunk``, ``CompletionChunk``, ``EmbeddingsResponse``,
-``ModelInfo``, ``ErrorData``) plus what real traffic shows and the spec leaves out: the
-``prompt: []`` array and ``choices[].seed`` on responses, a ``text`` field beside ``delta`` in
-stream chunks, usage on the final chunk (``usage: null`` on the others), ``finish_reason: "eos"``,
-a bare JSON array from ``/models`` and ``{"id", "error": {...}}`` error bodies.
+Only what Together does differently lives here; the rest is :mod:`llmrouter.testing.wire`
+(re-exported below, so ``together_wire.split_tokens`` and friends keep working). The shapes follow
+Together's official OpenAPI spec (``ChatCompletionResponse``, ``CompletionResponse``,
+``ChatCompletionChunk``, ``CompletionChunk``, ``EmbeddingsResponse``, ``ModelInfo``,
+``ErrorData``) plus what real traffic shows and the spec leaves out: the ``prompt: []`` array and
+``choices[].seed`` on responses, a ``text`` field beside ``delta`` in stream chunks, usage on the
+final chunk (``usage: null`` on the others), ``finish_reason: "eos"``, a bare JSON array from
+``/models`` and ``{"id", "error": {...}}`` error bodies.
 
 Where the spec is stricter than OpenAI's conventions, the spec wins, because Together's own SDK
 (generated from it) validates those shapes: every streamed tool-call piece carries ``id``,
@@ -13,64 +15,74 @@ Where the spec is stricter than OpenAI's conventions, the spec wins, because Tog
 the first piece), a chat chunk's ``delta.token_id`` is always an integer, and a text-completion
 chunk carries the top-level ``token`` object and ``finish_reason`` of ``CompletionChunk``.
 
-JSON is always compact (``separators=(",", ":")``) like the real service, and stream chunks are
-produced from pre-split templates so a long stream costs one small string join per token, not a
-``json.dumps`` of a nested dict.
+:data:`DIALECT` declares what the request checks (:mod:`llmrouter.testing.dialect`) need to know
+about Together: the roles and values it accepts and the words of its rejections.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import os
-import re
 import struct
-import time
-import zlib
-from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Final
+
+from llmrouter.testing import wire
+from llmrouter.testing.dialect import Complaint, Dialect
+from llmrouter.testing.wire import (
+    SSE_DONE,
+    count_prompt_tokens,
+    dumps,
+    embedding_vector,
+    filler_tokens,
+    format_seconds,
+    now,
+    prompt_text,
+    split_tokens,
+    sse_event,
+    token_id,
+    tool_call_arguments,
+    usage,
+)
 
 __all__ = [
     "DEFAULT_MODELS",
+    "DIALECT",
+    "EOS_TOKEN_ID",
     "SSE_DONE",
     "StreamEncoder",
+    "chat_body",
     "chat_response",
+    "completion_body",
     "completion_response",
     "count_prompt_tokens",
     "default_error",
     "dumps",
+    "embedding_body",
     "embedding_response",
     "embedding_vector",
     "error_body",
+    "error_response",
     "filler_tokens",
+    "guess_type",
     "json_reply",
     "model_entry",
+    "models_body",
     "new_request_id",
     "new_tool_call_id",
+    "now",
+    "ok_headers",
+    "prompt_text",
+    "ratelimit_headers",
+    "response_seed",
     "seed_for",
     "split_tokens",
     "sse_event",
+    "stream_encoder",
     "token_id",
     "tool_call_arguments",
     "usage",
 ]
-
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
-def dumps(obj: Any) -> str:
-    """Compact JSON, like Together's own responses (and cheaper to write)."""
-    return _encoder.encode(obj)
-
-
-SSE_DONE = b"data: [DONE]\n\n"
-
-
-def sse_event(obj: Any) -> bytes:
-    """One server-sent event carrying ``obj`` as JSON: ``data: {...}\\n\\n``."""
-    return b"data: " + dumps(obj).encode() + b"\n\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,8 +102,7 @@ def new_request_id() -> str:
 
 def new_tool_call_id() -> str:
     """``call_`` + 24 lowercase alphanumerics, as Together returns them."""
-    raw = os.urandom(24)
-    return "call_" + "".join(_ID_ALPHABET[b % 36] for b in raw).lower()
+    return "call_" + wire.random_alnum(24, lowercase=True)
 
 
 def seed_for(text: str, requested: object = None) -> int:
@@ -100,89 +111,20 @@ def seed_for(text: str, requested: object = None) -> int:
     Real responses carry large unsigned 64-bit seeds; deriving it from the prompt keeps the
     emulator deterministic.
     """
-    if isinstance(requested, int) and not isinstance(requested, bool):
+    if wire.is_int(requested):
         return requested
     digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return int(struct.unpack(">Q", digest)[0])
 
 
+def json_reply(body: Mapping[str, Any], text: str) -> str | None:
+    """The reply in JSON mode (see :func:`llmrouter.testing.wire.json_reply`); a reply that
+    already is a JSON object is kept as it is."""
+    return wire.json_reply(body, text, keep_objects=True)
+
+
 # ---------------------------------------------------------------------------------------------
-# tokens
-
-
-_TOKEN_RE = re.compile(r"\s*\S+")
-
-
-def split_tokens(text: str) -> list[str]:
-    """Split a reply into word tokens whose concatenation is the (right-stripped) text."""
-    return _TOKEN_RE.findall(text)
-
-
-def token_id(token: str) -> int:
-    """A stable fake vocabulary id for a token (Llama-3-sized vocabulary)."""
-    return zlib.crc32(token.encode()) % 128000
-
-
-# Filler vocabulary for long benchmark replies.
-_FILLER_WORDS = (
-    *("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed"),
-    *("do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua"),
-)
-
-
-@lru_cache(maxsize=64)
-def filler_tokens(n: int) -> tuple[str, ...]:
-    """``n`` deterministic filler tokens, for long benchmark streams (``x-emulator-tokens``)."""
-    words = _FILLER_WORDS
-    return tuple(
-        (words[i % len(words)] if i == 0 else " " + words[i % len(words)]) for i in range(n)
-    )
-
-
-def _content_text(content: object) -> str:
-    """The text of a message ``content``: a string, or the text parts of a multimodal list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(
-            str(part.get("text", ""))
-            for part in content
-            if isinstance(part, dict) and part.get("type") == "text"
-        )
-    return ""
-
-
-def count_prompt_tokens(body: Mapping[str, Any]) -> int:
-    """Rough, deterministic prompt size: whitespace-separated words of the prompt or messages."""
-    prompt = body.get("prompt")
-    if isinstance(prompt, str):
-        return len(prompt.split())
-    messages = body.get("messages")
-    total = 0
-    if isinstance(messages, list):
-        for message in messages:
-            if isinstance(message, dict):
-                total += len(_content_text(message.get("content")).split())
-    return total
-
-
-def prompt_text(body: Mapping[str, Any]) -> str:
-    """The text a deterministic reply is derived from: the prompt, or the last message."""
-    prompt = body.get("prompt")
-    if isinstance(prompt, str):
-        return prompt
-    messages = body.get("messages")
-    if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
-        return _content_text(messages[-1].get("content"))
-    return ""
-
-
-def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-    }
+# response bodies
 
 
 def _logprobs(tokens: Sequence[str]) -> dict[str, Any]:
@@ -191,77 +133,6 @@ def _logprobs(tokens: Sequence[str]) -> dict[str, Any]:
         "token_ids": [token_id(t) for t in tokens],
         "token_logprobs": [-0.25 for _ in tokens],
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# tool calls
-
-
-_SAMPLE_BY_TYPE: dict[str, Any] = {
-    "string": "example",
-    "integer": 1,
-    "number": 1.5,
-    "boolean": True,
-    "array": [],
-    "object": {},
-    "null": None,
-}
-
-
-def _sample_value(schema: object, name: str) -> Any:
-    if not isinstance(schema, dict):
-        return "example"
-    if "enum" in schema and isinstance(schema["enum"], list) and schema["enum"]:
-        return schema["enum"][0]
-    if "default" in schema:
-        return schema["default"]
-    typ = schema.get("type")
-    if isinstance(typ, list):
-        typ = next((t for t in typ if t != "null"), "string")
-    if typ == "object" and isinstance(schema.get("properties"), dict):
-        return {k: _sample_value(v, k) for k, v in schema["properties"].items()}
-    if typ == "string":
-        return f"example {name}".strip()
-    return _SAMPLE_BY_TYPE.get(str(typ), "example")
-
-
-def tool_call_arguments(tool: Mapping[str, Any]) -> str:
-    """Deterministic JSON arguments for a tool, filled in from its parameters schema."""
-    function = tool.get("function") if isinstance(tool.get("function"), dict) else {}
-    params = function.get("parameters") if isinstance(function, dict) else None
-    props = params.get("properties") if isinstance(params, dict) else None
-    if not isinstance(props, dict):
-        return "{}"
-    return json.dumps({k: _sample_value(v, k) for k, v in props.items()})
-
-
-def json_reply(body: Mapping[str, Any], text: str) -> str | None:
-    """The reply in JSON mode, or None when the request did not ask for JSON.
-
-    ``response_format: {"type": "json_object"}`` gets ``{"reply": text}`` (a reply that already
-    is a JSON object, e.g. a fixed ``reply=`` knob, is kept as it is); ``json_schema`` gets a
-    sample instance of the schema. So a client's JSON mode is exercised with text that parses.
-    """
-    response_format = body.get("response_format")
-    if not isinstance(response_format, dict):
-        return None
-    kind = response_format.get("type")
-    if kind == "json_object":
-        try:
-            if isinstance(json.loads(text), dict):
-                return text
-        except ValueError:
-            pass
-        return json.dumps({"reply": text})
-    if kind == "json_schema":
-        spec = response_format.get("json_schema")
-        schema = spec.get("schema") if isinstance(spec, dict) else None
-        return tool_call_arguments({"function": {"parameters": schema}})
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# response bodies
 
 
 def chat_response(
@@ -343,21 +214,6 @@ def completion_response(
     }
 
 
-def embedding_vector(text: str, dim: int) -> list[float]:
-    """A deterministic unit vector derived from a hash of ``text`` (same text, same vector)."""
-    out: list[float] = []
-    counter = 0
-    while len(out) < dim:
-        block = hashlib.sha256(f"{counter}:{text}".encode()).digest()
-        for i in range(0, len(block), 4):
-            (value,) = struct.unpack(">I", block[i : i + 4])
-            out.append(value / 2147483647.5 - 1.0)
-        counter += 1
-    out = out[:dim]
-    norm = math.sqrt(sum(v * v for v in out)) or 1.0
-    return [round(v / norm, 8) for v in out]
-
-
 def embedding_response(
     *, request_id: str, model: str, inputs: Sequence[str], dim: int
 ) -> dict[str, Any]:
@@ -411,13 +267,14 @@ _DEFAULT_ERRORS: dict[int, tuple[str, str, str | None]] = {
 }
 
 
-def default_error(status: int) -> tuple[str, str, str | None]:
-    """Together-like (message, type, code) for an HTTP error status."""
-    if status in _DEFAULT_ERRORS:
-        return _DEFAULT_ERRORS[status]
-    if status >= 500:
-        return ("Internal server error", "server_error", None)
-    return ("Request failed", "invalid_request_error", None)
+def default_error(status: int, code: str | None = None) -> tuple[str, str, str | None]:
+    """Together-like (message, type, code) for an HTTP error status (``code`` is not used)."""
+    return wire.lookup_error(
+        _DEFAULT_ERRORS,
+        status,
+        server_error="Internal server error",
+        client_error="Request failed",
+    )
 
 
 def error_body(
@@ -428,10 +285,19 @@ def error_body(
     request_id: str | None = None,
 ) -> dict[str, Any]:
     """``{"id": ..., "error": {"message", "type", "param", "code"}}`` (``id`` omitted if None)."""
-    error = {"message": message, "type": type_, "param": param, "code": code}
-    if request_id is None:
-        return {"error": error}
-    return {"id": request_id, "error": error}
+    body = wire.error_body(message, type_, code, param)
+    return body if request_id is None else {"id": request_id, **body}
+
+
+def ratelimit_headers(
+    *, limit: int | None, remaining: int | None, reset: float, error_type: str
+) -> list[tuple[str, str]]:
+    """The headers of a 429: ``x-ratelimit-limit``, ``-remaining`` and ``-reset`` (seconds)."""
+    return [
+        ("x-ratelimit-limit", str(limit or 60)),
+        ("x-ratelimit-remaining", str(remaining or 0)),
+        ("x-ratelimit-reset", format_seconds(reset)),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -507,38 +373,21 @@ DEFAULT_MODELS: tuple[dict[str, Any], ...] = (
 # streaming
 
 
-_TEXT_MARK = "\x00TEXT\x00"
-_TID_MARK = "\x00TID\x00"
-#: A token id no real chunk holds: written into the template chunk, then replaced by a slot.
-_TID_SENTINEL = 31415926535897
 #: The logprob of every emulated token (as in ``_logprobs``).
 _TOKEN_LOGPROB = -0.25
 #: Together's end-of-sequence token id: the final chunk's ``token_id``.
 EOS_TOKEN_ID = 2
-#: Slot order of a content chunk (0: the token's JSON text, 1: its id) as chunk_dict lays it out:
-#: a chat chunk has choices[].text, delta.token_id, delta.content; a completion chunk has
-#: token.id and token.text first, then the same three.
-_SLOTS = {"chat": (0, 1, 0), "completion": (1, 0, 0, 1, 0)}
 
 
-class StreamEncoder:
-    """Encodes the SSE events of one streamed response (chat or text completion).
+class StreamEncoder(wire.StreamEncoder):
+    """Encodes the SSE events of one Together stream (chat or text completion).
 
-    A content chunk is built from a template produced once per stream by ``json.dumps`` of the
-    real chunk dict with marks where the token's text and id go (a chat chunk holds the text
-    twice and the id once; a completion chunk also holds both in its top-level ``token``), so its
-    shape cannot drift from :meth:`chunk_dict` (a test checks that they agree byte for byte), and
-    a long stream costs one small string concatenation per token.
+    A chat content chunk holds the token's text twice (``choices[].text``, ``delta.content``)
+    and its id once (``delta.token_id``); a completion chunk also holds both in its top-level
+    ``token``.
     """
 
-    def __init__(self, *, kind: str, request_id: str, created: int, model: str) -> None:
-        if kind not in ("chat", "completion"):
-            raise ValueError(f"kind must be 'chat' or 'completion', not {kind!r}")
-        self.kind = kind
-        self.request_id = request_id
-        self.created = created
-        self.model = model
-        self._templates: dict[int, list[str]] = {}
+    slots = {"chat": (0, 1, 0), "completion": (1, 0, 0, 1, 0)}
 
     @property
     def object_name(self) -> str:
@@ -552,8 +401,8 @@ class StreamEncoder:
         tid: int | None = None,
         finish_reason: str | None = None,
         seed: int | None = None,
-        usage_data: Mapping[str, int] | None = None,
-        logprobs: float | None = None,
+        usage_data: Mapping[str, Any] | None = None,
+        logprobs: Any = None,
         tool_calls: Sequence[Mapping[str, Any]] | None = None,
         content: object = ...,
     ) -> dict[str, Any]:
@@ -598,50 +447,18 @@ class StreamEncoder:
             chunk["finish_reason"] = finish_reason
         return chunk
 
-    def _template(self, index: int) -> list[str]:
-        """The content chunk's event split at its slots: the literal parts, in order.
-
-        Between two parts goes the token's JSON text or its id, in the order :data:`_SLOTS`
-        gives for this kind of chunk (checked here, so a change of :meth:`chunk_dict`'s layout
-        fails loudly instead of writing fields into the wrong places).
-        """
-        parts = self._templates.get(index)
-        if parts is None:
-            raw = dumps(self.chunk_dict(_TEXT_MARK, index=index, tid=_TID_SENTINEL))
-            raw = raw.replace(f":{_TID_SENTINEL}", ":" + _TID_MARK)
-            text_json = dumps(_TEXT_MARK)
-            pieces = re.split(f"({re.escape(text_json)}|{re.escape(_TID_MARK)})", raw)
-            slots = tuple(0 if piece == text_json else 1 for piece in pieces[1::2])
-            if slots != _SLOTS[self.kind]:
-                raise AssertionError(f"{self.kind} chunk template has slots {slots}")
-            parts = pieces[0::2]
-            parts[0] = "data: " + parts[0]
-            parts[-1] += "\n\n"
-            self._templates[index] = parts
-        return parts
-
-    def content_event(self, token: str, index: int = 0) -> bytes:
-        """``data: {chunk}`` for one content token (no finish reason, ``usage: null``)."""
-        p = self._template(index)
-        text = dumps(token)
-        tid = str(token_id(token))
-        # Plain concatenation: about twice as fast as str.format or a join loop here.
-        if self.kind == "chat":
-            return (p[0] + text + p[1] + tid + p[2] + text + p[3]).encode()
-        return (p[0] + tid + p[1] + text + p[2] + text + p[3] + tid + p[4] + text + p[5]).encode()
-
     def final_event(
         self,
         *,
         finish_reason: str,
         seed: int,
-        usage_data: Mapping[str, int],
+        usage_data: Mapping[str, Any] | None,
         token: str = "",
         index: int = 0,
         tid: int | None = None,
         tool_calls: Sequence[Mapping[str, Any]] | None = None,
     ) -> bytes:
-        """The last chunk: carries ``finish_reason``, ``seed`` and the usage."""
+        """The last chunk of a choice: carries ``finish_reason``, ``seed`` and the usage."""
         return sse_event(
             self.chunk_dict(
                 token,
@@ -654,7 +471,7 @@ class StreamEncoder:
             )
         )
 
-    def tool_events(self, calls: Sequence[Mapping[str, Any]], *, index: int = 0) -> Iterable[bytes]:
+    def tool_events(self, calls: Sequence[Mapping[str, Any]], *, index: int = 0) -> Iterator[bytes]:
         """Tool-call deltas: one chunk naming each call, then its arguments a piece at a time.
 
         Every piece repeats the call's ``index``, ``id``, ``type`` and ``function.name``, as the
@@ -676,6 +493,173 @@ class StreamEncoder:
                     self.chunk_dict("", index=index, tid=token_id(piece), tool_calls=[part])
                 )
 
+    def events(self, answer: wire.Answer) -> Iterator[bytes]:
+        """Content chunks (each token once per choice), then per choice a last chunk with the
+        finish reason: the last token itself when the reply was cut at ``max_tokens``, else an
+        empty end-of-sequence token. The usage rides on the very last chunk."""
+        tokens, n, finish, seed = answer.tokens, answer.n, answer.finish, answer.seed
+        if answer.tool_calls:
+            yield from self.tool_events(answer.tool_calls)
+            yield self.final_event(
+                finish_reason=finish, seed=seed, usage_data=answer.usage, tid=EOS_TOKEN_ID
+            )
+            return
+        last_is_content = finish == "length" and tokens
+        body_tokens = tokens[:-1] if last_is_content else tokens
+        content_event = self.content_event
+        if n == 1:
+            for token in body_tokens:
+                yield content_event(token)
+        else:
+            for token in body_tokens:
+                for index in range(n):
+                    yield content_event(token, index)
+        for index in range(n):
+            last = tokens[-1] if last_is_content else ""
+            yield self.final_event(
+                token=last,
+                index=index,
+                tid=token_id(last) if last_is_content else EOS_TOKEN_ID,
+                finish_reason=finish,
+                seed=seed,
+                usage_data=answer.usage if index == n - 1 else None,
+            )
 
-def now() -> int:
-    return int(time.time())
+
+# ---------------------------------------------------------------------------------------------
+# request checks
+
+_PREFIX = "Input validation error: "
+
+
+def _says(text: str, param: str | None, **extra: Any) -> Complaint:
+    return Complaint(_PREFIX + text, param, **extra)
+
+
+DIALECT = Dialect(
+    complaints={
+        "messages_missing": _says("'messages' is required", "messages"),
+        "messages_empty": _says("'messages' must be a non-empty list", "messages"),
+        "message_object": _says("'messages[{i}]' must be an object", "messages"),
+        "message_role": _says("'messages[{i}].role' must be one of {roles}", "messages"),
+        "content_missing": _says("'messages[{i}].content' is required", "messages"),
+        "content_type": _says("'messages[{i}].content' must be a string or a list", "messages"),
+        "tools_type": _says("'tools' must be a list", "tools"),
+        "tool_name": _says("'tools[{i}].function.name' is required", "tools"),
+        "tool_choice": _says("'tool_choice' must be a string or an object", "tool_choice"),
+        "response_format": _says(
+            "'response_format.type' must be one of text, json_object, json_schema",
+            "response_format",
+        ),
+        "reasoning_effort": _says(
+            "'reasoning_effort' must be one of low, medium, high", "reasoning_effort"
+        ),
+        "prompt_missing": _says("'prompt' is required", "prompt"),
+        "prompt_type": _says("'prompt' must be a string", "prompt"),
+        "input_missing": _says("'input' is required", "input"),
+        "input_shape": _says("'input' must be a string or a non-empty list of strings", "input"),
+        "model_missing": _says("'model' is required", "model"),
+        "model_type": _says("'model' must be a non-empty string", "model"),
+        "model_unknown": Complaint(
+            "Unable to access model {model}. Please visit https://api.together.ai/models to "
+            "view the list of supported models.",
+            "model",
+            status=404,
+            code="model_not_available",
+        ),
+        "model_endpoint": Complaint(
+            "Model {id} is a {type} model and cannot serve this endpoint",
+            "model",
+            code="model_not_supported",
+        ),
+        "context_length": _says(
+            "`inputs` tokens + `max_new_tokens` must be <= {context}. Given: {prompt_tokens} "
+            "`inputs` tokens and {wanted} `max_new_tokens`",
+            "max_tokens",
+            code="context_length_exceeded",
+        ),
+    },
+    roles=frozenset({"system", "user", "assistant", "tool", "function"}),
+    efforts=frozenset({"low", "medium", "high"}),
+    natural_finish="eos",
+    chat_model_types=("chat", "language", "code", "moderation"),
+    completion_model_types=("chat", "language", "code", "moderation"),
+    honours_truncate=True,
+    keep_json_objects=True,
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# what the emulator's core asks of a flavour (llmrouter.testing.emulator.WireFormat)
+
+
+def guess_type(model_id: str) -> str:
+    """A model named only by id is a chat model."""
+    return "chat"
+
+
+def models_body(entries: list[dict[str, Any]]) -> Any:
+    """``GET /models``: the bare array of ``ModelInfo`` entries."""
+    return entries
+
+
+def response_seed(body: Mapping[str, Any]) -> int:
+    """The seed a response reports: the request's, else one derived from the prompt."""
+    return seed_for(prompt_text(body), body.get("seed"))
+
+
+_NO_HEADERS: Final[tuple[tuple[str, str], ...]] = ()
+
+
+def ok_headers() -> Sequence[tuple[str, str]]:
+    return _NO_HEADERS
+
+
+def error_response(
+    message: str, type_: str, code: str | None, param: str | None
+) -> tuple[dict[str, Any], Sequence[tuple[str, str]]]:
+    """An error's body (with a request ``id``, as Together sends) and its extra headers (none)."""
+    return error_body(message, type_, code, param, request_id=new_request_id()), _NO_HEADERS
+
+
+def _logprob_tokens(body: Mapping[str, Any], tokens: list[str]) -> list[str] | None:
+    return tokens if body.get("logprobs") not in (None, False, 0) else None
+
+
+def _answered(answer: wire.Answer) -> dict[str, Any]:
+    """The fields every Together completion body takes from the answer."""
+    return {
+        "request_id": new_request_id(),
+        "created": now(),
+        "model": answer.model,
+        "finish_reason": answer.finish,
+        "usage_data": answer.usage,
+        "seed": answer.seed,
+    }
+
+
+def chat_body(body: Mapping[str, Any], answer: wire.Answer) -> dict[str, Any]:
+    return chat_response(
+        **_answered(answer),
+        contents=["".join(answer.tokens)] * answer.n,
+        tool_calls=answer.tool_calls,
+        logprob_tokens=_logprob_tokens(body, answer.tokens),
+    )
+
+
+def completion_body(body: Mapping[str, Any], answer: wire.Answer) -> dict[str, Any]:
+    return completion_response(
+        **_answered(answer),
+        texts=["".join(answer.tokens)] * answer.n,
+        echo_prompt=body["prompt"] if body.get("echo") is True else None,
+        logprob_tokens=_logprob_tokens(body, answer.tokens),
+    )
+
+
+def embedding_body(model: str, inputs: list[str], dim: int, as_base64: bool) -> dict[str, Any]:
+    """Together sends float vectors only (``as_base64`` is OpenAI's)."""
+    return embedding_response(request_id=new_request_id(), model=model, inputs=inputs, dim=dim)
+
+
+def stream_encoder(kind: str, body: Mapping[str, Any], model: str) -> StreamEncoder:
+    return StreamEncoder(kind=kind, request_id=new_request_id(), created=now(), model=model)

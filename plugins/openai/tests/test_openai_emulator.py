@@ -14,6 +14,7 @@ import openai
 import pytest
 
 from llmrouter.testing import Fault, OpenAIEmulator, TogetherEmulator
+from llmrouter.testing.emulator import OpenAICompatibleEmulator
 
 
 @pytest.fixture
@@ -22,8 +23,8 @@ def client(oai: OpenAIEmulator) -> Iterator[openai.OpenAI]:
         yield c
 
 
-def test_is_a_together_emulator_with_openai_shapes(oai: OpenAIEmulator) -> None:
-    assert isinstance(oai, TogetherEmulator)
+def test_shares_the_emulator_core_with_together(oai: OpenAIEmulator) -> None:
+    assert isinstance(oai, OpenAICompatibleEmulator) and not isinstance(oai, TogetherEmulator)
     assert repr(oai).startswith("<OpenAIEmulator 127.0.0.1:")
 
 
