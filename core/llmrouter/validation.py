@@ -43,6 +43,7 @@ __all__ = [
     "validate_messages",
     "validate_options",
     "validate_response_format",
+    "validate_stop",
     "validate_timeout",
     "validate_tool_choice",
     "validate_tools",
@@ -797,3 +798,14 @@ def validate_response_format(
             "response_format of type 'json_schema' needs "
             "'json_schema': {'name': ..., 'schema': {...}}"
         )
+
+
+def validate_stop(value: str | Sequence[str] | None) -> None:
+    """Check ``stop``: a non-empty string or a list of them (``ValueError`` for a pydantic
+    validator). An empty stop sequence would stop every answer at once, or be ignored, depending
+    on the server: neither is what the caller meant."""
+    if isinstance(value, str):
+        if not value:
+            raise ValueError("a stop sequence must be a non-empty string")
+    elif value is not None and not all(isinstance(s, str) and s for s in value):
+        raise ValueError("every stop sequence must be a non-empty string")

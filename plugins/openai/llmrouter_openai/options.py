@@ -31,7 +31,12 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from llmrouter.errors import InvalidRequestError
-from llmrouter.validation import validate_response_format, validate_tool_choice, validate_tools
+from llmrouter.validation import (
+    validate_response_format,
+    validate_stop,
+    validate_tool_choice,
+    validate_tools,
+)
 
 if TYPE_CHECKING:
     from llmrouter_openai.presets import Preset
@@ -70,10 +75,7 @@ class _ChatChecks(_Options):
     @field_validator("stop", check_fields=False)
     @classmethod
     def _stop(cls, v: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(v, list) and not all(isinstance(s, str) and s for s in v):
-            raise ValueError("every stop sequence must be a non-empty string")
-        if isinstance(v, str) and not v:
-            raise ValueError("a stop sequence must be a non-empty string")
+        validate_stop(v)
         return v
 
     @field_validator("logit_bias", check_fields=False)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from llmrouter.validation import (
     TOOL_CHOICE_MODES,
     validate_response_format,
+    validate_stop,
     validate_tool_choice,
     validate_tools,
     warn_caller,
@@ -78,10 +79,7 @@ class CompletionOptions(_Options):
     @field_validator("stop")
     @classmethod
     def _stop(cls, v: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(v, list) and not all(isinstance(s, str) and s for s in v):
-            raise ValueError("every stop sequence must be a non-empty string")
-        if isinstance(v, str) and not v:
-            raise ValueError("a stop sequence must be a non-empty string")
+        validate_stop(v)
         return v
 
     @field_validator("together_ai")
