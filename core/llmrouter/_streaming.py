@@ -289,7 +289,7 @@ class StreamCore:
         if not self.done:
             raise APIConnectionError(
                 f"stream from {self.call.provider} ended after {self.state.chunks} chunk(s) without "
-                "its end marker ([DONE]); the answer is incomplete",
+                "its end-of-stream marker (such as [DONE] or message_stop); the answer is incomplete",
                 provider=self.call.provider,
                 model=self.call.model,
                 status_code=self.response.status_code,
