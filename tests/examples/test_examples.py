@@ -18,6 +18,10 @@ _PROVIDER_ENV = {
     "TOGETHERAI_API_BASE",
     "TOGETHER_BASE_URL",
     "LLMROUTER_CONFIG",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
 }
 
 
@@ -144,3 +148,17 @@ def test_live_needs_a_key(script: str) -> None:
     result = run(script, "--live")
     assert result.returncode != 0
     assert "TOGETHERAI_API_KEY" in result.stderr
+
+
+def test_tools_anthropic_runs_one_loop_on_three_providers() -> None:
+    result = run("tools_anthropic.py")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for model, who in [
+        ("anthropic/claude-sonnet-4-6", "Anthropic"),
+        ("together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo", "Together"),
+        ("openai/gpt-4o-mini", "OpenAI"),
+    ]:
+        # one tool round, then the text answer that only comes after the tool's result
+        assert out.count(f"{model}: the model calls ['get_weather']") == 1
+        assert f"{model}: answer: This is a deterministic reply from the {who} emulator" in out

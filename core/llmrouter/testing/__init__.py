@@ -8,8 +8,10 @@
 
 ``OpenAIEmulator`` is the same server answering in OpenAI's shapes (for the ``openai`` provider
 and the OpenAI-compatible family): both are flavours of one core,
-``llmrouter.testing.emulator.OpenAICompatibleEmulator``. See docs/testing.md. Importing this
-module starts nothing and imports only the standard library (and llmrouter's own modules).
+``llmrouter.testing.emulator.OpenAICompatibleEmulator``, itself built on the wire-agnostic
+``llmrouter.testing.emulator.BaseEmulator`` (as is ``AnthropicEmulator``, shipped with the
+``llmrouter-anthropic`` plugin in ``llmrouter_anthropic.testing``). See docs/testing.md. Importing
+this module starts nothing and imports only the standard library (and llmrouter's own modules).
 """
 
 from llmrouter.testing.emulator import RecordedRequest, TogetherEmulator

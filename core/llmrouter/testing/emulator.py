@@ -322,6 +322,7 @@ class BaseEmulator:
         self._models: dict[str, dict[str, Any]] = {}
         self._reply_cache: tuple[str, list[str]] | None = None
         self.set_models(self._default_models() if models is None else models)
+        self._reset_state()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -387,6 +388,7 @@ class BaseEmulator:
             self._log.clear()
             self._rules.clear()
         self.reset_stats()
+        self._reset_state()
 
     # -- faults ----------------------------------------------------------------------------
 
@@ -782,6 +784,10 @@ class BaseEmulator:
     def _default_models(self) -> Sequence[str | Mapping[str, Any]]:
         """The built-in catalogue (what ``models=None`` means)."""
         raise NotImplementedError
+
+    def _reset_state(self) -> None:
+        """Start the wire's own memory afresh (a prompt cache, say): at construction and on
+        :meth:`reset`."""
 
     def _sent_key(self, headers: Mapping[str, str]) -> str | None:
         """The API key a request carries (default: a bearer token), for the log and the auth

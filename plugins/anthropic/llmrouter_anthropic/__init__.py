@@ -1,0 +1,1 @@
+"""Anthropic's Messages API (Claude) as an llmrouter provider: ``model="anthropic/<model>"``."""
