@@ -1,6 +1,6 @@
 """The Together emulator as a benchmark subprocess that can report its request counts.
 
-    python bench/emulator_server.py [--host 127.0.0.1]
+    python bench/emulator_server.py [--host 127.0.0.1] [--provider together|anthropic]
 
 Like ``python -m llmrouter.testing`` it prints the base URL as its first stdout line, but it
 also answers commands on stdin, one per line, with one JSON line on stdout:
@@ -10,6 +10,8 @@ also answers commands on stdin, one per line, with one JSON line on stdout:
 
 End of stdin (the runner closing the pipe) or ``quit`` stops the server. The runner uses the
 counters to prove that every client really sent its requests to the emulator.
+``--provider anthropic`` serves ``AnthropicEmulator`` (plugins/anthropic) instead of Together's,
+for ``bench/bench_anthropic.py``.
 """
 
 from __future__ import annotations
@@ -18,16 +20,23 @@ import argparse
 import json
 import sys
 
-from llmrouter.testing.emulator import TogetherEmulator
+from llmrouter.testing.emulator import BaseEmulator, TogetherEmulator
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--provider", choices=("together", "anthropic"), default="together")
     args = parser.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the benchmark emulator only listens on loopback")
-    emulator = TogetherEmulator(args.host, 0, record=False)
+    emulator: BaseEmulator
+    if args.provider == "anthropic":
+        from llmrouter_anthropic.testing import AnthropicEmulator
+
+        emulator = AnthropicEmulator(args.host, 0, record=False)
+    else:
+        emulator = TogetherEmulator(args.host, 0, record=False)
     emulator.start()
     try:
         sys.stdout.write(emulator.base_url + "\n")

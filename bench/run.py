@@ -33,7 +33,8 @@ ROOT = BENCH.parent
 VENV = BENCH / ".venv"
 PY = VENV / "bin" / "python"
 RESULTS = BENCH / "results"
-PEERS = ["litellm", "openai", "aiohttp", "httpx-aiohttp"]
+#: ``anthropic`` is for bench/bench_anthropic.py (pinned: the version its emulator is proven against).
+PEERS = ["litellm", "openai", "aiohttp", "httpx-aiohttp", "anthropic==2.17.0"]
 #: The clients, in the order the report lists them: the worker's (stdlib-only at import).
 CLIENTS = list(worker.CLIENTS)
 VERSIONS = [
@@ -199,6 +200,8 @@ def ensure_venv(reinstall: bool) -> None:
                 str(ROOT),
                 "-e",
                 str(ROOT / "plugins" / "together"),
+                "-e",
+                str(ROOT / "plugins" / "anthropic"),
             ],
             check=True,
             cwd=ROOT,
@@ -249,11 +252,13 @@ def machine() -> dict[str, str]:
 
 
 class Emulator:
-    """The emulator subprocess (core 0) and its stdin/stdout command channel."""
+    """The emulator subprocess (core 0) and its stdin/stdout command channel; ``provider``
+    is emulator_server.py's ``--provider`` (Together's unless told)."""
 
-    def __init__(self) -> None:
+    def __init__(self, provider: str = "together") -> None:
+        argv = [str(PY), str(BENCH / "emulator_server.py"), "--provider", provider]
         self.proc = subprocess.Popen(
-            pinned(SERVER_CORE, [str(PY), str(BENCH / "emulator_server.py")]),
+            pinned(SERVER_CORE, argv),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -230,3 +230,32 @@ async def test_request_id_is_read_from_the_dialects_headers(
     request_id = answer.llmrouter.request_id
     assert (request_id is not None and request_id.startswith("req_")) is found
     assert (info.value.request_id is not None and info.value.request_id.startswith("req_")) is found
+
+
+def test_request_id_header_names_are_lower_cased() -> None:
+    """HTTP names are case-insensitive; the core reads them lower-case, so the dialect does."""
+    dialect = with_(request_id_headers=("X-Acme-Request-Id",))
+    assert dialect.request_id_headers == ("x-acme-request-id",)
+    from llmrouter.pipeline import ResponseHeaders
+
+    headers = ResponseHeaders.from_raw([(b"X-Acme-Request-Id", b"abc")])
+    assert HTTPResponse(200, headers, b"", dialect.request_id_headers).request_id == "abc"
+
+
+def test_integer_logprobs_false_sends_no_logprobs_on_either_endpoint() -> None:
+    integer = with_(integer_logprobs=True)
+    options = Opts(logprobs=False, top_logprobs=3)
+    chat = oc.chat_body(call(), options, ChatPrompt(MESSAGES), integer)
+    completion = oc.completion_body(call(), options, TextPrompt("x", template="t"), integer)
+    assert "logprobs" not in chat and "top_logprobs" not in chat
+    assert "logprobs" not in completion and "top_logprobs" not in completion
+
+
+def test_inband_status_comes_from_the_dialect() -> None:
+    event = {"error": {"message": "out of credit", "code": "insufficient_quota"}}
+    assert isinstance(
+        oc.inband_error(call(), event, StreamState(), PLAIN), llmrouter.RateLimitError
+    )
+    paying = with_(inband_status={**oc.INBAND_STATUS, "insufficient_quota": 402})
+    error = oc.inband_error(call(), event, StreamState(), paying)
+    assert isinstance(error, PaymentRequiredError) and not error.retryable

@@ -25,7 +25,13 @@ from llmrouter._streaming import (
     StreamCore,
     pending_call_info,
 )
-from llmrouter.errors import APIError, InvalidRequestError, LLMRouterError, status_error_class
+from llmrouter.errors import (
+    APIError,
+    InvalidRequestError,
+    LLMRouterError,
+    ResponseTooLargeError,
+    status_error_class,
+)
 from llmrouter.pipeline import (
     Call,
     CallOutcome,
@@ -33,6 +39,7 @@ from llmrouter.pipeline import (
     HTTPResponse,
     Operation,
     Prompt,
+    request_id_of,
 )
 from llmrouter.secrets import Secret, scrub_call_error, secret_for
 from llmrouter.types import (
@@ -287,7 +294,17 @@ def _scrub(exc: BaseException, call: Call, request: HTTPRequest | None) -> None:
     of ``_finish``, whichever engine or path (the aiohttp direct path included) produced them.
     Errors raised later, while a stream is iterated, are scrubbed by the stream's iterator.
     ``request`` is ``None`` when the attempt failed before its request was built (then only
-    ``call.api_key`` is known). Costs nothing when the attempt succeeds."""
+    ``call.api_key`` is known). Costs nothing when the attempt succeeds.
+
+    It also gives a body that was too large the provider's request id: the engines raise that
+    error while reading, before the request's ``request_id_headers`` are at hand."""
+    if (
+        request is not None
+        and isinstance(exc, ResponseTooLargeError)
+        and exc.request_id is None
+        and exc.headers
+    ):
+        exc.request_id = request_id_of(exc.headers, request.request_id_headers)
     scrub_call_error(exc, call.api_key, None if request is None else request.headers)
 
 

@@ -47,7 +47,14 @@ from llmrouter.errors import (
     InvalidRequestError,
     ResponseTooLargeError,
 )
-from llmrouter.pipeline import Call, HTTPRequest, HTTPResponse, ResponseHeaders, request_id_of
+from llmrouter.pipeline import (
+    DEFAULT_REQUEST_ID_HEADERS,
+    Call,
+    HTTPRequest,
+    HTTPResponse,
+    ResponseHeaders,
+    request_id_of,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -593,8 +600,11 @@ def too_large(
     *,
     announced: bool = False,
     what: str = "response body",
+    request_id_headers: tuple[str, ...] = DEFAULT_REQUEST_ID_HEADERS,
 ) -> ResponseTooLargeError:
-    """The error for a body (or, with ``what``, a stream event) over ``limit`` bytes."""
+    """The error for a body (or, with ``what``, a stream event) over ``limit`` bytes. Raised
+    while reading, where the request is not known: the attempt fills in the provider's request
+    id (``_client._scrub``) when its header is not the default one."""
     where = f"{call.provider} ({call.route})"
     if announced:
         detail = f"announced a {what} of {size} bytes (Content-Length)"
@@ -609,7 +619,7 @@ def too_large(
         provider=call.provider,
         model=call.model,
         status_code=status,
-        request_id=None if headers is None else request_id_of(headers),
+        request_id=None if headers is None else request_id_of(headers, request_id_headers),
         headers=headers,
     )
 

@@ -204,6 +204,7 @@ class StreamCore:
                 exc.limit,
                 exc.size,
                 what="stream event",
+                request_id_headers=response.request_id_headers,
             )
         return StreamDecodeError(
             f"stream from {call.provider} ({call.route}) is not valid UTF-8 at byte {exc.offset} "
@@ -239,6 +240,10 @@ class StreamCore:
             try:
                 chunk = parse(call=call, prompt=prompt, data=event, state=state)
             except LLMRouterError as exc:
+                if getattr(exc, "request_id", True) is None:
+                    # An in-band error event has no headers of its own: it belongs to this
+                    # response, whose request id the provider gave in the stream's head.
+                    exc.request_id = self.response.request_id
                 if not out:
                     raise
                 self.pending = exc

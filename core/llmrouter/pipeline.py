@@ -112,8 +112,8 @@ class HTTPRequest:
     json: Any = None
     #: The endpoint path, for logs and CallInfo (``/chat/completions``...).
     endpoint: str = ""
-    #: Response headers that hold the provider's request id, tried in order (the provider's
-    #: dialect names them; the core knows no provider's header).
+    #: Response headers that hold the provider's request id, tried in order, lower-case (the
+    #: provider's dialect names them; the core knows no provider's header).
     request_id_headers: tuple[str, ...] = DEFAULT_REQUEST_ID_HEADERS
 
     def __repr__(self) -> str:

@@ -153,6 +153,8 @@ def completion_body(
     logprobs = opts.pop("logprobs", None)
     if not isinstance(logprobs, bool) and logprobs is not None:
         opts["logprobs"] = logprobs  # already the /completions form: a number
+    elif logprobs is False:
+        pass  # asked for none: top_logprobs goes too, as on the chat endpoint
     elif logprobs or top is not None:
         opts["logprobs"] = top if top is not None else (1 if dialect.integer_logprobs else 0)
     stop = opts.get("stop")

@@ -26,6 +26,7 @@ __all__ = [
     "ALL_ENDPOINTS",
     "CODE_CLASSES",
     "FINISH_REASONS",
+    "INBAND_STATUS",
     "PATHS",
     "Dialect",
     "Endpoint",
@@ -57,6 +58,28 @@ CODE_CLASSES: Mapping[str, type[APIStatusError]] = MappingProxyType(
         "invalid_api_key": AuthenticationError,
         "model_not_found": NotFoundError,
         "rate_limit_exceeded": RateLimitError,
+    }
+)
+
+#: Error ``code``/``type`` of an in-band error without a status -> the status it stands for.
+INBAND_STATUS: Mapping[str, int] = MappingProxyType(
+    {
+        "invalid_request_error": 400,
+        "context_length_exceeded": 400,
+        "authentication_error": 401,
+        "invalid_api_key": 401,
+        "permission_error": 403,
+        "not_found_error": 404,
+        "model_not_found": 404,
+        "insufficient_quota": 429,
+        "rate_limit_exceeded": 429,
+        "rate_limit_error": 429,
+        "requests": 429,
+        "tokens": 429,
+        "server_error": 500,
+        "internal_server_error": 500,
+        "service_unavailable": 503,
+        "overloaded_error": 529,
     }
 )
 
@@ -126,3 +149,12 @@ class Dialect:
     status_classes: Mapping[int, type[APIStatusError]] = field(
         default_factory=lambda: _NO_STATUS_CLASSES
     )
+
+    #: Error code/type of an in-band error (a stream event, a 200 body) that carries no status
+    #: -> the status it stands for (see :data:`INBAND_STATUS`).
+    inband_status: Mapping[str, int] = field(default_factory=lambda: INBAND_STATUS)
+
+    def __post_init__(self) -> None:
+        # The core reads response headers by lower-case name (HTTP names are case-insensitive).
+        names = tuple(name.lower() for name in self.request_id_headers)
+        object.__setattr__(self, "request_id_headers", names)

@@ -43,26 +43,6 @@ __all__ = [
     "parse_models",
 ]
 
-#: Error ``code``/``type`` of an in-band error without a status -> the status it stands for.
-_INBAND_STATUS = {
-    "invalid_request_error": 400,
-    "context_length_exceeded": 400,
-    "authentication_error": 401,
-    "invalid_api_key": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "model_not_found": 404,
-    "insufficient_quota": 429,
-    "rate_limit_exceeded": 429,
-    "rate_limit_error": 429,
-    "requests": 429,
-    "tokens": 429,
-    "server_error": 500,
-    "internal_server_error": 500,
-    "service_unavailable": 503,
-    "overloaded_error": 529,
-}
-
 
 def map_error(call: Call, response: HTTPResponse, dialect: Dialect) -> LLMRouterError:
     """The typed error for an error status: by status, then the dialect's codes; a 429 without
@@ -88,7 +68,8 @@ def inband_error(
         status = code  # OpenRouter: "code" is the HTTP status
     if not isinstance(status, int):
         # The code is more specific than the type ("service_unavailable" vs "server_error").
-        status = _INBAND_STATUS.get(str(code), 0) or _INBAND_STATUS.get(str(info.get("type")), 0)
+        table = dialect.inband_status
+        status = table.get(str(code), 0) or table.get(str(info.get("type")), 0)
     where = (
         f"error event in the stream after {state.chunks} chunk(s)"
         if state is not None

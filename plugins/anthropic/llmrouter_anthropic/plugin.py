@@ -100,8 +100,19 @@ def headers(call: Call, options: AnthropicOptions | None) -> dict[str, str]:
         out["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
     if call.extra_headers:
         for name, value in call.extra_headers.items():
-            if name.lower() not in ("authorization", "x-api-key"):
-                out[name] = value
+            lower = name.lower()
+            if lower == "anthropic-version":
+                # The version decides how the key travels and which options exist, so it is
+                # an option, checked with them, not a header that could contradict them.
+                raise InvalidRequestError(
+                    f"extra_headers may not set {name!r}: pass anthropic_version=... instead "
+                    f"(one of {API_VERSION!r}, {LEGACY_VERSION!r})",
+                    param=f"extra_headers.{name}",
+                    provider=call.provider,
+                    model=call.model,
+                )
+            if lower not in ("authorization", "x-api-key"):
+                out[lower] = value  # one header per name, whatever the caller's case
     out[auth] = (
         key.get_secret_value() if auth == "x-api-key" else "Bearer " + key.get_secret_value()
     )

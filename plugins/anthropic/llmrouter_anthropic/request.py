@@ -235,7 +235,21 @@ def _user_blocks(content: list[Any], where: str, fail: _Errors) -> list[Any]:
 
 
 def _assistant_blocks(msg: Mapping[str, Any], i: int, fail: _Errors) -> str | list[Any]:
-    """An assistant message: its thinking blocks first, then text, then its tool calls."""
+    """An assistant message: its thinking blocks first, then text, then its tool calls; or,
+    when it carries ``anthropic_content`` (an earlier answer with blocks OpenAI's shape has no
+    field for, such as a server tool's), exactly that content."""
+    raw = msg.get("anthropic_content")
+    if raw is not None:
+        if not isinstance(raw, list) or not all(
+            isinstance(b, Mapping) and isinstance(b.get("type"), str) for b in raw
+        ):
+            at = f"messages[{i}].anthropic_content"
+            raise fail(
+                f"{at} must be the content blocks of an earlier answer "
+                "(message.anthropic_content), sent back unchanged",
+                at,
+            )
+        return list(raw)
     blocks: list[Any] = []
     thinking = msg.get("thinking_blocks")
     if thinking:
@@ -452,17 +466,19 @@ def messages_body(
     """The JSON body of ``POST /v1/messages`` for ``call``."""
     system, turns = convert_messages(messages, call)
     limit = options.token_limit
+    given = limit is not None
     if limit is None:
         limit = default_max_tokens(call.model)
-        budget = (options.thinking or {}).get("budget_tokens")
-        if isinstance(budget, int) and budget >= limit:
-            raise InvalidRequestError(
-                f"thinking.budget_tokens={budget} must be below max_tokens, which defaults to "
-                f"{limit} for {call.model}: pass max_tokens",
-                param="thinking.budget_tokens",
-                provider=call.provider,
-                model=call.model,
-            )
+    budget = (options.thinking or {}).get("budget_tokens")
+    if isinstance(budget, int) and budget >= limit:
+        which = f"is {limit}" if given else f"defaults to {limit} for {call.model}"
+        raise InvalidRequestError(
+            f"thinking.budget_tokens={budget} must be below max_tokens, which {which}: pass a "
+            "max_tokens above the budget (Anthropic answers a 400 otherwise)",
+            param="thinking.budget_tokens",
+            provider=call.provider,
+            model=call.model,
+        )
     body: dict[str, Any] = {"model": call.model, "max_tokens": limit, "messages": turns}
     if call.stream:
         body["stream"] = True

@@ -141,6 +141,7 @@ def _message_fields(content: list[Any]) -> dict[str, Any]:
     calls: list[dict[str, Any]] = []
     thinking: list[Any] = []
     thoughts: list[str] = []
+    other = False
     for block in content:
         kind = block["type"]
         if kind == "text":
@@ -158,6 +159,8 @@ def _message_fields(content: list[Any]) -> dict[str, Any]:
             thoughts.append(block["thinking"])
         elif kind == "redacted_thinking":
             thinking.append(block)
+        else:
+            other = True  # a server tool's use and result, and block types to come
     message: dict[str, Any] = {
         "role": "assistant",
         "content": "".join(texts) if texts or not calls else None,
@@ -167,6 +170,11 @@ def _message_fields(content: list[Any]) -> dict[str, Any]:
     if thinking:
         message["reasoning_content"] = "".join(thoughts) if thoughts else None
         message["thinking_blocks"] = thinking
+    if other:
+        # Blocks OpenAI's message has no field for (server_tool_use, web_search_tool_result...)
+        # are not dropped: the whole content, in order, is kept here, and a message sent back
+        # with it is sent exactly as it came (which continuing a ``pause_turn`` needs).
+        message["anthropic_content"] = content
     return message
 
 

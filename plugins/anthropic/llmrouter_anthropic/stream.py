@@ -44,6 +44,7 @@ _validate_chunk = ModelResponseStream.__pydantic_validator__.validate_python
 
 #: ``StreamState.data`` keys.
 _TOOLS: Final = "anthropic.tools"  # content block index -> tool-call index
+_OTHER: Final = "anthropic.other_blocks"  # indexes of blocks with no OpenAI field (server tools)
 _THINKING: Final = "anthropic.thinking"  # content block index -> the block being streamed
 _USAGE: Final = "anthropic.usage"  # message_start's usage
 
@@ -83,7 +84,11 @@ def parse_stream_event(
                 part = delta["partial_json"]
                 if not part:
                     return None
-                index = state.data[_TOOLS][event["index"]]
+                index = state.data.get(_TOOLS, {}).get(event["index"])
+                if index is None:
+                    if event["index"] in state.data.get(_OTHER, ()):
+                        return None  # a server tool's input: not a call for the app to run
+                    raise KeyError(f"no tool_use block started at index {event['index']}")
                 return _chunk(
                     state, {"tool_calls": [{"index": index, "function": {"arguments": part}}]}
                 )
@@ -152,6 +157,9 @@ def _block_start(event: dict[str, Any], state: StreamState) -> ModelResponseStre
         state.data.setdefault(_THINKING, {})[event["index"]] = kept
         text = block.get("thinking")
         return _chunk(state, {"reasoning_content": text}) if text else None
+    # A server tool's use (web search...) and block types to come: no OpenAI field; their
+    # input deltas are expected and give nothing (see parse_stream_event).
+    state.data.setdefault(_OTHER, set()).add(event["index"])
     return None
 
 

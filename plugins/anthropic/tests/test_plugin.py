@@ -15,6 +15,7 @@ import pytest
 
 import llmrouter
 from llmrouter import errors
+from llmrouter.errors import InvalidRequestError
 from llmrouter.pipeline import Call, ChatPrompt
 from llmrouter.secrets import Secret
 from llmrouter_anthropic import plugin
@@ -113,6 +114,16 @@ def test_extra_headers_are_sent_but_never_replace_the_key() -> None:
     headers = build(chat(extra_headers=extra)).headers
     assert headers["authorization"] == f"Bearer {KEY}"
     assert "x-api-key" not in headers and headers["x-trace"] == "1"
+
+
+def test_extra_headers_may_not_set_the_version_and_merge_by_lower_case_name() -> None:
+    with pytest.raises(InvalidRequestError, match="anthropic_version=") as info:
+        build(chat(extra_headers={"Anthropic-Version": "2023-06-01"}))
+    assert info.value.param == "extra_headers.Anthropic-Version"
+    headers = build(
+        chat({"anthropic_beta": "a-1"}, extra_headers={"Anthropic-Beta": "b-2"})
+    ).headers
+    assert headers["anthropic-beta"] == "b-2" and "Anthropic-Beta" not in headers
 
 
 def test_no_key_in_the_request_repr() -> None:

@@ -547,3 +547,18 @@ def test_default_max_tokens_table(model: str, expected: int) -> None:
 def test_default_table_is_never_tiny() -> None:
     assert min(tokens for _, tokens in DEFAULT_MAX_TOKENS) >= 4096
     assert FALLBACK_MAX_TOKENS >= 8192
+
+
+def test_thinking_budget_must_be_below_an_explicit_max_tokens_too() -> None:
+    error = refused(
+        [{"role": "user", "content": "hi"}],
+        max_tokens=1000,
+        thinking={"type": "enabled", "budget_tokens": 2048},
+    )
+    assert error.param == "thinking.budget_tokens" and "which is 1000" in str(error)
+    sent = body(
+        [{"role": "user", "content": "hi"}],
+        max_tokens=4096,
+        thinking={"type": "enabled", "budget_tokens": 2048},
+    )
+    assert sent["max_tokens"] == 4096 and sent["thinking"]["budget_tokens"] == 2048

@@ -342,3 +342,34 @@ def test_unreadable_model_lists(payload: Any) -> None:
 def test_clock_is_used_for_created() -> None:
     before = int(time.time())
     assert parse_message(CALL, ok(message([]))).created >= before
+
+
+def test_server_tool_blocks_are_kept_whole_and_go_back_unchanged() -> None:
+    """A paused server-tool turn (pause_turn) is continued by sending it back exactly."""
+    from llmrouter_anthropic.options import parse_options
+    from llmrouter_anthropic.request import messages_body
+
+    content = [
+        {"type": "text", "text": "Let me search."},
+        {
+            "type": "server_tool_use",
+            "id": "srvtoolu_1",
+            "name": "web_search",
+            "input": {"query": "x"},
+        },
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+    ]
+    result = parse_message(CALL, ok(message(content, stop_reason="pause_turn")))
+    sent_back = result.choices[0].message.model_dump(exclude_none=True)
+    assert sent_back["content"] == "Let me search." and sent_back["anthropic_content"] == content
+    history = [{"role": "user", "content": "Search."}, sent_back]
+    call = Call(operation="chat", provider="anthropic", model="m", messages=history)
+    body = messages_body(
+        call, parse_options({"max_tokens": 64}, provider="anthropic", model="m"), history
+    )
+    assert body["messages"][1] == {"role": "assistant", "content": content}
+
+
+def test_plain_answers_carry_no_anthropic_content() -> None:
+    result = parse_message(CALL, ok(message([{"type": "text", "text": "hi"}])))
+    assert "anthropic_content" not in result.choices[0].message.model_dump()

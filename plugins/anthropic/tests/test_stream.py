@@ -372,3 +372,49 @@ def test_chunks_validate_as_the_openai_sdk_type() -> None:
     )
     for chunk in out:
         ChatCompletionChunk.model_validate(chunk.model_dump())
+
+
+def test_a_server_tools_streamed_input_is_not_a_tool_call() -> None:
+    """A server tool (web search...) streams its input as input_json_delta too; it is not a call
+    for the app to run, so it gives no chunk, and a client tool after it keeps index 0."""
+    events = [
+        START,
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {
+                "type": "server_tool_use",
+                "id": "srvtoolu_1",
+                "name": "web_search",
+                "input": {},
+            },
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": '{"query":'},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "content_block_start",
+            "index": 1,
+            "content_block": {
+                "type": "tool_use",
+                "id": "toolu_1",
+                "name": "get_weather",
+                "input": {},
+            },
+        },
+        {
+            "type": "content_block_delta",
+            "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": '{"city":"Paris"}'},
+        },
+    ]
+    out = feed(events)
+    assert out[2] is None and out[3] is None
+    first = delta(out[4])["tool_calls"][0]
+    assert first["index"] == 0 and first["id"] == "toolu_1"
+    assert delta(out[5])["tool_calls"] == [
+        {"index": 0, "function": {"arguments": '{"city":"Paris"}'}}
+    ]

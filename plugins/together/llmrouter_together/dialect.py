@@ -18,7 +18,7 @@ bare JSON array; a streamed tool call repeats its id and name in every piece (th
 from __future__ import annotations
 
 from llmrouter.errors import NotFoundError, PaymentRequiredError
-from llmrouter.openai_compat import CODE_CLASSES, Dialect
+from llmrouter.openai_compat import CODE_CLASSES, INBAND_STATUS, Dialect
 
 __all__ = ["API_BASE_ENV", "API_KEY_ENV", "DEFAULT_API_BASE", "DIALECT"]
 
@@ -50,4 +50,6 @@ DIALECT = Dialect(
         "credit_limit": PaymentRequiredError,
         "insufficient_quota": PaymentRequiredError,
     },
+    # Together's quota and credit errors mean payment (402, not retryable), also in a stream.
+    inband_status={**INBAND_STATUS, "insufficient_quota": 402, "credit_limit": 402},
 )
