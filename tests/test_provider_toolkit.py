@@ -81,3 +81,16 @@ def test_model_list_shapes() -> None:
         assert model.id == "m1" and model["context_length"] == 8192
     with pytest.raises(errors.APIError, match="model list"):
         parse_model_list(call(), HTTPResponse(200, {}, b'{"unexpected": true}'))
+
+
+def test_a_base_that_is_not_http_is_refused_naming_its_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("P_BASE", "localhost:8000/v1")
+    with pytest.raises(
+        errors.InvalidRequestError, match=r"'localhost:8000/v1' \(from P_BASE\)"
+    ) as info:
+        resolve_api_base(call(), ["P_BASE"], "https://default/v1")
+    assert info.value.param == "api_base"
+    monkeypatch.delenv("P_BASE")
+    assert resolve_api_base(call(), ["P_BASE"], "") == ""  # no base anywhere: the caller decides

@@ -76,16 +76,29 @@ def resolve_api_base(
     """``api_base=`` if given, else the first set variable of ``env_vars``, else ``default``.
 
     Trailing slashes are removed; with ``ensure_suffix="/v1"`` a base given without it gets it
-    (so both ``https://host`` and ``https://host/v1`` work).
+    (so both ``https://host`` and ``https://host/v1`` work). A base that is not an http(s) URL
+    (a variable holding a bare host name, say) is an :class:`InvalidRequestError` naming where it
+    came from, before anything is sent; ``""`` (no base anywhere) is returned as is.
     """
     base = call.api_base
+    source = "api_base="
     if not base:
         for name in env_vars:
             value = os.environ.get(name, "").strip()
             if value:
-                base = value
+                base, source = value, name
                 break
-    base = (base or default).rstrip("/")
+    if not base:
+        base, source = default, "the default"
+    base = base.rstrip("/")
+    if base and not base.startswith(("http://", "https://")):
+        raise InvalidRequestError(
+            f"the base URL for {call.provider} must be an http(s) URL such as "
+            f"'https://host/v1', got {base!r} (from {source})",
+            param="api_base",
+            provider=call.provider,
+            model=call.model,
+        )
     if ensure_suffix and not base.endswith(ensure_suffix):
         base += ensure_suffix
     return base

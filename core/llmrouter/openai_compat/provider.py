@@ -117,14 +117,6 @@ class OpenAICompatibleProvider:
                 provider=call.provider,
                 model=call.model,
             )
-        if not base.startswith(("http://", "https://")):
-            raise InvalidRequestError(
-                f"the base URL for {call.provider} must be an http(s) URL such as "
-                f"'http://localhost:8000/v1', got {base!r}",
-                param="api_base",
-                provider=call.provider,
-                model=call.model,
-            )
         if suffix and not base.endswith(suffix):
             base += suffix
         return base

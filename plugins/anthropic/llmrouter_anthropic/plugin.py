@@ -72,14 +72,6 @@ def base_url(call: Call) -> str:
     base = resolve_api_base(call, API_BASE_ENV, DEFAULT_API_BASE)
     if base.endswith("/v1"):
         base = base[:-3]
-    if not base.startswith(("http://", "https://")):
-        raise InvalidRequestError(
-            f"the base URL for {call.provider} must be an http(s) URL such as "
-            f"{DEFAULT_API_BASE!r}, got {base!r}",
-            param="api_base",
-            provider=call.provider,
-            model=call.model,
-        )
     if given is not None:
         if len(_BASES) >= 64:
             _BASES.clear()
