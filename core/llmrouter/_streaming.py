@@ -249,6 +249,9 @@ class StreamCore:
                 self.pending = exc
                 break
             if chunk is None:
+                if state.done:
+                    self.done = True
+                    break
                 continue
             if chunk is STREAM_DONE:
                 self.done = True
@@ -257,6 +260,9 @@ class StreamCore:
             if chunk.usage is not None:
                 self.usage = chunk.usage
             out.append(chunk)
+            if state.done:  # the provider's last chunk: the stream is complete with it
+                self.done = True
+                break
         if fault is not None and not self.done:
             if not out:
                 raise fault
@@ -284,7 +290,12 @@ class StreamCore:
                 break
             if chunk is not None:
                 self.state.chunks += 1
+                if chunk.usage is not None:
+                    self.usage = chunk.usage
                 out.append(chunk)
+            if self.state.done:
+                self.done = True
+                break
         if fault is not None and not self.done:
             if not out:
                 raise fault

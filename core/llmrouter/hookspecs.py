@@ -100,9 +100,12 @@ def llmrouter_parse_stream_event(
     """Turn the ``data`` of one server-sent event into a chunk.
 
     Return a :class:`~llmrouter.types.ModelResponseStream`, ``None`` to skip the event (keep-alive,
-    metadata), or :data:`~llmrouter.pipeline.STREAM_DONE` at the provider's end marker. A stream
-    that ends without ``STREAM_DONE`` makes the core raise
-    :class:`~llmrouter.errors.APIConnectionError`: never a quietly short answer. An in-band error
+    metadata), or :data:`~llmrouter.pipeline.STREAM_DONE` at the provider's end marker. A
+    provider whose stream has no end marker (Gemini's ends after the chunk that carries the
+    finish reason) sets ``state.done = True`` while returning that last chunk (or ``None``): the
+    stream is then complete, and nothing after it is read. A stream that ends without either
+    makes the core raise :class:`~llmrouter.errors.APIConnectionError`: never a quietly short
+    answer. An in-band error
     event must raise (usually the result of ``llmrouter_map_error``). ``state`` is one object per
     stream for the provider's bookkeeping.
 

@@ -234,6 +234,11 @@ class StreamState:
     model: str | None = None
     usage_seen: bool = False
     data: dict[str, Any] = field(default_factory=dict)
+    #: Set by ``parse_stream_event`` when the event it just read completes the stream (for a
+    #: provider whose stream has no end marker of its own, such as Gemini's last chunk with a
+    #: finish reason): the chunk returned with it, if any, is the last one, and the connection
+    #: ending after it is a clean end, where without it the end would be a cut.
+    done: bool = False
 
 
 @dataclass(slots=True)
