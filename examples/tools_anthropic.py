@@ -1,4 +1,4 @@
-"""A tool-use loop that runs unchanged on Claude, Together and OpenAI.
+"""A tool-use loop that runs unchanged on Claude, Gemini, Together and OpenAI.
 
     uv run --all-packages python examples/tools_anthropic.py          # against the emulators
     ANTHROPIC_API_KEY=... uv run --all-packages python examples/tools_anthropic.py --live
@@ -6,10 +6,10 @@
 The model asks for a tool, the app runs it and sends the result back, the model answers. The loop
 (``answer_with_tools``) is written once against OpenAI's shapes (``tools``, ``tool_calls``,
 ``role: "tool"`` messages) and llmrouter translates it for each provider: for Anthropic the
-calls become ``tool_use`` blocks and the results ``tool_result`` blocks. Without --live it
-starts llmrouter's Anthropic, Together and OpenAI emulators on 127.0.0.1 and runs the same loop
-on all three; the first message asks the emulators for a tool call with their
-``[[emulator:tool_call]]`` marker.
+calls become ``tool_use`` blocks and the results ``tool_result`` blocks, for Gemini
+``functionCall`` and ``functionResponse`` parts. Without --live it starts llmrouter's Anthropic,
+Gemini, Together and OpenAI emulators on 127.0.0.1 and runs the same loop on all four; the first
+message asks the emulators for a tool call with their ``[[emulator:tool_call]]`` marker.
 """
 
 from __future__ import annotations
@@ -67,11 +67,18 @@ def emulators() -> Iterator[list[tuple[str, dict[str, Any]]]]:
     """(model, where) for each provider, each pointed at its emulator."""
     from llmrouter.testing import OpenAIEmulator, TogetherEmulator
     from llmrouter_anthropic.testing import AnthropicEmulator
+    from llmrouter_gemini.testing import GeminiEmulator
 
-    with AnthropicEmulator() as claude, TogetherEmulator() as together, OpenAIEmulator() as oai:
-        print("No --live: using llmrouter's Anthropic, Together and OpenAI emulators.")
+    with (
+        AnthropicEmulator() as claude,
+        GeminiEmulator() as gemini,
+        TogetherEmulator() as together,
+        OpenAIEmulator() as oai,
+    ):
+        print("No --live: using llmrouter's Anthropic, Gemini, Together and OpenAI emulators.")
         yield [
             ("anthropic/claude-sonnet-4-6", {"api_base": claude.base_url, "api_key": "k-1"}),
+            ("gemini/gemini-2.5-flash", {"api_base": gemini.base_url, "api_key": "k-4"}),
             (
                 "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo",
                 {"api_base": together.base_url, "api_key": "k-2"},

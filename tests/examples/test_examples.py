@@ -20,6 +20,10 @@ _PROVIDER_ENV = {
     "LLMROUTER_CONFIG",
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_BASE_URL",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GEMINI_API_BASE",
+    "GOOGLE_GEMINI_BASE_URL",
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
 }
@@ -150,12 +154,13 @@ def test_live_needs_a_key(script: str) -> None:
     assert "TOGETHERAI_API_KEY" in result.stderr
 
 
-def test_tools_anthropic_runs_one_loop_on_three_providers() -> None:
+def test_tools_anthropic_runs_one_loop_on_four_providers() -> None:
     result = run("tools_anthropic.py")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for model, who in [
         ("anthropic/claude-sonnet-4-6", "Anthropic"),
+        ("gemini/gemini-2.5-flash", "Gemini"),
         ("together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo", "Together"),
         ("openai/gpt-4o-mini", "OpenAI"),
     ]:

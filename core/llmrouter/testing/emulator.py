@@ -273,6 +273,8 @@ class BaseEmulator:
     stream_endpoints: ClassVar[frozenset[str]] = frozenset()
     #: The status whose default error an in-band stream error carries when the fault sets none.
     stream_error_status: ClassVar[int] = 500
+    #: The version prefixes the API is served under (``/v1/...``; Gemini's also ``/v1beta/``).
+    api_versions: ClassVar[tuple[str, ...]] = ("v1",)
     #: The opening of the default (prompt-derived) reply.
     default_reply: ClassVar[str] = "This is a deterministic reply from the emulator."
     #: The 400 answers to a body that is not JSON, or not a JSON object.
@@ -653,9 +655,10 @@ class BaseEmulator:
         if path.startswith("/t/"):
             tenant, _, rest = path[3:].partition("/")
             api_path = "/" + rest
-        endpoint = api_path[3:] if api_path.startswith("/v1/") else ""
+        version = next((v for v in self.api_versions if api_path.startswith(f"/{v}/")), "")
+        endpoint = api_path[len(version) + 1 :] if version else ""
         route = self._route(endpoint)
-        stats_path = "/v1" + endpoint if route is not None else "<unknown>"
+        stats_path = f"/{version}{endpoint}" if route is not None else "<unknown>"
         call = Call(request, conn, endpoint, stats_path, None)
 
         body: Any = None

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from llmrouter_anthropic.testing import LATEST_VERSION, AnthropicEmulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from capture import capture, sent_by_llmrouter, sent_by_sdk
+from anthropic_capture import capture, sent_by_llmrouter, sent_by_sdk
 
 KEY = "sk-ant-sdk-emulator-0123456789"
 MODEL = "claude-sonnet-4-6"
@@ -437,7 +437,7 @@ def test_async_client(emu: AnthropicEmulator) -> None:
     assert (kind, stop) == ("text", "tool_use") and ids == [m["id"] for m in emu.models]
 
 
-# --- the capture helper (plugins/anthropic/tests/capture.py) -------------------------------------
+# --- the capture helper (plugins/anthropic/tests/anthropic_capture.py) -------------------------------------
 
 
 def test_capture_records_the_body_the_sdk_sends() -> None:

@@ -18,7 +18,7 @@ import anthropic
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from capture import KEY, capture, sent_by_llmrouter, sent_by_sdk
+from anthropic_capture import KEY, capture, sent_by_llmrouter, sent_by_sdk
 
 LEGACY = anthropic.__version__.startswith("0.")
 if not LEGACY:

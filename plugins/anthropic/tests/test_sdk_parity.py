@@ -19,7 +19,7 @@ import pytest
 from llmrouter.testing import samples
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from capture import capture, sent_by_llmrouter, sent_by_sdk
+from anthropic_capture import capture, sent_by_llmrouter, sent_by_sdk
 
 MODEL = "claude-sonnet-4-6"
 HI = [{"role": "user", "content": "Weather in Paris?"}]

@@ -7,7 +7,7 @@ lenient (``strict=False``: a field the API would refuse is recorded and answered
 body shows up as a difference rather than as an error) unless asked otherwise.
 
     import sys; sys.path.insert(0, "plugins/anthropic/tests")
-    from capture import capture, sent_by_llmrouter, sent_by_sdk
+    from anthropic_capture import capture, sent_by_llmrouter, sent_by_sdk
 
     with capture() as emu:
         sdk = sent_by_sdk(emu, model="claude-sonnet-4-6", max_tokens=100,
@@ -16,7 +16,7 @@ body shows up as a difference rather than as an error) unless asked otherwise.
                                  messages=[{"role": "user", "content": "Hi"}])
         assert ours.body == sdk.body, (sdk.body, ours.body)
 
-``python plugins/anthropic/tests/capture.py`` prints one such pair.
+``python plugins/anthropic/tests/anthropic_capture.py`` prints one such pair.
 """
 
 from __future__ import annotations

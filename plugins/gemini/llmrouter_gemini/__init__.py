@@ -1,0 +1,1 @@
+"""Google's Gemini API as an llmrouter provider: ``model="gemini/<model>"``."""
