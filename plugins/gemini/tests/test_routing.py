@@ -120,3 +120,13 @@ def test_gemini_then_anthropic_then_together(servers: Servers, mode: str, stream
         else ":generateContent" in gemini.requests[0].path
     )
     assert all(r.key_matches(KEYS["RG_GEMINI_KEY"]) for r in gemini.requests)
+
+
+def test_a_deployment_pins_the_api_version(servers: Servers) -> None:
+    """``api_version`` in a deployment's options reaches the URL of every call routed there."""
+    gemini, claude, together = servers
+    cfg = config(gemini, claude, together)
+    cfg["models"]["chat"]["deployments"][0]["options"] = {"api_version": "v1beta"}
+    with llmrouter.Router(config=cfg) as router:
+        router.completion(model="chat", messages=MESSAGES)
+    assert gemini.requests[-1].path == "/v1beta/models/gemini-2.5-flash:generateContent"
