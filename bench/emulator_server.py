@@ -1,6 +1,6 @@
 """The Together emulator as a benchmark subprocess that can report its request counts.
 
-    python bench/emulator_server.py [--host 127.0.0.1] [--provider together|anthropic]
+    python bench/emulator_server.py [--host 127.0.0.1] [--provider together|anthropic|gemini]
 
 Like ``python -m llmrouter.testing`` it prints the base URL as its first stdout line, but it
 also answers commands on stdin, one per line, with one JSON line on stdout:
@@ -10,8 +10,8 @@ also answers commands on stdin, one per line, with one JSON line on stdout:
 
 End of stdin (the runner closing the pipe) or ``quit`` stops the server. The runner uses the
 counters to prove that every client really sent its requests to the emulator.
-``--provider anthropic`` serves ``AnthropicEmulator`` (plugins/anthropic) instead of Together's,
-for ``bench/bench_anthropic.py``.
+``--provider anthropic`` serves ``AnthropicEmulator`` (plugins/anthropic) and ``--provider gemini``
+``GeminiEmulator`` (plugins/gemini) instead of Together's, for ``bench/bench_native.py``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from llmrouter.testing.emulator import BaseEmulator, TogetherEmulator
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--provider", choices=("together", "anthropic"), default="together")
+    parser.add_argument(
+        "--provider", choices=("together", "anthropic", "gemini"), default="together"
+    )
     args = parser.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the benchmark emulator only listens on loopback")
@@ -35,6 +37,10 @@ def main() -> int:
         from llmrouter_anthropic.testing import AnthropicEmulator
 
         emulator = AnthropicEmulator(args.host, 0, record=False)
+    elif args.provider == "gemini":
+        from llmrouter_gemini.testing import GeminiEmulator
+
+        emulator = GeminiEmulator(args.host, 0, record=False)
     else:
         emulator = TogetherEmulator(args.host, 0, record=False)
     emulator.start()

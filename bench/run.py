@@ -33,8 +33,16 @@ ROOT = BENCH.parent
 VENV = BENCH / ".venv"
 PY = VENV / "bin" / "python"
 RESULTS = BENCH / "results"
-#: ``anthropic`` is for bench/bench_anthropic.py (pinned: the version its emulator is proven against).
-PEERS = ["litellm", "openai", "aiohttp", "httpx-aiohttp", "anthropic==2.17.0"]
+#: ``anthropic`` and ``google-genai`` are for bench/bench_native.py (pinned: the versions their
+#: emulators are proven against).
+PEERS = [
+    "litellm",
+    "openai",
+    "aiohttp",
+    "httpx-aiohttp",
+    "anthropic==2.17.0",
+    "google-genai==3.6.1",
+]
 #: The clients, in the order the report lists them: the worker's (stdlib-only at import).
 CLIENTS = list(worker.CLIENTS)
 VERSIONS = [
@@ -202,6 +210,8 @@ def ensure_venv(reinstall: bool) -> None:
                 str(ROOT / "plugins" / "together"),
                 "-e",
                 str(ROOT / "plugins" / "anthropic"),
+                "-e",
+                str(ROOT / "plugins" / "gemini"),
             ],
             check=True,
             cwd=ROOT,

@@ -22,7 +22,7 @@ from llmrouter.errors import (
     RateLimitError,
     status_error_class,
 )
-from llmrouter.pipeline import Call, HTTPResponse
+from llmrouter.pipeline import Call, ChatPrompt, HTTPResponse
 from llmrouter.secrets import Secret, redact_text
 from llmrouter.types import ModelInfo
 from llmrouter.validation import validate_messages, validate_options
@@ -30,6 +30,7 @@ from llmrouter.validation import validate_messages, validate_options
 __all__ = [
     "RESERVED_BODY_KEYS",
     "auth_headers",
+    "chat_prompt_only",
     "error_from_response",
     "merge_extra_body",
     "parse_model_list",
@@ -277,3 +278,24 @@ def parse_model_list(call: Call, response: HTTPResponse) -> list[ModelInfo]:
         return [ModelInfo.model_validate(item) for item in items]
     except (ValueError, KeyError, TypeError, ValidationError) as exc:
         raise unreadable_response(call, response, "model list", exc) from None
+
+
+def chat_prompt_only(call: Call, service: str) -> ChatPrompt:
+    """``llmrouter_format_prompt`` for a provider with no text-completion endpoint (Anthropic,
+    Gemini): the messages as they are, and a clear error, before sending, when a prompt template
+    was given or registered for the model, since the service formats the conversation itself."""
+    from llmrouter.templates import explicit_template  # only when a chat call is formatted
+
+    assert call.messages is not None
+    template = explicit_template(call.model, call.prompt_template)
+    if template is not None:
+        raise InvalidRequestError(
+            f"{call.provider} has no text-completion endpoint, so a prompt template "
+            f"({template.name!r}) cannot apply to {call.route}: {service} formats the "
+            "conversation itself. Drop prompt_template= (or the template registered for this "
+            "model)",
+            param="prompt_template",
+            provider=call.provider,
+            model=call.model,
+        )
+    return ChatPrompt(call.messages)

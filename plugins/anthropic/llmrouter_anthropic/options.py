@@ -31,6 +31,7 @@ from llmrouter.errors import InvalidRequestError
 from llmrouter.validation import (
     validate_options,
     validate_response_format,
+    validate_stop,
     validate_tool_choice,
     validate_tools,
 )
@@ -163,9 +164,7 @@ class AnthropicOptions(BaseModel):
     @field_validator("stop")
     @classmethod
     def _stop(cls, v: str | list[str] | None) -> str | list[str] | None:
-        stops = [v] if isinstance(v, str) else (v or [])
-        if not all(isinstance(s, str) and s for s in stops):
-            raise ValueError("every stop sequence must be a non-empty string")
+        validate_stop(v)
         return v
 
     @field_validator("tools")

@@ -30,8 +30,7 @@ from llmrouter.pipeline import (
     StreamDone,
     StreamState,
 )
-from llmrouter.provider import resolve_api_base, resolve_api_key
-from llmrouter.templates import explicit_template
+from llmrouter.provider import chat_prompt_only, resolve_api_base, resolve_api_key
 from llmrouter.types import ModelInfo, ModelResponse, ModelResponseStream
 from llmrouter_anthropic import request as _request
 from llmrouter_anthropic import response as _response
@@ -117,19 +116,7 @@ def headers(call: Call, options: AnthropicOptions | None) -> dict[str, str]:
 @hookimpl
 def llmrouter_format_prompt(call: Call) -> Prompt:
     """Always the messages as they are: Anthropic has no text-completion endpoint."""
-    assert call.messages is not None
-    template = explicit_template(call.model, call.prompt_template)
-    if template is not None:
-        raise InvalidRequestError(
-            f"{call.provider} has no text-completion endpoint, so a prompt template "
-            f"({template.name!r}) cannot apply to {call.route}: Anthropic formats the "
-            "conversation itself. Drop prompt_template= (or the template registered for this "
-            "model)",
-            param="prompt_template",
-            provider=call.provider,
-            model=call.model,
-        )
-    return ChatPrompt(call.messages)
+    return chat_prompt_only(call, "Anthropic")
 
 
 @hookimpl

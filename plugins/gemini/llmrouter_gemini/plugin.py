@@ -36,8 +36,12 @@ from llmrouter.pipeline import (
     StreamDone,
     StreamState,
 )
-from llmrouter.provider import require_text_input, resolve_api_base, resolve_api_key
-from llmrouter.templates import explicit_template
+from llmrouter.provider import (
+    chat_prompt_only,
+    require_text_input,
+    resolve_api_base,
+    resolve_api_key,
+)
 from llmrouter.types import EmbeddingResponse, ModelInfo, ModelResponse, ModelResponseStream
 from llmrouter_gemini import request as _request
 from llmrouter_gemini import response as _response
@@ -116,19 +120,7 @@ def _root(call: Call, version: str | None) -> str:
 @hookimpl
 def llmrouter_format_prompt(call: Call) -> Prompt:
     """Always the messages as they are: Gemini formats the conversation itself."""
-    assert call.messages is not None
-    template = explicit_template(call.model, call.prompt_template)
-    if template is not None:
-        raise InvalidRequestError(
-            f"{call.provider} has no text-completion endpoint, so a prompt template "
-            f"({template.name!r}) cannot apply to {call.route}: Gemini formats the "
-            "conversation itself. Drop prompt_template= (or the template registered for this "
-            "model)",
-            param="prompt_template",
-            provider=call.provider,
-            model=call.model,
-        )
-    return ChatPrompt(call.messages)
+    return chat_prompt_only(call, "Gemini")
 
 
 @hookimpl
