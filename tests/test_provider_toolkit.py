@@ -94,3 +94,17 @@ def test_a_base_that_is_not_http_is_refused_naming_its_source(
     assert info.value.param == "api_base"
     monkeypatch.delenv("P_BASE")
     assert resolve_api_base(call(), ["P_BASE"], "") == ""  # no base anywhere: the caller decides
+
+
+def test_error_in_band_maps_a_known_status_and_keeps_an_unknown_one() -> None:
+    from llmrouter.provider import error_from_response, error_in_band
+
+    payload = {"error": {"message": "busy", "type": "overloaded"}}
+    mapped = error_in_band(
+        call(), payload, 503, "error event in the stream after 2 chunk(s)", error_from_response
+    )
+    assert isinstance(mapped, errors.ServiceUnavailableError) and mapped.retryable
+    assert str(mapped).startswith("error event in the stream after 2 chunk(s): ")
+    unknown = error_in_band(call(), payload, None, "error in a 200 response", error_from_response)
+    assert type(unknown) is errors.StreamError and "busy" in str(unknown)
+    assert unknown.body == payload

@@ -8,9 +8,10 @@ format module.
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from llmrouter.errors import (
@@ -20,6 +21,7 @@ from llmrouter.errors import (
     LLMRouterError,
     MissingAPIKeyError,
     RateLimitError,
+    StreamError,
     status_error_class,
 )
 from llmrouter.pipeline import Call, ChatPrompt, HTTPResponse
@@ -32,6 +34,7 @@ __all__ = [
     "auth_headers",
     "chat_prompt_only",
     "error_from_response",
+    "error_in_band",
     "merge_extra_body",
     "parse_model_list",
     "parse_rate_limit_headers",
@@ -299,3 +302,29 @@ def chat_prompt_only(call: Call, service: str) -> ChatPrompt:
             model=call.model,
         )
     return ChatPrompt(call.messages)
+
+
+def error_in_band(
+    call: Call,
+    payload: Mapping[str, Any],
+    status: int | None,
+    where: str,
+    map_error: Callable[[Call, HTTPResponse], LLMRouterError],
+) -> LLMRouterError:
+    """The typed error for an error object that came without an error status (an event inside a
+    stream, or an error body in a 200), once the provider has read from it the status it stands
+    for: ``map_error`` of that status, its message prefixed with ``where`` (``"error event in the
+    stream after 3 chunk(s)"``); without a status, a :class:`StreamError` keeping the payload."""
+    if status:
+        error = map_error(call, HTTPResponse(status, {}, json.dumps(payload).encode()))
+        error.message = f"{where}: {error.message}"
+        error.args = (error.message,)
+        return error
+    err = payload.get("error")
+    message = err.get("message") if isinstance(err, Mapping) else err
+    return StreamError(
+        f"{call.provider} sent an {where}: {message or payload}",
+        provider=call.provider,
+        model=call.model,
+        body=dict(payload),
+    )

@@ -18,7 +18,6 @@ Shapes, from OpenAI's API reference and the compatible servers seen in real traf
 from __future__ import annotations
 
 import base64
-import json
 import re
 import struct
 from collections.abc import Mapping
@@ -26,10 +25,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmrouter.errors import LLMRouterError, RateLimitError, StreamError
+from llmrouter.errors import LLMRouterError, RateLimitError
 from llmrouter.openai_compat.dialect import Dialect
 from llmrouter.pipeline import Call, HTTPResponse, StreamState
-from llmrouter.provider import error_from_response, parse_model_list, unreadable_response
+from llmrouter.provider import (
+    error_from_response,
+    error_in_band,
+    parse_model_list,
+    unreadable_response,
+)
 from llmrouter.types import Choice, EmbeddingResponse, Message, ModelInfo, ModelResponse, Usage
 
 __all__ = [
@@ -75,17 +79,8 @@ def inband_error(
         if state is not None
         else "error in a 200 response"
     )
-    if status:
-        synthetic = HTTPResponse(status, {}, json.dumps({"error": info}).encode())
-        error = map_error(call, synthetic, dialect)
-        error.message = f"{where}: {error.message}"
-        error.args = (error.message,)
-        return error
-    return StreamError(
-        f"{call.provider} sent an {where}: {info.get('message') or info}",
-        provider=call.provider,
-        model=call.model,
-        body=dict(payload),
+    return error_in_band(
+        call, {**payload, "error": info}, status, where, lambda c, r: map_error(c, r, dialect)
     )
 
 

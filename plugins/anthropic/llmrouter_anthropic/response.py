@@ -42,10 +42,9 @@ from llmrouter.errors import (
     PermissionDeniedError,
     RateLimitError,
     ServiceUnavailableError,
-    StreamError,
 )
 from llmrouter.pipeline import Call, HTTPResponse
-from llmrouter.provider import error_from_response, unreadable_response
+from llmrouter.provider import error_from_response, error_in_band, unreadable_response
 from llmrouter.types import ModelInfo, ModelResponse, Usage
 
 __all__ = [
@@ -269,19 +268,7 @@ def inband_error(call: Call, payload: Mapping[str, Any], where: str) -> LLMRoute
     err = payload.get("error")
     kind = err.get("type") if isinstance(err, Mapping) else None
     status = ERROR_STATUS.get(kind) if isinstance(kind, str) else None
-    if status is not None:
-        synthetic = HTTPResponse(status, {}, json.dumps(payload).encode())
-        error = map_error(call, synthetic)
-        error.message = f"{where}: {error.message}"
-        error.args = (error.message,)
-        return error
-    message = err.get("message") if isinstance(err, Mapping) else None
-    return StreamError(
-        f"{call.provider} sent an {where}: {message or payload}",
-        provider=call.provider,
-        model=call.model,
-        body=dict(payload),
-    )
+    return error_in_band(call, payload, status, where, map_error)
 
 
 # --- models ---------------------------------------------------------------------------------------

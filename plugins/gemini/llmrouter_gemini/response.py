@@ -48,11 +48,10 @@ from llmrouter.errors import (
     PermissionDeniedError,
     RateLimitError,
     ServiceUnavailableError,
-    StreamError,
     status_error_class,
 )
 from llmrouter.pipeline import Call, HTTPResponse
-from llmrouter.provider import error_from_response, unreadable_response
+from llmrouter.provider import error_from_response, error_in_band, unreadable_response
 from llmrouter.types import EmbeddingResponse, ModelInfo, ModelResponse
 
 __all__ = [
@@ -341,18 +340,7 @@ def inband_error(call: Call, payload: Mapping[str, Any], where: str) -> LLMRoute
             status = code
         else:
             status = STATUS_CODES.get(str(err.get("status")))
-    if status is not None:
-        error = map_error(call, HTTPResponse(status, {}, json.dumps(payload).encode()))
-        error.message = f"{where}: {error.message}"
-        error.args = (error.message,)
-        return error
-    message = err.get("message") if isinstance(err, Mapping) else None
-    return StreamError(
-        f"{call.provider} sent an {where}: {message or payload}",
-        provider=call.provider,
-        model=call.model,
-        body=dict(payload),
-    )
+    return error_in_band(call, payload, status, where, map_error)
 
 
 # --- embeddings and models ------------------------------------------------------------------------
