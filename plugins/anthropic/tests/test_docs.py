@@ -4,56 +4,28 @@
   arguments of ``llmrouter.completion`` and a ```json block with the body) is checked against
   the plugin's own translation, so the page's before/after pairs are exact.
 - Every ```python block runs, in order, in one namespace, in a fresh interpreter whose
-  ``ANTHROPIC_BASE_URL`` points at the Anthropic emulator (skipped while the emulator is not
-  there). A block preceded by ``<!-- docs-test: skip (why) -->`` is not run.
+  ``ANTHROPIC_BASE_URL`` points at the Anthropic emulator. A block preceded by
+  ``<!-- docs-test: skip (why) -->`` is not run. (The helpers: :mod:`llmrouter.testing.docs`.)
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from llmrouter.pipeline import Call
+from llmrouter.testing.docs import python_blocks, run_python_blocks, translation_pairs
 from llmrouter.validation import split_model, validate_messages
 from llmrouter_anthropic.options import AnthropicOptions, parse_options
 from llmrouter_anthropic.request import messages_body
+from llmrouter_anthropic.testing import AnthropicEmulator
 
 PAGE = Path(__file__).resolve().parents[3] / "docs" / "providers" / "anthropic.md"
 TEXT = PAGE.read_text(encoding="utf-8")
-SKIP = re.compile(r"<!--\s*docs-test:\s*skip\b")
-FENCE = re.compile(r"^```(?P<lang>[^\s`]*)[^\n]*\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
-PAIR = re.compile(
-    r"<!-- translation -->\s*```json\n(?P<call>.*?)^```\s*```json\n(?P<body>.*?)^```", re.M | re.S
-)
-RUNNER = r"""
-import json, sys, traceback
-namespace = {"__name__": "__main__"}
-for name, source in json.load(sys.stdin):
-    try:
-        exec(compile(source, name, "exec"), namespace)
-    except BaseException:
-        sys.stderr.write(f"\n--- the block at {name} failed:\n{source}\n")
-        traceback.print_exc()
-        sys.exit(1)
-"""
-
-
-def translation_pairs() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-    pairs = []
-    for match in PAIR.finditer(TEXT):
-        line = TEXT.count("\n", 0, match.start()) + 1
-        pairs.append((f"line {line}", json.loads(match["call"]), json.loads(match["body"])))
-    return pairs
-
-
-PAIRS = translation_pairs()
+PAIRS = translation_pairs(TEXT)
 
 
 def test_the_page_has_a_translation_example_per_rule() -> None:
@@ -84,37 +56,13 @@ def test_every_option_is_in_the_options_table() -> None:
         assert f"`{name}`" in table, name
 
 
-def python_blocks() -> list[tuple[str, str]]:
-    blocks = []
-    for match in FENCE.finditer(TEXT):
-        if match["lang"] != "python":
-            continue
-        before = TEXT[: match.start()].rstrip().rsplit("\n", 1)[-1]
-        if SKIP.search(before):
-            continue
-        line = TEXT.count("\n", 0, match.start()) + 2
-        blocks.append((f"{PAGE.name}:{line}", match["body"]))
-    return blocks
-
-
 def test_python_blocks_run(tmp_path: Path) -> None:
-    testing = pytest.importorskip(
-        "llmrouter_anthropic.testing", reason="the Anthropic emulator is not there yet"
-    )
-    blocks = python_blocks()
+    blocks = python_blocks(PAGE)
     assert len(blocks) >= 4
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "LLMROUTER_"))}
-    with testing.AnthropicEmulator() as emulator:
+    with AnthropicEmulator() as emulator:
         env["ANTHROPIC_BASE_URL"] = emulator.base_url
         env["ANTHROPIC_API_KEY"] = "sk-ant-docs-test-0123456789"
-        proc = subprocess.run(
-            [sys.executable, "-c", RUNNER],
-            input=json.dumps(blocks),
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=120,
-        )
+        proc = run_python_blocks(blocks, env, tmp_path)
         assert proc.returncode == 0, proc.stderr[-6000:]
         assert emulator.requests, "the samples sent nothing to the emulator"
