@@ -127,3 +127,16 @@ def test_options_out_of_range_and_wrong_type() -> None:
 
 def test_options_ok() -> None:
     assert validate_options(Opts, {"temperature": 1}, provider="p", what="chat").temperature == 1
+
+
+def test_response_format_schema_required_by_a_service() -> None:
+    from llmrouter.validation import validate_response_format
+
+    no_schema = {"type": "json_schema", "json_schema": {"name": "w"}}
+    validate_response_format(no_schema)  # OpenAI's own rule: a name, the schema optional
+    with pytest.raises(ValueError, match=r"\(Gemini's structured output needs the schema\)"):
+        validate_response_format(no_schema, schema_required_by="Gemini's structured output")
+    validate_response_format(
+        {"type": "json_schema", "json_schema": {"schema": {}}},
+        schema_required_by="Gemini's structured output",
+    )

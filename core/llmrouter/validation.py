@@ -779,7 +779,10 @@ def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
 
 
 def validate_response_format(
-    value: Mapping[str, Any], *, schema_name_required: bool = False
+    value: Mapping[str, Any],
+    *,
+    schema_name_required: bool = False,
+    schema_required_by: str | None = None,
 ) -> None:
     """Check OpenAI's ``response_format`` shapes: ``{"type": "text"}``, ``{"type":
     "json_object"}`` or ``{"type": "json_schema", "json_schema": {...}}`` (with a ``name``
@@ -793,6 +796,12 @@ def validate_response_format(
     spec = value.get("json_schema")
     if not isinstance(spec, dict):
         raise ValueError("response_format of type 'json_schema' needs a 'json_schema' object")
+    if schema_required_by and not isinstance(spec.get("schema"), dict):
+        # A service whose structured output is built from the schema itself (Anthropic, Gemini)
+        raise ValueError(
+            "response_format of type 'json_schema' needs 'json_schema': {'schema': {...}} "
+            f"({schema_required_by} needs the schema)"
+        )
     if schema_name_required and not isinstance(spec.get("name"), str):
         raise ValueError(
             "response_format of type 'json_schema' needs "

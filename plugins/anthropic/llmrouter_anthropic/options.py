@@ -182,14 +182,7 @@ class AnthropicOptions(BaseModel):
     @classmethod
     def _response_format(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
         if v is not None:
-            validate_response_format(v)
-            if v.get("type") == "json_schema" and not isinstance(
-                v["json_schema"].get("schema"), dict
-            ):
-                raise ValueError(
-                    "response_format of type 'json_schema' needs 'json_schema': "
-                    "{'schema': {...}} (Anthropic's structured outputs need the schema)"
-                )
+            validate_response_format(v, schema_required_by="Anthropic's structured outputs")
         return v
 
     @field_validator("thinking")

@@ -184,14 +184,7 @@ class GeminiOptions(BaseModel):
     @classmethod
     def _response_format(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
         if v is not None:
-            validate_response_format(v)
-            if v.get("type") == "json_schema" and not isinstance(
-                v["json_schema"].get("schema"), dict
-            ):
-                raise ValueError(
-                    "response_format of type 'json_schema' needs 'json_schema': "
-                    "{'schema': {...}} (Gemini's structured output needs the schema)"
-                )
+            validate_response_format(v, schema_required_by="Gemini's structured output")
         return v
 
     @field_validator("thinking")
