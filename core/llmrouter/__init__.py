@@ -26,6 +26,7 @@ from llmrouter.errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BudgetExceededError,
     ConfigError,
     ConflictError,
     ContextWindowExceededError,
@@ -83,6 +84,8 @@ _LAZY: dict[str, str] = {
     "register_plugin": "llmrouter._registry",
     "unregister_plugin": "llmrouter._registry",
     "plugin_errors": "llmrouter._registry",
+    "default_plugin_host": "llmrouter._registry",
+    "PluginHost": "llmrouter._plugins",
     "providers": "llmrouter._registry",
     # prompt templates
     "render_prompt": "llmrouter.templates",
@@ -95,6 +98,11 @@ _LAZY: dict[str, str] = {
     "RouterConfig": "llmrouter.config",
     "load_config": "llmrouter.config",
     "load_config_file": "llmrouter.config",
+    # cost and budgets
+    "completion_cost": "llmrouter.cost",
+    "register_price": "llmrouter.cost",
+    "Budget": "llmrouter.budget",
+    "stream_chunk_builder": "llmrouter.chunks",
     # misc
     "Secret": "llmrouter.secrets",
 }
@@ -110,6 +118,8 @@ __all__ = [
     "AsyncRouter",
     "AuthenticationError",
     "BadRequestError",
+    "Budget",
+    "BudgetExceededError",
     "CallInfo",
     "Choice",
     "CompletionStream",
@@ -130,6 +140,7 @@ __all__ = [
     "NotFoundError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "PluginHost",
     "PluginLoadError",
     "PromptTemplate",
     "PromptTemplateError",
@@ -151,6 +162,8 @@ __all__ = [
     "aembedding",
     "alist_models",
     "completion",
+    "completion_cost",
+    "default_plugin_host",
     "embedding",
     "hookimpl",
     "list_models",
@@ -160,11 +173,13 @@ __all__ = [
     "prompt_templates",
     "providers",
     "register_plugin",
+    "register_price",
     "register_prompt_template",
     "register_provider",
     "registered_prompt_templates",
     "render_prompt",
     "reset_default_routers",
+    "stream_chunk_builder",
     "unregister_plugin",
     "unregister_prompt_template",
 ]
@@ -194,7 +209,9 @@ if TYPE_CHECKING:
         reset_default_routers,
     )
     from llmrouter._client import AsyncRouter, Router
+    from llmrouter._plugins import PluginHost
     from llmrouter._registry import (
+        default_plugin_host,
         plugin_errors,
         providers,
         register_plugin,
@@ -202,7 +219,10 @@ if TYPE_CHECKING:
         unregister_plugin,
     )
     from llmrouter._streaming import AsyncCompletionStream, CompletionStream
+    from llmrouter.budget import Budget
+    from llmrouter.chunks import stream_chunk_builder
     from llmrouter.config import RouterConfig, load_config, load_config_file
+    from llmrouter.cost import completion_cost, register_price
     from llmrouter.hookspecs import hookimpl
     from llmrouter.secrets import Secret
     from llmrouter.templates import (

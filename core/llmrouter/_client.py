@@ -9,10 +9,12 @@ calls for connection pooling, and closes it on ``close()`` / context exit.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import time
 import weakref
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import httpx
@@ -24,6 +26,7 @@ from llmrouter._streaming import (
     CompletionStream,
     StreamCore,
     pending_call_info,
+    replay_chunks,
 )
 from llmrouter.errors import (
     APIError,
@@ -46,6 +49,8 @@ from llmrouter.types import (
     EmbeddingResponse,
     ModelInfo,
     ModelResponse,
+    PendingCallInfo,
+    trusted_call_info,
 )
 from llmrouter.validation import (
     check_request,
@@ -59,12 +64,13 @@ from llmrouter.validation import (
 
 if TYPE_CHECKING:
     from llmrouter._routing import CallPlan, Lease, Routing
+    from llmrouter.budget import Budget
     from llmrouter.config import RouterConfig
 
 __all__ = ["AsyncCompletionStream", "AsyncRouter", "CompletionStream", "Router"]
 
 # Keywords the core consumes itself; everything else in **params goes to the provider's options.
-_CORE_KEYWORDS = ("extra_body", "extra_headers", "prompt_template", "metadata")
+_CORE_KEYWORDS = ("extra_body", "extra_headers", "prompt_template", "metadata", "cache")
 
 _R = TypeVar("_R", bound="_RouterBase")
 
@@ -77,6 +83,9 @@ class _RouterBase:
         plugin_host: PluginHost | None = None,
         config: RouterConfig | Mapping[str, Any] | Routing | None = None,
         max_response_bytes: int | None = None,
+        max_budget: float | str | Decimal | None = None,
+        budget_period: str | float | None = None,
+        budget: Budget | None = None,
     ) -> None:
         # The largest body or single stream event this router reads (ResponseTooLargeError
         # beyond); checked now, so a bad value never waits for the first response.
@@ -95,6 +104,17 @@ class _RouterBase:
                 self._timeout = self._routing.settings.timeout
             if max_response_bytes is None:
                 self._max_response_bytes = self._routing.settings.max_response_bytes
+        self._budget = _make_budget(
+            budget,
+            max_budget,
+            budget_period,
+            None if self._routing is None else self._routing.settings,
+        )
+
+    @property
+    def budget(self) -> Budget | None:
+        """The spend cap (``max_budget``/``budget_period``), or ``None`` without one."""
+        return self._budget
 
     @classmethod
     def from_file(cls: type[_R], path: str | os.PathLike[str], **kwargs: Any) -> _R:
@@ -183,8 +203,13 @@ class _RouterBase:
                         call.extra_headers = validate_headers(value)
                     elif key == "prompt_template":
                         call.prompt_template = value
+                    elif key == "cache":
+                        call.cache = _validate_cache(value)
                     else:
                         call.metadata.update(_validate_mapping(value, "metadata"))
+        budget = self._budget
+        if budget is not None and operation != "list_models":
+            budget.check()
         return call
 
     def _prepare(self, call: Call) -> tuple[ProviderHooks, Prompt | None, HTTPRequest]:
@@ -202,7 +227,97 @@ class _RouterBase:
         # the URL and headers every engine will send are checked here, before any engine sees
         # them: one InvalidRequestError, never retried nor counted against a deployment.
         check_request(request, call)
+        if call.cache is not None and not hooks.caching:
+            raise InvalidRequestError(
+                "cache= was given but no response cache is enabled, so it would do nothing; "
+                "enable one with llmrouter.cache.enable_cache() (docs/caching.md) or drop cache=",
+                param="cache",
+            )
         return hooks, prompt, request
+
+    def _cached(
+        self,
+        hooks: ProviderHooks,
+        call: Call,
+        prompt: Prompt | None,
+        request: HTTPRequest,
+        hit: Any,
+        started: float,
+        stream_type: type[CompletionStream] | type[AsyncCompletionStream],
+    ) -> Any:
+        """The caller's answer from a cache plugin's hit (``None`` when it is unusable: logged,
+        and the call goes upstream). No request was sent: the CallInfo says ``cache_hit``,
+        ``attempts=0`` and a cost of 0; a stream replays the answer as chunks."""
+        expected = EmbeddingResponse if call.operation == "embedding" else ModelResponse
+        if type(hit) is not expected:
+            _cache_failed(
+                "lookup",
+                TypeError(
+                    f"a cache plugin answered with {type(hit).__name__}, not {expected.__name__}"
+                ),
+                call,
+            )
+            return None
+        latency = time.perf_counter() - started
+        info = _hit_info(call, request, prompt, latency)
+        if call.stream:
+            core = StreamCore(hooks, call, prompt, request, HTTPResponse(200, {}), started)
+            core.cache_hit = True
+            core.info = info
+            core.done = True
+            chunks = replay_chunks(hit)  # type: ignore[arg-type]  # chat: a ModelResponse
+            for chunk in chunks:
+                chunk._set_call_info(info)
+            core.chunks = list(chunks)
+            core.state.chunks = len(chunks)
+            core.usage = hit.usage
+            stream = stream_type(core, _Replay())  # type: ignore[arg-type]
+            stream._buffer = chunks
+            return stream
+        hit._set_call_info(info)
+        hooks.call_end(
+            outcome=CallOutcome(
+                call,
+                hit,
+                None,
+                latency,
+                0,
+                None,
+                None,
+                getattr(hit, "usage", None),
+                cache_hit=True,
+                attempt_log=() if call.attempt_log is None else tuple(call.attempt_log),
+            )
+        )
+        return hit
+
+    def _spent(self, result: Any) -> None:
+        """A non-streamed answer's cost counts against the spend cap."""
+        budget = self._budget
+        if budget is not None and isinstance(result, (ModelResponse, EmbeddingResponse)):
+            budget.add(result.llmrouter.cost)
+
+    def _routed_end(self, hooks: ProviderHooks, call: Call, result: Any, started: float) -> None:
+        """The end-of-call hook of a routed, non-streamed call that succeeded: after the last
+        attempt was recorded, so ``attempt_log`` holds it."""
+        if isinstance(result, (ModelResponse, EmbeddingResponse)) and result.llmrouter.cache_hit:
+            return  # told already by _cached
+        if hooks.success_end_idle():
+            return
+        answer = _answer_of(result)
+        hooks.call_end(
+            outcome=CallOutcome(
+                call,
+                result,
+                None,
+                time.perf_counter() - started,
+                call.metadata.get("attempts", 1),
+                answer.status_code if answer is not None else None,
+                answer.request_id if answer is not None else None,
+                getattr(result, "usage", None),
+                attempt_log=tuple(call.attempt_log or ()),
+            )
+        )
 
     @staticmethod
     def _error(hooks: ProviderHooks, call: Call, response: HTTPResponse) -> LLMRouterError:
@@ -248,8 +363,10 @@ class _RouterBase:
         latency = time.perf_counter() - started
         if isinstance(result, (ModelResponse, EmbeddingResponse)):
             # Built on first read of ``result.llmrouter``, which most callers never do.
-            result._set_call_info(pending_call_info(call, request, response, latency, prompt))
-        if not hooks.success_end_idle():
+            result._set_call_info(
+                pending_call_info(call, request, response, latency, prompt, result)
+            )
+        if call.attempt_log is None and not hooks.success_end_idle():
             hooks.call_end(
                 outcome=CallOutcome(
                     call,
@@ -278,6 +395,7 @@ class _RouterBase:
                 attempts=call.metadata.get("attempts", 1),
                 status_code=getattr(exc, "status_code", None),
                 request_id=getattr(exc, "request_id", None),
+                attempt_log=() if call.attempt_log is None else tuple(call.attempt_log),
             )
         )
 
@@ -316,6 +434,177 @@ def _hold(stream: CompletionStream | AsyncCompletionStream, lease: Lease) -> Non
         return
     core.on_end = lease
     weakref.finalize(stream, lease.later)
+
+
+class _Replay:
+    """The body of a replayed (cached) stream: no bytes, nothing to close."""
+
+    def iter_bytes(self) -> Any:
+        return iter(())
+
+    def aiter_bytes(self) -> Any:
+        return _no_bytes()
+
+    def close(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+    @property
+    def request(self) -> Any:
+        return _NO_REQUEST
+
+
+class _NoRequest:
+    extensions: dict[str, Any] = {}
+
+
+_NO_REQUEST = _NoRequest()
+
+
+async def _no_bytes() -> Any:
+    return
+    yield  # an async generator that yields nothing
+
+
+def _hit_info(call: Call, request: HTTPRequest, prompt: Prompt | None, latency: float) -> Any:
+    metadata = call.metadata
+    info = trusted_call_info(
+        {
+            "provider": call.provider,
+            "deployment": metadata.get("deployment", call.route),
+            "alias": metadata.get("alias"),
+            "attempts": 0,
+            "latency_s": latency,
+            "request_id": None,
+            "endpoint": request.endpoint or None,
+            "prompt": getattr(prompt, "text", None),
+            "cache_hit": True,
+        }
+    )
+    info.cost = Decimal(0)
+    return info
+
+
+def _cache_failed(what: str, exc: BaseException, call: Call) -> None:
+    """A cache plugin failed: logged, never raised (the call goes on as if there were none)."""
+    from llmrouter.logs import get_logger
+
+    get_logger().warning(
+        "llmrouter.cache_error",
+        step=what,
+        provider=call.provider,
+        model=call.model,
+        error_type=type(exc).__name__,
+        error=str(exc),
+    )
+
+
+def _no_awaitable(result: Any) -> Any:
+    """A cache plugin's answer to a sync Router, which has no loop to await on: an awaitable is
+    a plugin bug (closed, so it does not warn as never awaited, and raised as one)."""
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+        raise TypeError("a cache plugin returned an awaitable to a sync Router")
+    return result
+
+
+def cache_lookup(hooks: ProviderHooks, call: Call, request: HTTPRequest) -> Any:
+    """A sync Router's cache lookup: the hit, or ``None`` (a miss, or a failing plugin)."""
+    if call.operation == "list_models":
+        return None
+    try:
+        hit = _no_awaitable(hooks.cache_lookup(call=call, request=request, asynchronous=False))
+    except Exception as exc:
+        _cache_failed("lookup", exc, call)
+        return None
+    return hit
+
+
+async def acache_lookup(hooks: ProviderHooks, call: Call, request: HTTPRequest) -> Any:
+    """An AsyncRouter's cache lookup: a plugin's awaitable is awaited."""
+    if call.operation == "list_models":
+        return None
+    try:
+        hit = hooks.cache_lookup(call=call, request=request, asynchronous=True)
+        if inspect.isawaitable(hit):
+            hit = await hit
+    except Exception as exc:
+        _cache_failed("lookup", exc, call)
+        return None
+    return hit
+
+
+def cache_store(hooks: ProviderHooks, call: Call, request: HTTPRequest, response: Any) -> None:
+    """Offer a successful answer to every cache plugin (sync); failures are logged."""
+    try:
+        results = hooks.cache_store(
+            call=call, request=request, response=response, asynchronous=False
+        )
+        for result in results or ():
+            _no_awaitable(result)
+    except Exception as exc:
+        _cache_failed("store", exc, call)
+
+
+async def acache_store(
+    hooks: ProviderHooks, call: Call, request: HTTPRequest, response: Any
+) -> None:
+    """:func:`cache_store` for an AsyncRouter: each plugin's awaitable is awaited."""
+    try:
+        results = hooks.cache_store(
+            call=call, request=request, response=response, asynchronous=True
+        )
+        for result in results or ():
+            if inspect.isawaitable(result):
+                await result
+    except Exception as exc:
+        _cache_failed("store", exc, call)
+
+
+def _answer_of(result: Any) -> Any:
+    """What carries a successful attempt's status and request id: a stream's head, or the
+    pending call info of an answer (no CallInfo is built for it)."""
+    core = getattr(result, "_core", None)
+    if core is not None:
+        return core.response
+    private = getattr(result, "__pydantic_private__", None)
+    pending = private.get("_llmrouter") if private else None
+    return pending if isinstance(pending, PendingCallInfo) else None
+
+
+def _make_budget(
+    budget: Budget | None,
+    max_budget: Any,
+    budget_period: Any,
+    settings: Any,
+) -> Budget | None:
+    """The router's spend cap: ``budget=`` (a Budget, maybe shared), else ``max_budget=`` /
+    ``budget_period=``, else the config's ``[router] max_budget`` / ``budget_period``."""
+    if budget is not None:
+        if max_budget is not None or budget_period is not None:
+            raise ValueError("pass either budget= or max_budget=/budget_period=, not both")
+        return budget
+    if max_budget is None and settings is not None:
+        max_budget = settings.max_budget
+        if budget_period is None:
+            budget_period = settings.budget_period
+    if max_budget is None:
+        if budget_period is not None:
+            raise ValueError("budget_period= needs max_budget= (the USD to spend per period)")
+        return None
+    from llmrouter.budget import Budget
+
+    return Budget(max_budget, budget_period)
+
+
+def _validate_cache(value: object) -> dict[str, Any]:
+    from llmrouter.cache import validate_cache_controls
+
+    return validate_cache_controls(value)
 
 
 def _make_routing(config: Any) -> Routing:
@@ -456,6 +745,9 @@ class Router(_RouterBase):
         plugin_host: PluginHost | None = None,
         config: RouterConfig | Mapping[str, Any] | Routing | None = None,
         max_response_bytes: int | None = None,
+        max_budget: float | str | Decimal | None = None,
+        budget_period: str | float | None = None,
+        budget: Budget | None = None,
     ) -> None:
         _check_client_args(timeout, http_client)
         super().__init__(
@@ -463,6 +755,9 @@ class Router(_RouterBase):
             plugin_host=plugin_host,
             config=config,
             max_response_bytes=max_response_bytes,
+            max_budget=max_budget,
+            budget_period=budget_period,
+            budget=budget,
         )
         self._client = http_client
         self._owns_client = http_client is None
@@ -608,11 +903,27 @@ class Router(_RouterBase):
         request: HTTPRequest | None = None
         try:
             hooks, prompt, request = self._prepare(call)
-            return self._send(hooks, call, prompt, request, started)
+            if hooks.caching:
+                hit = cache_lookup(hooks, call, request)
+                if hit is not None:
+                    served = self._cached(
+                        hooks, call, prompt, request, hit, started, CompletionStream
+                    )
+                    if served is not None:
+                        return served
+            result = self._send(hooks, call, prompt, request, started)
         except BaseException as exc:
             _scrub(exc, call, request)
             self._failed(hooks, call, exc, started)
             raise
+        if call.stream:
+            result._core.spend = self._budget
+            return result
+        if hooks.caching:
+            cache_store(hooks, call, request, result)
+        if self._budget is not None:
+            self._spent(result)
+        return result
 
     def _run_routed(self, plan: CallPlan, base: Call) -> Any:
         """The attempt loop; its twin in AsyncRouter differs only in ``await`` and the sleep."""
@@ -634,8 +945,18 @@ class Router(_RouterBase):
             try:
                 call = deployment_call(base, plan, step)
                 hooks, prompt, request = self._prepare(call)
+                if hooks.caching:
+                    hit = cache_lookup(hooks, call, request)
+                    if hit is not None:
+                        served = self._cached(
+                            hooks, call, prompt, request, hit, started, CompletionStream
+                        )
+                        if served is not None:
+                            plan.abandon(step)  # nothing was sent: no health to record
+                            return served
                 result = self._send(hooks, call, prompt, request, started)
                 if call.stream:
+                    result._core.spend = self._budget
                     result._prime()
             except LLMRouterError as exc:
                 _scrub(exc, call, request)
@@ -648,9 +969,15 @@ class Router(_RouterBase):
                 self._routed_failed(call, exc, started)
                 raise
             lease = plan.succeeded(step, hold=call.stream)
-            log_attempt(plan, step)
+            log_attempt(plan, step, answer=_answer_of(result))
             if call.stream:
                 _hold(result, lease)
+                return result
+            if hooks.caching:
+                cache_store(hooks, call, request, result)
+            if self._budget is not None:
+                self._spent(result)
+            self._routed_end(hooks, call, result, started)
             return result
 
     def _send(
@@ -732,6 +1059,9 @@ class AsyncRouter(_RouterBase):
         engine: str | None = None,
         config: RouterConfig | Mapping[str, Any] | Routing | None = None,
         max_response_bytes: int | None = None,
+        max_budget: float | str | Decimal | None = None,
+        budget_period: str | float | None = None,
+        budget: Budget | None = None,
     ) -> None:
         _check_client_args(timeout, http_client)
         super().__init__(
@@ -739,6 +1069,9 @@ class AsyncRouter(_RouterBase):
             plugin_host=plugin_host,
             config=config,
             max_response_bytes=max_response_bytes,
+            max_budget=max_budget,
+            budget_period=budget_period,
+            budget=budget,
         )
         if engine is not None and http_client is not None:
             raise ValueError("pass either http_client= or engine=, not both")
@@ -881,9 +1214,23 @@ class AsyncRouter(_RouterBase):
         request: HTTPRequest | None = None
         try:
             hooks, prompt, request = self._prepare(call)
+            if hooks.caching:
+                hit = await acache_lookup(hooks, call, request)
+                if hit is not None:
+                    served = self._cached(
+                        hooks, call, prompt, request, hit, started, AsyncCompletionStream
+                    )
+                    if served is not None:
+                        return served
             direct = None if call.stream else _http.direct_client(self.http_client)
             if direct is None:
-                return await self._send(hooks, call, prompt, request, started)
+                result = await self._send(hooks, call, prompt, request, started)
+                if call.stream:
+                    result._core.spend = self._budget
+                    return result
+                if hooks.caching or self._budget is not None:
+                    return await self._kept(hooks, call, request, result)
+                return result
             # The aiohttp engine's direct path (no httpx objects), awaited in this frame rather
             # than through _send and send_call: fewer coroutines per call in flight measurably
             # helps under high concurrency (docs/performance.md).
@@ -909,11 +1256,25 @@ class AsyncRouter(_RouterBase):
                     budget=budget,
                     deadline=None if budget is None else started + budget,
                 ) from exc
-            return self._finish(hooks, call, prompt, request, response, started)
+            result = self._finish(hooks, call, prompt, request, response, started)
         except BaseException as exc:
             _scrub(exc, call, request)
             self._failed(hooks, call, exc, started)
             raise
+        if hooks.caching or self._budget is not None:
+            # Only then: one coroutine less per call in flight otherwise (docs/performance.md).
+            return await self._kept(hooks, call, request, result)
+        return result
+
+    async def _kept(
+        self, hooks: ProviderHooks, call: Call, request: HTTPRequest, result: Any
+    ) -> Any:
+        """A non-streamed answer: offered to the cache, counted against the spend cap."""
+        if hooks.caching:
+            await acache_store(hooks, call, request, result)
+        if self._budget is not None:
+            self._spent(result)
+        return result
 
     async def _run_routed(self, plan: CallPlan, base: Call) -> Any:
         """The attempt loop: :meth:`Router._run_routed` with ``await`` and ``asyncio.sleep``."""
@@ -935,8 +1296,18 @@ class AsyncRouter(_RouterBase):
             try:
                 call = deployment_call(base, plan, step)
                 hooks, prompt, request = self._prepare(call)
+                if hooks.caching:
+                    hit = await acache_lookup(hooks, call, request)
+                    if hit is not None:
+                        served = self._cached(
+                            hooks, call, prompt, request, hit, started, AsyncCompletionStream
+                        )
+                        if served is not None:
+                            plan.abandon(step)  # nothing was sent: no health to record
+                            return served
                 result = await self._send(hooks, call, prompt, request, started)
                 if call.stream:
+                    result._core.spend = self._budget
                     await result._prime()
             except LLMRouterError as exc:
                 _scrub(exc, call, request)
@@ -949,9 +1320,12 @@ class AsyncRouter(_RouterBase):
                 self._routed_failed(call, exc, started)
                 raise
             lease = plan.succeeded(step, hold=call.stream)
-            log_attempt(plan, step)
+            log_attempt(plan, step, answer=_answer_of(result))
             if call.stream:
                 _hold(result, lease)
+                return result
+            await self._kept(hooks, call, request, result)
+            self._routed_end(hooks, call, result, started)
             return result
 
     async def _send(

@@ -63,6 +63,8 @@ _STAGES = (
     "llmrouter_map_error",
     "llmrouter_response_received",
     "llmrouter_call_end",
+    "llmrouter_cache_lookup",
+    "llmrouter_cache_store",
 )
 
 
@@ -156,6 +158,11 @@ class ProviderHooks:
     map_error: StageCaller
     response_received: StageCaller
     call_end: StageCaller
+    cache_lookup: StageCaller
+    cache_store: StageCaller
+    #: Whether a cache plugin is registered (``cache_lookup`` has an implementation): without
+    #: one the core skips both cache hooks, and a call's ``cache=`` controls are an error.
+    caching: bool = False
     #: ``True`` when the outcome of a *successful* call would reach no-one, so the core may skip
     #: building it: the built-in log plugin is ``call_end``'s only implementation and its logger
     #: is not enabled for INFO. Checked on every call (see :func:`_success_end_idle`).
@@ -622,6 +629,7 @@ class PluginHost:
                 hooks = ProviderHooks(
                     name,
                     success_end_idle=_success_end_idle(self.pm, subsets["llmrouter_call_end"]),
+                    caching=bool(subsets["llmrouter_cache_lookup"].get_hookimpls()),
                     **callers,
                 )
                 self._hooks_cache[name] = hooks

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from llmrouter._plugins import PluginError, default_host
+from llmrouter._plugins import PluginError, PluginHost, default_host
 
 __all__ = [
+    "default_plugin_host",
     "plugin_errors",
     "providers",
     "register_plugin",
@@ -39,3 +40,9 @@ def providers() -> list[str]:
 def plugin_errors() -> list[PluginError]:
     """Plugins that failed to load, with the error and traceback of each."""
     return default_host().plugin_errors()
+
+
+def default_plugin_host() -> PluginHost:
+    """The process-wide plugin host, which the module-level functions and every Router built
+    without ``plugin_host=`` use (for plugins that register themselves, such as a cache)."""
+    return default_host()

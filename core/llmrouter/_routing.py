@@ -55,7 +55,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from llmrouter.config import CooldownSettings, Deployment, RouterConfig, RouterSettings
+from llmrouter.config import (
+    CooldownSettings,
+    Deployment,
+    RouterConfig,
+    RouterSettings,
+    price_of,
+)
 from llmrouter.errors import (
     AllDeploymentsFailedError,
     APIError,
@@ -70,6 +76,7 @@ from llmrouter.errors import (
     UnknownProviderError,
     UnprocessableEntityError,
 )
+from llmrouter.pipeline import AttemptRecord
 from llmrouter.provider import parse_retry_after
 from llmrouter.secrets import Secret
 
@@ -204,6 +211,8 @@ class Target:
     name: str
     deployment: Deployment
     health: _Health = field(default_factory=_Health)
+    #: The price the config sets for this deployment (its own or its alias's), or ``None``.
+    price: Any = None
 
     def __repr__(self) -> str:
         return f"<Target {self.alias}[{self.index}] {self.name}>"
@@ -271,7 +280,8 @@ class Routing:
         for alias, group in config.models.items():
             names = config.deployment_names(alias)
             targets = tuple(
-                Target(alias, i, names[i], dep) for i, dep in enumerate(group.deployments)
+                Target(alias, i, names[i], dep, price=price_of(group, dep))
+                for i, dep in enumerate(group.deployments)
             )
             routes[alias] = _Route(alias, group.strategy, tuple(group.fallbacks), targets)
         self.routes = routes
@@ -446,6 +456,8 @@ class CallPlan:
         self.number = 0
         #: ``(deployment, error)`` for every failed attempt, in order.
         self.attempts: list[tuple[str, BaseException]] = []
+        #: Every finished attempt, for the ``call_end`` outcome's ``attempt_log``.
+        self.records: list[AttemptRecord] = []
         self._alias_pos = 0
         self._tried: dict[str, set[int]] = {}
         self._current: Target | None = None
@@ -714,6 +726,9 @@ def deployment_call(base: Call, plan: CallPlan, attempt: Attempt) -> Call:
             "attempts": attempt.number,
         },
     )
+    call.attempt_log = plan.records
+    if target.price is not None:
+        call.metadata["prices"] = target.price
     if call.api_base is None and dep.api_base is not None:
         call.api_base = dep.api_base
     if call.timeout is None and dep.timeout is not None:
@@ -744,15 +759,36 @@ def log_attempt(
     error: BaseException | None = None,
     decision: str | None = None,
     delay: float = 0.0,
+    answer: Any = None,
 ) -> None:
-    """One structured ``llmrouter.attempt`` event per attempt (INFO when it succeeded, WARNING
-    when it failed); skipped cheaply when that level is off."""
+    """Record the attempt in ``plan.records`` (the ``call_end`` outcome's ``attempt_log``; the
+    status and request id come from the error, or from ``answer``, whatever of the successful
+    attempt's response carries them: an ``HTTPResponse`` or a ``PendingCallInfo``), and
+    log one structured ``llmrouter.attempt`` event for it (INFO when it succeeded, WARNING when
+    it failed), skipped cheaply when that level is off."""
+    target = attempt.target
+    elapsed = plan.routing.clock() - attempt.started
+    end_ns = time.time_ns()
+    dep = target.deployment
+    plan.records.append(
+        AttemptRecord(
+            number=attempt.number,
+            deployment=target.name,
+            provider=dep.provider,
+            model=dep.provider_model,
+            start_ns=end_ns - int(max(elapsed, 0.0) * 1e9),
+            end_ns=end_ns,
+            error=error,
+            status_code=getattr(error if answer is None else answer, "status_code", None),
+            request_id=getattr(error if answer is None else answer, "request_id", None),
+            decision=decision,
+        )
+    )
     level = logging.INFO if error is None else logging.WARNING
     if not _log.isEnabledFor(level):
         return
     from llmrouter.logs import get_logger
 
-    target = attempt.target
     fields: dict[str, Any] = {
         "alias": plan.alias,
         "route_alias": target.alias,
@@ -761,7 +797,7 @@ def log_attempt(
         "model": target.deployment.provider_model,
         "attempt": attempt.number,
         "retry": attempt.retry,
-        "latency_ms": round((plan.routing.clock() - attempt.started) * 1000, 2),
+        "latency_ms": round(elapsed * 1000, 2),
     }
     log = get_logger()
     if error is None:

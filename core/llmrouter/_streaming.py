@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from llmrouter import _http
 from llmrouter._plugins import ProviderHooks
 from llmrouter._sse import SSEDecoder, SSEError, SSEEventTooLargeError
-from llmrouter.errors import APIConnectionError, APITimeoutError, LLMRouterError, StreamDecodeError
+from llmrouter.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidRequestError,
+    LLMRouterError,
+    StreamDecodeError,
+)
 from llmrouter.pipeline import (
     STREAM_DONE,
     Call,
@@ -27,7 +33,22 @@ from llmrouter.pipeline import (
     StreamState,
 )
 from llmrouter.secrets import scrub_call_error
-from llmrouter.types import CallInfo, ModelResponseStream, PendingCallInfo, trusted_call_info
+from llmrouter.types import (
+    _UNSET,
+    CallInfo,
+    Delta,
+    DeltaFunction,
+    DeltaToolCall,
+    ModelResponse,
+    ModelResponseStream,
+    PendingCallInfo,
+    Pricing,
+    StreamChoice,
+    trusted_call_info,
+)
+
+if TYPE_CHECKING:
+    from llmrouter.budget import Budget
 
 __all__ = [
     "AsyncCompletionStream",
@@ -35,6 +56,7 @@ __all__ = [
     "StreamCore",
     "call_info",
     "pending_call_info",
+    "replay_chunks",
 ]
 
 
@@ -66,14 +88,21 @@ def call_info(
             "request_id": response.request_id if request_id is _UNREAD else request_id,
             "endpoint": request.endpoint or None,
             "prompt": getattr(prompt, "text", None),
+            "cache_hit": False,
         }
     )
 
 
 def pending_call_info(
-    call: Call, request: HTTPRequest, response: HTTPResponse, latency: float, prompt: Prompt | None
+    call: Call,
+    request: HTTPRequest,
+    response: HTTPResponse,
+    latency: float,
+    prompt: Prompt | None,
+    result: Any = None,
 ) -> PendingCallInfo:
-    """What :func:`call_info` would return, built only when ``response.llmrouter`` is read."""
+    """What :func:`call_info` would return, built only when ``response.llmrouter`` is read;
+    with ``result`` (the parsed answer) its ``cost`` is computed from the answer's usage."""
     metadata = call.metadata
     return PendingCallInfo(
         call.provider,
@@ -84,6 +113,9 @@ def pending_call_info(
         request.endpoint,
         getattr(prompt, "text", None),
         response.request_id_headers,
+        getattr(result, "usage", None),
+        getattr(result, "model", None),
+        response.status_code,
     )
 
 
@@ -107,9 +139,12 @@ class StreamCore:
         "_rearm",
         "_started",
         "budget",
+        "cache_hit",
         "call",
+        "chunks",
         "deadline",
         "done",
+        "events",
         "hooks",
         "info",
         "on_end",
@@ -117,7 +152,9 @@ class StreamCore:
         "prompt",
         "request",
         "response",
+        "spend",
         "state",
+        "stored",
         "usage",
     )
 
@@ -154,6 +191,22 @@ class StreamCore:
         self._ended = False
         self._started = started
         self.info = call_info(call, request, response, 0.0, prompt)
+        # The cost is computed from the usage last seen, when someone reads it.
+        self.info.set_pricing(_StreamPricing(self))
+        #: The text of every event read, for :meth:`final_response` and the cache, which parse
+        #: them again. Kept as text, not as the chunks: a string is invisible to the garbage
+        #: collector, while a long stream's chunks (thousands of pydantic models kept alive)
+        #: made every collection slower and cost more per chunk than the parsing itself
+        #: (docs/performance.md).
+        self.events: list[str] = []
+        #: The chunks of a cache replay (a live stream keeps its events instead).
+        self.chunks: list[ModelResponseStream] | None = None
+        #: The answer is a cache replay (no request was sent; it cost nothing).
+        self.cache_hit = False
+        #: The cache has been offered the answer (once per stream).
+        self.stored = False
+        #: The router's spend cap, told the stream's cost when it ends.
+        self.spend: Budget | None = None
         #: Told the stream's final error (or None) once it ends; the router frees the deployment.
         self.on_end: Callable[[BaseException | None], None] | None = None
         #: An error parsed from the same read as chunks still owed to the caller: raised once
@@ -236,6 +289,8 @@ class StreamCore:
         call = self.call
         prompt = self.prompt
         state = self.state
+        if events:
+            self.events += events
         for event in events:
             try:
                 chunk = parse(call=call, prompt=prompt, data=event, state=state)
@@ -258,7 +313,7 @@ class StreamCore:
                 break
             state.chunks += 1
             if chunk.usage is not None:
-                self.usage = chunk.usage
+                self._usage(chunk)
             out.append(chunk)
             if state.done:  # the provider's last chunk: the stream is complete with it
                 self.done = True
@@ -269,6 +324,15 @@ class StreamCore:
             if self.pending is None:  # raised once the chunks before it are delivered
                 self.pending = fault
         return out
+
+    def _usage(self, chunk: ModelResponseStream) -> None:
+        """A chunk with usage: the stream's cost now follows it, and the chunk carries the
+        stream's CallInfo (``chunk.llmrouter.cost`` on the final chunk)."""
+        self.usage = chunk.usage
+        private = self.info.__pydantic_private__
+        if private is not None:
+            private["_cost"] = _UNSET
+        chunk._set_call_info(self.info)
 
     def eof(self) -> list[ModelResponseStream]:
         """The connection ended: flush, and fail loudly if the end marker never came."""
@@ -281,6 +345,8 @@ class StreamCore:
         except SSEError as exc:
             events = exc.events
             fault = self._fault(exc)
+        if events:
+            self.events += events
         for event in events:
             chunk = self.hooks.parse_stream_event(
                 call=self.call, prompt=self.prompt, data=event, state=self.state
@@ -291,7 +357,7 @@ class StreamCore:
             if chunk is not None:
                 self.state.chunks += 1
                 if chunk.usage is not None:
-                    self.usage = chunk.usage
+                    self._usage(chunk)
                 out.append(chunk)
             if self.state.done:
                 self.done = True
@@ -313,6 +379,64 @@ class StreamCore:
             )
         return out
 
+    def final_response(self) -> ModelResponse:
+        """The answer rebuilt from the stream so far, carrying the stream's CallInfo."""
+        from llmrouter.chunks import stream_chunk_builder
+
+        response = stream_chunk_builder(self.delivered())
+        # What a parser may make up when the wire has none (a creation time, an id) is taken
+        # from the stream the caller read, not from the second parse.
+        state = self.state
+        if state.response_id:
+            response.id = state.response_id
+        if state.created:
+            response.created = state.created
+        response._set_call_info(self.info)
+        return response
+
+    def delivered(self) -> list[ModelResponseStream]:
+        """The chunks delivered so far, made again from the events' text by the provider's
+        parser with a fresh state (the parser is a pure function of the events), so exactly
+        the chunks the caller received, up to the end marker."""
+        if self.chunks is not None:
+            return self.chunks
+        parse = self.hooks.parse_stream_event
+        call = self.call
+        prompt = self.prompt
+        state = StreamState()
+        out: list[ModelResponseStream] = []
+        for event in self.events:
+            chunk = parse(call=call, prompt=prompt, data=event, state=state)
+            if chunk is STREAM_DONE:
+                break
+            if chunk is not None:
+                out.append(chunk)
+            if state.done:
+                break
+        return out
+
+    def _complete(self) -> bool:
+        """The stream reached its end marker, was sent (not a replay) and is not stored yet."""
+        return self.done and not self.cache_hit and not self.stored and self.state.chunks > 0
+
+    def store(self) -> None:
+        """Offer the complete answer to the cache plugins (sync streams)."""
+        if not self.hooks.caching or not self._complete():
+            return
+        self.stored = True
+        from llmrouter._client import cache_store
+
+        cache_store(self.hooks, self.call, self.request, self.final_response())
+
+    async def astore(self) -> None:
+        """:meth:`store` for async streams: a plugin's awaitable is awaited."""
+        if not self.hooks.caching or not self._complete():
+            return
+        self.stored = True
+        from llmrouter._client import acache_store
+
+        await acache_store(self.hooks, self.call, self.request, self.final_response())
+
     def end(self, error: BaseException | None) -> None:
         if self._ended:
             return
@@ -320,22 +444,110 @@ class StreamCore:
         latency = time.perf_counter() - self._started
         self.info.latency_s = latency
         try:
-            self.hooks.call_end(
+            if error is None:
+                self.store()
+            spend = self.spend
+            if spend is not None and self.usage is not None:
+                spend.add(self.info.cost)
+            hooks = self.hooks
+            response = None
+            if error is None and self.done and self.state.chunks and not hooks.success_end_idle():
+                response = self.final_response()
+            attempt_log = self.call.attempt_log
+            hooks.call_end(
                 outcome=CallOutcome(
                     call=self.call,
+                    response=response,
                     error=error,
                     latency_s=latency,
-                    attempts=self.call.metadata.get("attempts", 1),
+                    attempts=0 if self.cache_hit else self.call.metadata.get("attempts", 1),
                     status_code=self.response.status_code,
                     request_id=self.response.request_id,
                     usage=self.usage,
                     chunks=self.state.chunks,
+                    cache_hit=self.cache_hit,
+                    attempt_log=() if attempt_log is None else tuple(attempt_log),
                 )
             )
         finally:
             on_end = self.on_end
             if on_end is not None:
                 on_end(error)
+
+
+class _StreamPricing(Pricing):
+    """The cost of a stream: computed from the usage it last carried, when read."""
+
+    __slots__ = ("core",)
+
+    def __init__(self, core: StreamCore) -> None:
+        call = core.call
+        super().__init__(call.provider, call.model, None, None, call.metadata.get("prices"))
+        self.core = core
+
+    def cost(self) -> Any:
+        core = self.core
+        if core.cache_hit:
+            from decimal import Decimal
+
+            return Decimal(0)
+        self.usage = core.usage
+        self.response_model = core.state.model
+        return super().cost()
+
+
+def replay_chunks(response: ModelResponse) -> list[ModelResponseStream]:
+    """A cached answer as a stream's chunks: per choice, one chunk with the role, text and
+    reasoning, one with the tool calls whole, then one with the finish reason; the usage on the
+    last chunk. Joining them (:func:`llmrouter.stream_chunk_builder`) gives the answer back."""
+    base = {"id": response.id, "created": response.created, "model": response.model}
+    if response.system_fingerprint is not None:
+        base["system_fingerprint"] = response.system_fingerprint
+    chunks: list[ModelResponseStream] = []
+    for choice in response.choices:
+        message = choice.message
+        extra = dict(message.__pydantic_extra__ or {})
+        delta = Delta(role="assistant", content=message.content, **extra)
+        chunks.append(
+            ModelResponseStream(**base, choices=[StreamChoice(index=choice.index, delta=delta)])
+        )
+        if message.tool_calls:
+            calls = [
+                DeltaToolCall(
+                    index=i,
+                    id=call.id,
+                    type="function",
+                    function=DeltaFunction(
+                        name=call.function.name, arguments=call.function.arguments
+                    ),
+                )
+                for i, call in enumerate(message.tool_calls)
+            ]
+            chunks.append(
+                ModelResponseStream(
+                    **base,
+                    choices=[StreamChoice(index=choice.index, delta=Delta(tool_calls=calls))],
+                )
+            )
+        chunks.append(
+            ModelResponseStream(
+                **base,
+                choices=[
+                    StreamChoice(
+                        index=choice.index,
+                        delta=Delta(),
+                        finish_reason=choice.finish_reason,
+                        logprobs=choice.logprobs,
+                    )
+                ],
+            )
+        )
+    if response.usage is not None:
+        if chunks:
+            chunks[-1].usage = response.usage.model_copy(deep=True)
+        else:
+            chunks.append(ModelResponseStream(**base, choices=[], usage=response.usage))
+    return chunks
 
 
 class CompletionStream(Iterator[ModelResponseStream]):
@@ -362,6 +574,15 @@ class CompletionStream(Iterator[ModelResponseStream]):
     def usage(self) -> Any:
         """Token usage, once the chunk that carries it has been read."""
         return self._core.usage
+
+    def final_response(self) -> ModelResponse:
+        """The whole answer as one :class:`~llmrouter.types.ModelResponse`, as if the call had
+        not been streamed: reads whatever is left of the stream first, then rebuilds content,
+        tool calls, reasoning, finish reason and usage from every chunk
+        (:func:`llmrouter.stream_chunk_builder`), with the stream's ``llmrouter`` CallInfo."""
+        for _ in self:
+            pass
+        return _final(self._core)
 
     def __iter__(self) -> CompletionStream:
         return self
@@ -451,6 +672,17 @@ class CompletionStream(Iterator[ModelResponseStream]):
         return f"<CompletionStream {self._core.call.route} chunks={self._core.state.chunks}>"
 
 
+def _final(core: StreamCore) -> ModelResponse:
+    if not core.done:
+        raise InvalidRequestError(
+            "final_response() needs the whole stream, and this one was closed (or failed) "
+            f"after {core.state.chunks} chunk(s), before its end; the answer would be partial. "
+            "Use llmrouter.stream_chunk_builder(chunks) on the chunks you kept to rebuild what "
+            "arrived"
+        )
+    return core.final_response()
+
+
 def _read_timeout(response: httpx.Response) -> float | None:
     """The read timeout ``response``'s request was sent with (``None``: none)."""
     timeouts = response.request.extensions.get("timeout") or {}
@@ -481,6 +713,12 @@ class AsyncCompletionStream(AsyncIterator[ModelResponseStream]):
     @property
     def usage(self) -> Any:
         return self._core.usage
+
+    async def final_response(self) -> ModelResponse:
+        """See :meth:`CompletionStream.final_response` (reads the rest of the stream first)."""
+        async for _ in self:
+            pass
+        return _final(self._core)
 
     def __aiter__(self) -> AsyncCompletionStream:
         return self
@@ -539,7 +777,10 @@ class AsyncCompletionStream(AsyncIterator[ModelResponseStream]):
         if not self._closed:
             self._closed = True
             await self._response.aclose()
-            self._core.end(None)
+            core = self._core
+            if not core._ended:
+                await core.astore()
+            core.end(None)
 
     async def _prime(self) -> None:
         """See :meth:`CompletionStream._prime`."""

@@ -190,9 +190,66 @@ class RouterSettings(_Strict):
         default_factory=CooldownSettings,
         description="The circuit breaker: see `[router.cooldown]`.",
     )
+    max_budget: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="USD this router may spend per `budget_period`; once reached, calls raise "
+        "BudgetExceededError before anything is sent (docs/cost.md). Unset: no cap. "
+        "`Router(max_budget=...)` overrides it.",
+    )
+    budget_period: str | None = Field(
+        None,
+        description="How often the spend resets: a count and unit such as '30m', '12h', '1d', "
+        "'7d' (s, m, h, d, w). Unset: the cap never resets.",
+    )
+
+    @field_validator("budget_period")
+    @classmethod
+    def _period(cls, value: str | None) -> str | None:
+        if value is not None:
+            from llmrouter.budget import parse_period
+
+            try:
+                parse_period(value)
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
-class Deployment(_Strict):
+class _Priced(_Strict):
+    """Prices set by hand, in USD per million tokens, over genai-prices' (docs/cost.md): on a
+    deployment, or on an alias for each of its deployments that sets none."""
+
+    input_cost_per_mtok: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="USD per million prompt tokens, over genai-prices' price (private "
+        "deployments, negotiated rates); set with output_cost_per_mtok. On an alias: for each "
+        "deployment that sets no price of its own.",
+    )
+    output_cost_per_mtok: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="USD per million completion tokens; set with input_cost_per_mtok.",
+    )
+    cached_input_cost_per_mtok: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="USD per million prompt tokens read from the provider's prompt cache; "
+        "the input price when unset.",
+    )
+
+    @model_validator(mode="after")
+    def _prices(self) -> _Priced:
+        _check_price_pair(self)
+        return self
+
+
+class Deployment(_Priced):
     """One concrete route an alias can be served by."""
 
     model: str = Field(
@@ -290,7 +347,7 @@ class Deployment(_Strict):
         return self.model.partition("/")[2].strip()
 
 
-class ModelGroup(_Strict):
+class ModelGroup(_Priced):
     """An alias: the deployments that serve it, how to choose one, and where to go next."""
 
     strategy: Strategy = Field(
@@ -308,6 +365,35 @@ class ModelGroup(_Strict):
         min_length=1,
         description="Where this alias can be served (`[[models.<alias>.deployments]]`).",
     )
+
+
+def _check_price_pair(model: _Priced) -> None:
+    """Input and output prices come together: half a price would price the other half at 0."""
+    given = model.input_cost_per_mtok is not None, model.output_cost_per_mtok is not None
+    if given[0] != given[1]:
+        raise ValueError(
+            "set input_cost_per_mtok and output_cost_per_mtok together (a missing one would "
+            "count those tokens as free)"
+        )
+    if model.cached_input_cost_per_mtok is not None and not given[0]:
+        raise ValueError(
+            "cached_input_cost_per_mtok needs input_cost_per_mtok and output_cost_per_mtok"
+        )
+
+
+def price_of(group: ModelGroup, deployment: Deployment) -> Any:
+    """The :class:`llmrouter.cost.ModelPrice` set in the config for ``deployment`` of
+    ``group`` (its own, else the alias's), or ``None``: then genai-prices prices it."""
+    for source in (deployment, group):
+        if source.input_cost_per_mtok is not None and source.output_cost_per_mtok is not None:
+            from llmrouter.cost import ModelPrice
+
+            return ModelPrice.of(
+                source.input_cost_per_mtok,
+                source.output_cost_per_mtok,
+                source.cached_input_cost_per_mtok,
+            )
+    return None
 
 
 class RouterConfig(_Strict):

@@ -8,6 +8,7 @@ Every exception llmrouter raises on purpose derives from :class:`LLMRouterError`
     │   ├── MissingAPIKeyError       no key given and none found in the provider's variables
     │   └── PromptTemplateError      a template cannot render these messages (or is malformed)
     ├── ConfigError                  the routing config is invalid (file, key path, what is allowed)
+    ├── BudgetExceededError          the router's spend cap (max_budget) is used up for this period
     ├── PluginLoadError              a call needs a plugin that failed to load (any plugin, in strict mode)
     │   └── AmbiguousProviderError   two installed distributions claim the provider; choose one
     └── APIError                     anything that happened talking to a provider
@@ -56,6 +57,7 @@ __all__ = [
     "AmbiguousProviderError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
     "ConfigError",
     "ConflictError",
     "ContextWindowExceededError",
@@ -233,6 +235,29 @@ class ConfigError(LLMRouterError):
     ) -> None:
         self.path = path
         self.key = key
+        super().__init__(message, **kwargs)
+
+
+class BudgetExceededError(LLMRouterError):
+    """The router's spend cap (``max_budget`` USD per ``budget_period``) is used up.
+
+    Raised before the call is sent, so nothing more is spent. ``spent`` and ``max_budget`` are
+    Decimals in USD; ``resets_in`` is the seconds until the period ends (``None`` for a cap
+    without a period). Not retryable: waiting for the reset is the caller's decision.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        spent: Any = None,
+        max_budget: Any = None,
+        resets_in: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.spent = spent
+        self.max_budget = max_budget
+        self.resets_in = resets_in
         super().__init__(message, **kwargs)
 
 

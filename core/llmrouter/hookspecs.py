@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from llmrouter.errors import LLMRouterError
     from llmrouter.pipeline import (
         Call,
@@ -109,6 +111,12 @@ def llmrouter_parse_stream_event(
     event must raise (usually the result of ``llmrouter_map_error``). ``state`` is one object per
     stream for the provider's bookkeeping.
 
+    It must depend only on ``data`` and ``state``: to rebuild a finished stream's whole answer
+    (``stream.final_response()``, the cache, the ``call_end`` outcome) the core parses the
+    stream's events again with a fresh :class:`~llmrouter.pipeline.StreamState`, rather than
+    keep every chunk alive; an id or time made up for want of one on the wire is taken from the
+    first pass (``state.response_id``, ``state.created``).
+
     Implemented by: each provider. ``firstresult``. Called once per event: keep it cheap.
     """
 
@@ -124,6 +132,53 @@ def llmrouter_map_error(call: Call, response: HTTPResponse) -> LLMRouterError | 
     provider answers.
 
     Implemented by: each provider. ``firstresult``.
+    """
+
+
+# --- the response cache (cross-cutting; the core calls them only while one is registered) -----
+
+
+@hookspec(firstresult=True)
+def llmrouter_cache_lookup(
+    call: Call, request: HTTPRequest, asynchronous: bool
+) -> ModelResponse | EmbeddingResponse | Awaitable[ModelResponse | EmbeddingResponse | None] | None:
+    """Answer a call from a cache, before anything is sent.
+
+    Called for ``chat``, ``text_completion`` and ``embedding`` calls, after ``build_request``
+    (so every argument error has been raised and ``request`` is what would be sent), once per
+    attempt of a routed call. Return the cached answer (a *new* object: the core attaches this
+    call's ``response.llmrouter`` to it), or ``None`` for a miss. For ``stream=True`` calls the
+    core replays a cached :class:`~llmrouter.types.ModelResponse` as chunks. ``call.cache`` holds
+    the caller's per-call controls (``{"no-cache": True}``...): honouring them is the plugin's
+    job. Keys must never include the API key: build them from ``call`` and ``request.json``.
+
+    ``asynchronous`` is ``True`` when an :class:`~llmrouter.AsyncRouter` asks: the
+    implementation may then return an awaitable (for a network backend such as Redis), which
+    the core awaits. A sync Router never receives an awaitable's worth of waiting: it passes
+    ``False`` and expects a plain answer.
+
+    An exception here never fails the call: the core logs it (``llmrouter.cache_error``) and
+    sends the request. Implemented by: cache plugins (:mod:`llmrouter.cache`). ``firstresult``:
+    the first plugin that answers (an awaitable counts as an answer) wins.
+    """
+
+
+@hookspec
+def llmrouter_cache_store(
+    call: Call,
+    request: HTTPRequest,
+    response: ModelResponse | EmbeddingResponse,
+    asynchronous: bool,
+) -> Awaitable[None] | None:
+    """A successful answer that a cache may keep for later calls.
+
+    Called once per call that was *sent* and succeeded (never for a cache hit, an error, or a
+    stream closed before its end): for a non-streamed call with the parsed response, for a
+    stream once its end marker arrived with the response rebuilt from its chunks. With
+    ``asynchronous`` the implementation may return an awaitable, which the core awaits before
+    handing the answer (or the stream's end) to the caller. An exception is logged
+    (``llmrouter.cache_error``), never raised. Implemented by: cache plugins. Not
+    ``firstresult``: every cache gets the answer.
     """
 
 
@@ -145,8 +200,11 @@ def llmrouter_call_end(outcome: CallOutcome) -> None:
     """A call finished: returned, raised, or (for a stream) was consumed or closed.
 
     Called exactly once per user call, after retries and fallbacks, with latency, attempts,
-    usage and the error if any. Implemented by: the built-in log plugin (one structured event per
-    call) and any metrics plugin. Not ``firstresult``.
+    usage, cost (``outcome.cost``, computed when read), whether the answer came from a cache,
+    each attempt of a routed call (``outcome.attempt_log``) and the error if any. For a stream
+    that reached its end, ``outcome.response`` is the answer rebuilt from its chunks.
+    Implemented by: the built-in log plugin (one structured event per call), tracing plugins
+    (``llmrouter-otel``) and any metrics plugin. Not ``firstresult``.
 
     One shortcut, invisible to plugins: while the built-in log plugin is the only implementation
     and its logger is not enabled for INFO, a *successful* call's outcome is neither built nor

@@ -115,11 +115,24 @@ def llmrouter_call_end(outcome: CallOutcome) -> None:
     alias = call.metadata.get("alias")
     if alias:
         fields["alias"] = alias
+        fields["deployment"] = call.metadata.get("deployment")
+    response = outcome.response
+    if response is not None:
+        fields["response_id"] = getattr(response, "id", None)
+        fields["response_model"] = getattr(response, "model", None)
+        choices = getattr(response, "choices", None)
+        if choices:
+            fields["finish_reasons"] = [c.finish_reason for c in choices]
     usage = outcome.usage
     if usage is not None:
         fields["prompt_tokens"] = getattr(usage, "prompt_tokens", None)
         fields["completion_tokens"] = getattr(usage, "completion_tokens", None)
         fields["total_tokens"] = getattr(usage, "total_tokens", None)
+    if outcome.cache_hit:
+        fields["cache_hit"] = True
+    if usage is not None or outcome.cache_hit:
+        cost = outcome.cost
+        fields["cost_usd"] = None if cost is None else str(cost)
     if outcome.chunks is not None:
         fields["chunks"] = outcome.chunks
     if failed:

@@ -13,8 +13,10 @@ Stage hooks receive and return these; nothing here does I/O.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Final, Literal
 
 from llmrouter.secrets import Secret, redact_headers
@@ -22,6 +24,7 @@ from llmrouter.secrets import Secret, redact_headers
 __all__ = [
     "DEFAULT_REQUEST_ID_HEADERS",
     "STREAM_DONE",
+    "AttemptRecord",
     "Call",
     "CallOutcome",
     "ChatPrompt",
@@ -69,6 +72,12 @@ class Call:
     prompt_template: str | None = None
     #: Free-form context a router or wrapper plugin can attach (alias, deployment, attempt, ...).
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The caller's per-call cache controls (``cache={"no-cache": True}``, ``{"ttl": 60}``...),
+    #: validated for shape by the core; ``None`` when not given. Read by cache plugins.
+    cache: dict[str, Any] | None = None
+    #: A routed call's attempts so far (the plan's list, shared by its attempts' calls);
+    #: ``None`` for a direct call. The ``call_end`` outcome's ``attempt_log`` is read from it.
+    attempt_log: list[AttemptRecord] | None = None
 
     @property
     def route(self) -> str:
@@ -241,9 +250,45 @@ class StreamState:
     done: bool = False
 
 
+class _Unset:
+    """Not computed yet (``None`` is a value)."""
+
+    __slots__ = ()
+
+
+UNSET: Final = _Unset()
+
+
+@dataclass(slots=True, frozen=True)
+class AttemptRecord:
+    """One attempt of a routed call, as the ``call_end`` outcome lists it (``attempt_log``).
+
+    Times are wall-clock nanoseconds since the epoch (``time.time_ns()``), the unit tracing
+    systems take, so an observer can draw each attempt where it happened."""
+
+    number: int
+    deployment: str
+    provider: str
+    model: str
+    start_ns: int
+    end_ns: int
+    error: BaseException | None = None
+    status_code: int | None = None
+    request_id: str | None = None
+    #: After a failure: ``retry`` (same deployment), ``next`` (another one) or ``stop``.
+    decision: str | None = None
+
+
 @dataclass(slots=True)
 class CallOutcome:
-    """What ``llmrouter_call_end`` observers receive: how a call finished."""
+    """What ``llmrouter_call_end`` observers receive: how a call finished.
+
+    ``response`` is the result of a non-streamed call, and for a stream that reached its end the
+    response rebuilt from its chunks (:func:`llmrouter.stream_chunk_builder`); ``None`` for a
+    failure or a stream closed early. ``attempt_log`` lists a routed call's attempts (empty for a
+    direct call, which is its own single attempt). ``end_ns`` is when the call ended
+    (``time.time_ns()``); it began ``latency_s`` before.
+    """
 
     call: Call
     response: Any = None
@@ -254,3 +299,19 @@ class CallOutcome:
     request_id: str | None = None
     usage: Any = None
     chunks: int | None = None
+    #: The answer came from a response cache: no request was sent, and it cost nothing.
+    cache_hit: bool = False
+    attempt_log: tuple[AttemptRecord, ...] = ()
+    end_ns: int = field(default_factory=time.time_ns)
+    _cost: Decimal | _Unset | None = field(default=UNSET, repr=False)
+
+    @property
+    def cost(self) -> Decimal | None:
+        """The call's cost in USD (see :mod:`llmrouter.cost`): computed on first read, ``0`` for
+        a cache hit, ``None`` when nothing was answered or the model's price is unknown."""
+        cost = self._cost
+        if isinstance(cost, _Unset):
+            from llmrouter.cost import outcome_cost
+
+            cost = self._cost = outcome_cost(self)
+        return cost

@@ -22,9 +22,10 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field
 
 __all__ = [
     "CallInfo",
@@ -147,6 +148,69 @@ class Usage(_Mapping):
     total_tokens: int = 0
 
 
+class _Unset:
+    """Not computed yet (``None`` is a value); one instance, kept through copies and pickles."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+    def __reduce__(self) -> str:
+        return "_UNSET"
+
+
+_UNSET: Any = _Unset()
+
+
+class Pricing:
+    """What a call's cost is computed from: route, usage and any price override. Computed
+    by :func:`llmrouter.cost.cost_of` on first read of ``CallInfo.cost``."""
+
+    __slots__ = ("model", "prices", "provider", "response_model", "usage")
+
+    def __init__(
+        self,
+        provider: str,
+        model: str,
+        usage: Any,
+        response_model: str | None = None,
+        prices: Any = None,
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self.usage = usage
+        self.response_model = response_model
+        self.prices = prices
+
+    def cost(self) -> Decimal | None:
+        from llmrouter.cost import cost_of
+
+        return cost_of(
+            self.provider,
+            self.model,
+            self.usage,
+            response_model=self.response_model,
+            prices=self.prices,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Pricing):
+            return NotImplemented
+        return (self.provider, self.model, self.usage, self.response_model, self.prices) == (
+            other.provider,
+            other.model,
+            other.usage,
+            other.response_model,
+            other.prices,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Pricing({self.provider}/{self.model})"
+
+
 class CallInfo(BaseModel):
     """How the call was served. Not part of the OpenAI shape; read it as ``response.llmrouter``."""
 
@@ -168,17 +232,56 @@ class CallInfo(BaseModel):
     prompt: str | None = Field(
         None, description="The rendered prompt, when a template was applied client-side."
     )
+    cache_hit: bool = Field(
+        False, description="The answer came from a response cache; no request was sent."
+    )
+    # What ``cost`` is computed from, and the cost once computed: prices are looked up only
+    # when someone reads ``cost`` (the first lookup imports genai-prices' price table).
+    _pricing: Pricing | None = PrivateAttr(None)
+    _cost: Any = PrivateAttr(_UNSET)
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="What the call cost in USD (a Decimal), from its usage and the model's "
+        "price; 0 for a cache hit; None when the price is unknown or there is no usage."
+    )
+    @property
+    def cost(self) -> Decimal | None:
+        private = self.__pydantic_private__
+        if private is None:
+            return None
+        cost = private.get("_cost", _UNSET)
+        if cost is _UNSET:
+            pricing = private.get("_pricing")
+            cost = None if pricing is None else pricing.cost()
+            private["_cost"] = cost
+        return cost  # type: ignore[no-any-return]
+
+    @cost.setter
+    def cost(self, value: Decimal | None) -> None:
+        self._set_private("_cost", value)
+
+    def _set_private(self, name: str, value: Any) -> None:
+        private = self.__pydantic_private__
+        if private is None:
+            _set(self, "__pydantic_private__", {"_pricing": None, "_cost": _UNSET, name: value})
+        else:
+            private[name] = value
+
+    def set_pricing(self, pricing: Pricing | None) -> None:
+        """What :attr:`cost` will be computed from (its cached value is dropped)."""
+        self._set_private("_pricing", pricing)
+        self._set_private("_cost", _UNSET)
 
 
-def trusted_call_info(values: dict[str, Any]) -> CallInfo:
+def trusted_call_info(values: dict[str, Any], pricing: Pricing | None = None) -> CallInfo:
     """``CallInfo.model_construct(**values)`` for values already of the right types, given in
-    field order: the same object (``__dict__``, fields set, no extra, no private), built in a
-    third of the time (docs/performance.md)."""
+    field order: the same object (``__dict__``, fields set, no extra), built in a third of the
+    time (docs/performance.md). ``pricing`` is what ``cost`` will be computed from."""
     info = _new(CallInfo)
     _set(info, "__dict__", values)
     _set(info, "__pydantic_fields_set__", set(values))
     _set(info, "__pydantic_extra__", None)
-    _set(info, "__pydantic_private__", None)
+    _set(info, "__pydantic_private__", {"_pricing": pricing, "_cost": _UNSET})
     return info
 
 
@@ -214,6 +317,9 @@ class PendingCallInfo:
         "prompt",
         "provider",
         "request_id_headers",
+        "response_model",
+        "status_code",
+        "usage",
     )
 
     def __init__(
@@ -226,6 +332,9 @@ class PendingCallInfo:
         endpoint: str | None,
         prompt: str | None,
         request_id_headers: tuple[str, ...] = ("x-request-id",),
+        usage: Any = None,
+        response_model: str | None = None,
+        status_code: int | None = None,
     ) -> None:
         self.provider = provider
         self.model = model
@@ -235,7 +344,17 @@ class PendingCallInfo:
         self.endpoint = endpoint
         self.prompt = prompt
         self.request_id_headers = request_id_headers
+        self.usage = usage
+        self.response_model = response_model
+        #: The answer's HTTP status (not a CallInfo field: for the routed call's attempt log).
+        self.status_code = status_code
         self._built: CallInfo | None = None
+
+    @property
+    def request_id(self) -> str | None:
+        from llmrouter.pipeline import request_id_of
+
+        return request_id_of(self.headers, self.request_id_headers)
 
     def build(self) -> CallInfo:
         """The CallInfo, built once: every caller (and every thread) gets the same object."""
@@ -262,7 +381,13 @@ class PendingCallInfo:
                 "request_id": request_id_of(self.headers, self.request_id_headers),
                 "endpoint": self.endpoint or None,
                 "prompt": self.prompt,
-            }
+                "cache_hit": False,
+            },
+            None
+            if self.usage is None
+            else Pricing(
+                provider, self.model, self.usage, self.response_model, metadata.get("prices")
+            ),
         )
 
     def __eq__(self, other: object) -> bool:

@@ -43,6 +43,7 @@ PAGES = [
     "cli.md",
     "architecture.md",
     "write-a-provider.md",
+    "cost.md",
 ]
 SKIP = re.compile(r"<!--\s*docs-test:\s*skip\b")
 FENCE = re.compile(

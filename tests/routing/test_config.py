@@ -97,7 +97,10 @@ def test_misspelt_key_names_path_and_allowed_keys(tmp_path: Path) -> None:
     assert err.key == "models.chat.deployments[0].wieght"
     text = str(err)
     assert "unknown key 'wieght'" in text and "did you mean 'weight'?" in text
-    assert "allowed keys here: api_base, api_key_env, model, name, options" in text
+    assert (
+        "allowed keys here: api_base, api_key_env, cached_input_cost_per_mtok, input_cost_per_mtok, model, name, options"
+        in text
+    )
 
 
 def test_misspelt_section(tmp_path: Path) -> None:

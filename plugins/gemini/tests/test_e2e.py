@@ -375,3 +375,20 @@ def test_list_models_more_than_a_page_is_an_error(emu: GeminiEmulator) -> None:
             llmrouter.list_models("gemini")
     finally:
         emu.set_models(saved)
+
+
+def test_final_response_and_cost_of_a_stream(emu: GeminiEmulator) -> None:
+    """A Gemini stream has no end marker and usage on every chunk: the final response is parsed
+    again from the events and must equal what the chunks give, with the cost of the last usage."""
+    call: dict[str, Any] = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": CALL_A_TOOL}],
+        "tools": [WEATHER],
+    }
+    stream = llmrouter.completion(**call, stream=True)
+    chunks = list(stream)
+    whole = stream.final_response()
+    assert whole.model_dump() == llmrouter.stream_chunk_builder(chunks).model_dump()
+    assert whole.choices[0].message.tool_calls and whole.usage == chunks[-1].usage
+    assert chunks[-1].llmrouter.cost is not None
+    assert whole.llmrouter.cost == chunks[-1].llmrouter.cost == stream.llmrouter.cost
