@@ -3,6 +3,7 @@ no failing or misbehaving cache plugin can fail a call (llmrouter.cache has its 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from decimal import Decimal
 from typing import Any
@@ -198,3 +199,153 @@ def test_cache_controls_need_a_cache(emu: TogetherEmulator, where: dict[str, Any
         with pytest.raises(llmrouter.InvalidRequestError, match="cache"):
             router.completion(model=MODEL, messages=MESSAGES, cache={"tl": 5}, **where)
     assert emu.requests == []
+
+
+class SlowStore:
+    """An async cache whose store takes long (a slow Redis): the caller may cancel meanwhile."""
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    @hookimpl
+    def llmrouter_cache_lookup(self, call: Call, request: HTTPRequest, asynchronous: bool) -> Any:
+        return None
+
+    @hookimpl
+    def llmrouter_cache_store(
+        self, call: Call, request: HTTPRequest, response: Any, asynchronous: bool
+    ) -> Any:
+        async def slow() -> None:
+            self.started += 1
+            await asyncio.sleep(30)
+
+        return slow()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("routed", [False, True], ids=["direct", "routed"])
+async def test_a_store_cancelled_is_no_failure_of_the_call(
+    emu: TogetherEmulator, where: dict[str, Any], routed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled while the cache stores: the call was told ended once, as a success, and its
+    cost was counted."""
+    slow = SlowStore()
+    host, ends = host_with(slow)
+    monkeypatch.setenv("LLMR_HOOKS_KEY", where["api_key"])
+    config = {
+        "models": {
+            "chat": {
+                "deployments": [
+                    {"model": MODEL, "api_base": emu.base_url, "api_key_env": "LLMR_HOOKS_KEY"}
+                ]
+            }
+        }
+    }
+    async with llmrouter.AsyncRouter(
+        plugin_host=host, max_budget=1000, config=config if routed else None
+    ) as router:
+        kwargs = {} if routed else where
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(
+                router.completion(model="chat" if routed else MODEL, messages=MESSAGES, **kwargs),
+                0.5,
+            )
+        assert router.budget is not None and router.budget.spent > 0
+    assert slow.started == 1 and len(emu.requests) == 1
+    assert [o.error for o in ends.outcomes] == [None]
+
+
+@pytest.mark.asyncio
+async def test_aclose_cancelled_while_storing_still_ends_the_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Gemini stream is complete with its last chunk (no end marker): the caller has every
+    chunk and closes the stream, whose store is then cancelled. The stream still ends: one
+    call_end, the deployment's lease released, the cost counted."""
+    testing = pytest.importorskip("llmrouter_gemini.testing")
+    key = "AIzaSyHooksTestKeyDoNotLeak0123456789ab"
+    slow = SlowStore()
+    host, ends = host_with(slow)
+    with testing.GeminiEmulator(api_key=key) as gemini:
+        monkeypatch.setenv("LLMR_GEMINI_KEY", key)
+        config = {
+            "models": {
+                "chat": {
+                    "deployments": [
+                        {
+                            "model": "gemini/gemini-2.5-flash",
+                            "api_base": gemini.base_url,
+                            "api_key_env": "LLMR_GEMINI_KEY",
+                        }
+                    ]
+                }
+            }
+        }
+        async with llmrouter.AsyncRouter(
+            plugin_host=host, config=config, max_budget=1000
+        ) as router:
+            stream = await router.completion(model="chat", messages=MESSAGES, stream=True)
+            core = stream._core
+            while not (core.done and stream._pos >= len(stream._buffer)):
+                await asyncio.wait_for(stream.__anext__(), 5)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(stream.aclose(), 0.5)
+            assert router.routing is not None
+            assert router.routing.snapshot()["chat"][0]["in_flight"] == 0
+            assert router.budget is not None and router.budget.spent > 0
+    assert slow.started == 1 and len(ends.outcomes) == 1 and ends.outcomes[0].error is None
+
+
+def test_a_failing_rebuild_never_fails_a_stream(
+    emu: TogetherEmulator,
+    where: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import llmrouter.chunks
+
+    def broken(chunks: Any) -> Any:
+        raise llmrouter.InvalidRequestError("chunks come from more than one stream")
+
+    monkeypatch.setattr(llmrouter.chunks, "stream_chunk_builder", broken)
+    plugin = Answers(None)
+    host, ends = host_with(plugin)
+    with (
+        caplog.at_level(logging.WARNING, logger="llmrouter"),
+        llmrouter.Router(plugin_host=host) as router,
+    ):
+        chunks = list(router.completion(model=MODEL, messages=MESSAGES, stream=True, **where))
+    assert chunks and plugin.stored == []
+    (outcome,) = ends.outcomes
+    assert outcome.error is None and outcome.response is None
+    assert any("llmrouter.stream_rebuild_error" in r.getMessage() for r in caplog.records)
+
+
+def test_a_store_only_plugin_is_called(emu: TogetherEmulator, where: dict[str, Any]) -> None:
+    seen: list[Any] = []
+
+    class StoreOnly:
+        @hookimpl
+        def llmrouter_cache_store(
+            self, call: Call, request: HTTPRequest, response: Any, asynchronous: bool
+        ) -> None:
+            seen.append(response)
+
+    host, _ = host_with(StoreOnly())
+    with llmrouter.Router(plugin_host=host) as router:
+        r = router.completion(model=MODEL, messages=MESSAGES, **where)
+    assert seen == [r]
+
+
+def test_a_replay_closed_early_is_not_a_whole_answer(
+    emu: TogetherEmulator, where: dict[str, Any]
+) -> None:
+    host, ends = host_with(Answers(canned))
+    with llmrouter.Router(plugin_host=host) as router:
+        stream = router.completion(model=MODEL, messages=MESSAGES, stream=True, **where)
+        next(stream)
+        stream.close()
+        with pytest.raises(llmrouter.InvalidRequestError, match="before its end"):
+            stream.final_response()
+    (outcome,) = ends.outcomes
+    assert outcome.cache_hit and outcome.chunks == 1 and outcome.response is None

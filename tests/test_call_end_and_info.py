@@ -191,6 +191,42 @@ def test_outcome_skipped_only_while_nobody_listens(
         assert not host.provider_hooks("together_ai").success_end_idle()
 
 
+class IdleWhenAsked(Ends):
+    """A listener that says when it would do nothing (``call_end_idle``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.idle = True
+
+    def call_end_idle(self) -> bool:
+        return self.idle
+
+
+def test_a_listener_that_says_it_is_idle_keeps_the_shortcut(
+    emu: TogetherEmulator, where: dict[str, Any]
+) -> None:
+    host = PluginHost()
+    listener = IdleWhenAsked()
+    host.register_plugin(listener, name="idle")
+    with llmrouter.Router(plugin_host=host) as router:
+        router.completion(model=MODEL, messages=MESSAGES, **where)
+        hooks = host.provider_hooks("together_ai")
+        assert hooks.success_end_idle() and listener.outcomes == []
+        listener.idle = False
+        assert not hooks.success_end_idle()
+        router.completion(model=MODEL, messages=MESSAGES, **where)
+        assert len(listener.outcomes) == 1
+        # a failure is always told, idle or not
+        listener.idle = True
+        with pytest.raises(llmrouter.AuthenticationError):
+            emu.add_fault("status=401", times=1)
+            router.completion(model=MODEL, messages=MESSAGES, **where)
+        assert len(listener.outcomes) == 2 and listener.outcomes[-1].error is not None
+        # one listener without call_end_idle turns the shortcut off
+        host.register_plugin(Ends(), name="plain")
+        assert not host.provider_hooks("together_ai").success_end_idle()
+
+
 def test_outcome_and_info_carry_the_request_id() -> None:
     # The OpenAI emulator sends x-request-id (the Together one does not).
     host = PluginHost()
@@ -257,6 +293,11 @@ def test_str_subclass_key_and_huge_values_bypass_the_caches(
         model=MODEL, messages=MESSAGES, api_base=where["api_base"], api_key=Key("subclassed-key")
     )
     assert r.choices[0].message.content
+    # and the scrub list keeps working when that key is pushed out of it by newer ones (it
+    # used to hold the unhashable subclass, and the push raised in an unrelated call)
+    for i in range(_KNOWN_MAX + 2):
+        secret_for(f"later-key-{i:04d}")
+    assert all(type(known) is str for known in _KNOWN)
     # (the emulator's log keeps the last characters of a key only)
     assert emu.requests[-1].headers["authorization"] == "Bearer <redacted ...-key>"
 

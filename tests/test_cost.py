@@ -414,3 +414,40 @@ def test_budget_arguments_are_checked() -> None:
         llmrouter.Router(budget=Budget(1), max_budget=2)
     shared = Budget(1)
     assert llmrouter.Router(budget=shared).budget is shared
+
+
+def test_budget_settings_combine_code_and_config(emu: TogetherEmulator) -> None:
+    config = _config(emu)
+    config["router"].update(max_budget=5, budget_period="1d")
+    with llmrouter.Router(config=config, max_budget=10) as router:
+        assert router.budget is not None
+        assert router.budget.max_budget == 10 and router.budget.period == 86400
+    with llmrouter.Router(config=config, budget_period=3600) as router:
+        assert router.budget is not None
+        assert router.budget.max_budget == 5 and router.budget.period == 3600
+    config["router"]["budget_period"] = 7200  # seconds, as in code
+    with llmrouter.Router(config=config) as router:
+        assert router.budget is not None and router.budget.period == 7200
+    del config["router"]["max_budget"]
+    with pytest.raises(llmrouter.ConfigError, match="needs max_budget"):
+        llmrouter.Router(config=config)
+
+
+def test_stream_answers_pickle_and_copy_with_their_cost(
+    emu: TogetherEmulator, where: dict[str, Any]
+) -> None:
+    """The stream's CallInfo travels with its chunks and its final answer: it must hold no
+    part of the stream (the key, the connection, the events), so it pickles like any other."""
+    import copy
+    import pickle
+
+    stream = llmrouter.completion(model=MODEL, messages=MESSAGES, stream=True, **where)
+    chunks = list(stream)
+    whole = stream.final_response()
+    cost = whole.llmrouter.cost
+    assert cost is not None
+    for obj in (chunks[-1], whole):
+        again = pickle.loads(pickle.dumps(obj))
+        assert again.llmrouter.cost == cost
+        assert copy.deepcopy(obj).llmrouter.cost == cost
+    assert where["api_key"] not in repr(pickle.dumps(whole))

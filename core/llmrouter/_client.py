@@ -491,6 +491,9 @@ def _cache_failed(what: str, exc: BaseException, call: Call) -> None:
     """A cache plugin failed: logged, never raised (the call goes on as if there were none)."""
     from llmrouter.logs import get_logger
 
+    # A plugin's error text could quote what it was given, the key included: scrubbed as
+    # every error of a call is.
+    scrub_call_error(exc, call.api_key, None)
     get_logger().warning(
         "llmrouter.cache_error",
         step=what,
@@ -588,12 +591,14 @@ def _make_budget(
         if max_budget is not None or budget_period is not None:
             raise ValueError("pass either budget= or max_budget=/budget_period=, not both")
         return budget
-    if max_budget is None and settings is not None:
-        max_budget = settings.max_budget
+    period_given = budget_period
+    if settings is not None:
+        if max_budget is None:
+            max_budget = settings.max_budget
         if budget_period is None:
             budget_period = settings.budget_period
     if max_budget is None:
-        if budget_period is not None:
+        if period_given is not None:
             raise ValueError("budget_period= needs max_budget= (the USD to spend per period)")
         return None
     from llmrouter.budget import Budget
@@ -919,10 +924,10 @@ class Router(_RouterBase):
         if call.stream:
             result._core.spend = self._budget
             return result
-        if hooks.caching:
-            cache_store(hooks, call, request, result)
         if self._budget is not None:
             self._spent(result)
+        if hooks.caching:
+            cache_store(hooks, call, request, result)
         return result
 
     def _run_routed(self, plan: CallPlan, base: Call) -> Any:
@@ -973,11 +978,13 @@ class Router(_RouterBase):
             if call.stream:
                 _hold(result, lease)
                 return result
-            if hooks.caching:
-                cache_store(hooks, call, request, result)
+            # Counted and told first, offered to the cache last: what the caller is owed does
+            # not wait on (or depend on) the cache.
             if self._budget is not None:
                 self._spent(result)
             self._routed_end(hooks, call, result, started)
+            if hooks.caching:
+                cache_store(hooks, call, request, result)
             return result
 
     def _send(
@@ -1228,39 +1235,40 @@ class AsyncRouter(_RouterBase):
                 if call.stream:
                     result._core.spend = self._budget
                     return result
-                if hooks.caching or self._budget is not None:
-                    return await self._kept(hooks, call, request, result)
-                return result
-            # The aiohttp engine's direct path (no httpx objects), awaited in this frame rather
-            # than through _send and send_call: fewer coroutines per call in flight measurably
-            # helps under high concurrency (docs/performance.md).
-            # Its ClientTimeout bounds the whole request (http.AiohttpAsyncClient._client_timeout);
-            # the body is read in one go when its Content-Length is known and within the limit.
-            limit = self._max_response_bytes
-            try:
-                async with direct.open_call(request, call) as raw:
-                    if direct.body_fits(raw, limit, call):
-                        body = await raw.read()
-                    else:
-                        body = await direct.read_capped(raw, limit, call)
-                    response = direct.read_response(raw, body)
-                    response.request_id_headers = request.request_id_headers
-            except Exception as exc:
-                mapped = direct.transport_error(exc)
-                if mapped is None:
-                    raise
-                budget = _http.budget_of(call, direct)
-                raise _http.transport_error(
-                    mapped,
-                    call,
-                    budget=budget,
-                    deadline=None if budget is None else started + budget,
-                ) from exc
-            result = self._finish(hooks, call, prompt, request, response, started)
+            else:
+                # The aiohttp engine's direct path (no httpx objects), awaited in this frame
+                # rather than through _send and send_call: fewer coroutines per call in flight
+                # measurably helps under high concurrency (docs/performance.md).
+                # Its ClientTimeout bounds the whole request
+                # (http.AiohttpAsyncClient._client_timeout); the body is read in one go when
+                # its Content-Length is known and within the limit.
+                limit = self._max_response_bytes
+                try:
+                    async with direct.open_call(request, call) as raw:
+                        if direct.body_fits(raw, limit, call):
+                            body = await raw.read()
+                        else:
+                            body = await direct.read_capped(raw, limit, call)
+                        response = direct.read_response(raw, body)
+                        response.request_id_headers = request.request_id_headers
+                except Exception as exc:
+                    mapped = direct.transport_error(exc)
+                    if mapped is None:
+                        raise
+                    budget = _http.budget_of(call, direct)
+                    raise _http.transport_error(
+                        mapped,
+                        call,
+                        budget=budget,
+                        deadline=None if budget is None else started + budget,
+                    ) from exc
+                result = self._finish(hooks, call, prompt, request, response, started)
         except BaseException as exc:
             _scrub(exc, call, request)
             self._failed(hooks, call, exc, started)
             raise
+        # Outside the try: the call has ended (its call_end was told); the cache's store, which
+        # an AsyncRouter awaits and a caller may cancel, is no failure of the call.
         if hooks.caching or self._budget is not None:
             # Only then: one coroutine less per call in flight otherwise (docs/performance.md).
             return await self._kept(hooks, call, request, result)
@@ -1269,11 +1277,11 @@ class AsyncRouter(_RouterBase):
     async def _kept(
         self, hooks: ProviderHooks, call: Call, request: HTTPRequest, result: Any
     ) -> Any:
-        """A non-streamed answer: offered to the cache, counted against the spend cap."""
-        if hooks.caching:
-            await acache_store(hooks, call, request, result)
+        """A non-streamed answer: counted against the spend cap, then offered to the cache."""
         if self._budget is not None:
             self._spent(result)
+        if hooks.caching:
+            await acache_store(hooks, call, request, result)
         return result
 
     async def _run_routed(self, plan: CallPlan, base: Call) -> Any:
@@ -1324,8 +1332,11 @@ class AsyncRouter(_RouterBase):
             if call.stream:
                 _hold(result, lease)
                 return result
-            await self._kept(hooks, call, request, result)
+            if self._budget is not None:
+                self._spent(result)
             self._routed_end(hooks, call, result, started)
+            if hooks.caching:
+                await acache_store(hooks, call, request, result)
             return result
 
     async def _send(

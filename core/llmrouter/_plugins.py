@@ -160,12 +160,12 @@ class ProviderHooks:
     call_end: StageCaller
     cache_lookup: StageCaller
     cache_store: StageCaller
-    #: Whether a cache plugin is registered (``cache_lookup`` has an implementation): without
+    #: Whether a cache plugin is registered (either cache hook has an implementation): without
     #: one the core skips both cache hooks, and a call's ``cache=`` controls are an error.
     caching: bool = False
     #: ``True`` when the outcome of a *successful* call would reach no-one, so the core may skip
-    #: building it: the built-in log plugin is ``call_end``'s only implementation and its logger
-    #: is not enabled for INFO. Checked on every call (see :func:`_success_end_idle`).
+    #: building it: every ``call_end`` implementation says it is idle (the built-in log plugin
+    #: while INFO is off). Checked on every call (see :func:`_success_end_idle`).
     success_end_idle: Callable[[], bool] = lambda: False
 
 
@@ -173,32 +173,45 @@ def _success_end_idle(pm: pluggy.PluginManager, caller: HookCaller) -> Callable[
     """The ``success_end_idle`` check for ``caller`` (a provider's ``call_end`` caller).
 
     Building a :class:`~llmrouter.pipeline.CallOutcome` and calling the stage was about a tenth
-    of llmrouter's own per-call cost, spent for the log plugin to return at once when INFO is
-    off (the default). With any other implementation, a wrapper, hook monitoring, or a plugin
-    registered later on ``host.pm`` directly (the live list is compared, as in
-    :func:`_stage_caller`), the check answers ``False`` and the outcome is built as always.
+    of llmrouter's own per-call cost, spent for listeners that return at once: the log plugin
+    when INFO is off (the default), a tracing plugin with no tracer configured. A plugin says so
+    with a ``call_end_idle()`` method (a module-level function for a module plugin) answering
+    ``True`` while its ``llmrouter_call_end`` would do nothing; the outcome of a *successful*
+    call is skipped while every implementation answers ``True``. An implementation without one,
+    a wrapper, hook monitoring, or a plugin registered later on ``host.pm`` directly (the live
+    list is compared, as in :func:`_stage_caller`) makes the check answer ``False``, and the
+    outcome is built as always. Failures are always told: their outcome is always built.
     """
     from llmrouter import logs
 
     impls = caller.get_hookimpls()
     watch = _watch(pm, caller)
-    if (
-        len(impls) != 1
-        or impls[0].function is not logs.llmrouter_call_end
-        or impls[0].hookwrapper
-        or impls[0].wrapper
-        or watch is None
-    ):
+    if not impls or watch is None or any(i.hookwrapper or i.wrapper for i in impls):
         return _never
+    checks = []
+    for impl in impls:
+        check = getattr(impl.plugin, "call_end_idle", None)
+        if not callable(check):
+            return _never
+        checks.append(check)
     live, snapshot, default_exec = watch
-    # The level test the log plugin starts with (the logger object never changes).
-    enabled = logging.getLogger(logs.LOGGER_NAME).isEnabledFor
-    info = logging.INFO
+    if len(impls) == 1 and impls[0].function is logs.llmrouter_call_end:
+        # The default: the log plugin alone, its level test inlined (the logger never changes).
+        enabled = logging.getLogger(logs.LOGGER_NAME).isEnabledFor
+        info = logging.INFO
 
-    def idle() -> bool:
-        return pm._inner_hookexec is default_exec and live == snapshot and not enabled(info)
+        def idle() -> bool:
+            return pm._inner_hookexec is default_exec and live == snapshot and not enabled(info)
 
-    return idle
+        return idle
+    checks_t = tuple(checks)
+
+    def all_idle() -> bool:
+        if pm._inner_hookexec is not default_exec or live != snapshot:
+            return False
+        return all(check() for check in checks_t)
+
+    return all_idle
 
 
 def _watch(pm: pluggy.PluginManager, caller: HookCaller) -> tuple[list[Any], list[Any], Any] | None:
@@ -629,7 +642,10 @@ class PluginHost:
                 hooks = ProviderHooks(
                     name,
                     success_end_idle=_success_end_idle(self.pm, subsets["llmrouter_call_end"]),
-                    caching=bool(subsets["llmrouter_cache_lookup"].get_hookimpls()),
+                    caching=bool(
+                        subsets["llmrouter_cache_lookup"].get_hookimpls()
+                        or subsets["llmrouter_cache_store"].get_hookimpls()
+                    ),
                     **callers,
                 )
                 self._hooks_cache[name] = hooks

@@ -149,6 +149,7 @@ class StreamCore:
         "info",
         "on_end",
         "pending",
+        "pricing",
         "prompt",
         "request",
         "response",
@@ -191,8 +192,9 @@ class StreamCore:
         self._ended = False
         self._started = started
         self.info = call_info(call, request, response, 0.0, prompt)
-        # The cost is computed from the usage last seen, when someone reads it.
-        self.info.set_pricing(_StreamPricing(self))
+        # The cost is computed from the usage last seen (see _usage), when someone reads it.
+        self.pricing = Pricing(call.provider, call.model, None, None, call.metadata.get("prices"))
+        self.info.set_pricing(self.pricing)
         #: The text of every event read, for :meth:`final_response` and the cache, which parse
         #: them again. Kept as text, not as the chunks: a string is invisible to the garbage
         #: collector, while a long stream's chunks (thousands of pydantic models kept alive)
@@ -328,7 +330,10 @@ class StreamCore:
     def _usage(self, chunk: ModelResponseStream) -> None:
         """A chunk with usage: the stream's cost now follows it, and the chunk carries the
         stream's CallInfo (``chunk.llmrouter.cost`` on the final chunk)."""
-        self.usage = chunk.usage
+        self.usage = pricing_usage = chunk.usage
+        pricing = self.pricing
+        pricing.usage = pricing_usage
+        pricing.response_model = self.state.model
         private = self.info.__pydantic_private__
         if private is not None:
             private["_cost"] = _UNSET
@@ -426,7 +431,9 @@ class StreamCore:
         self.stored = True
         from llmrouter._client import cache_store
 
-        cache_store(self.hooks, self.call, self.request, self.final_response())
+        answer = self._rebuilt("cache")
+        if answer is not None:
+            cache_store(self.hooks, self.call, self.request, answer)
 
     async def astore(self) -> None:
         """:meth:`store` for async streams: a plugin's awaitable is awaited."""
@@ -435,7 +442,27 @@ class StreamCore:
         self.stored = True
         from llmrouter._client import acache_store
 
-        await acache_store(self.hooks, self.call, self.request, self.final_response())
+        answer = self._rebuilt("cache")
+        if answer is not None:
+            await acache_store(self.hooks, self.call, self.request, answer)
+
+    def _rebuilt(self, purpose: str) -> ModelResponse | None:
+        """:meth:`final_response` for the cache or an observer, which must never fail a stream
+        the caller read whole: a failure is logged and there is no answer to offer."""
+        try:
+            return self.final_response()
+        except Exception as exc:
+            from llmrouter.logs import get_logger
+
+            get_logger().warning(
+                "llmrouter.stream_rebuild_error",
+                purpose=purpose,
+                provider=self.call.provider,
+                model=self.call.model,
+                error_type=type(exc).__name__,
+                error=str(exc),
+            )
+            return None
 
     def end(self, error: BaseException | None) -> None:
         if self._ended:
@@ -452,7 +479,7 @@ class StreamCore:
             hooks = self.hooks
             response = None
             if error is None and self.done and self.state.chunks and not hooks.success_end_idle():
-                response = self.final_response()
+                response = self._rebuilt("call_end")
             attempt_log = self.call.attempt_log
             hooks.call_end(
                 outcome=CallOutcome(
@@ -473,27 +500,6 @@ class StreamCore:
             on_end = self.on_end
             if on_end is not None:
                 on_end(error)
-
-
-class _StreamPricing(Pricing):
-    """The cost of a stream: computed from the usage it last carried, when read."""
-
-    __slots__ = ("core",)
-
-    def __init__(self, core: StreamCore) -> None:
-        call = core.call
-        super().__init__(call.provider, call.model, None, None, call.metadata.get("prices"))
-        self.core = core
-
-    def cost(self) -> Any:
-        core = self.core
-        if core.cache_hit:
-            from decimal import Decimal
-
-            return Decimal(0)
-        self.usage = core.usage
-        self.response_model = core.state.model
-        return super().cost()
 
 
 def replay_chunks(response: ModelResponse) -> list[ModelResponseStream]:
@@ -656,6 +662,7 @@ class CompletionStream(Iterator[ModelResponseStream]):
         if not self._closed:
             self._closed = True
             self._response.close()
+            _replay_cut(self._core, self._pos, len(self._buffer))
             self._core.end(None)
 
     def __enter__(self) -> CompletionStream:
@@ -670,6 +677,14 @@ class CompletionStream(Iterator[ModelResponseStream]):
 
     def __repr__(self) -> str:
         return f"<CompletionStream {self._core.call.route} chunks={self._core.state.chunks}>"
+
+
+def _replay_cut(core: StreamCore, delivered: int, buffered: int) -> None:
+    """A cache replay closed before its last chunk: it ends like a live stream closed early
+    (counted as delivered, no whole answer), not as the complete answer it was made from."""
+    if core.cache_hit and delivered < buffered:
+        core.done = False
+        core.state.chunks = delivered
 
 
 def _final(core: StreamCore) -> ModelResponse:
@@ -778,9 +793,12 @@ class AsyncCompletionStream(AsyncIterator[ModelResponseStream]):
             self._closed = True
             await self._response.aclose()
             core = self._core
-            if not core._ended:
-                await core.astore()
-            core.end(None)
+            _replay_cut(core, self._pos, len(self._buffer))
+            try:
+                if not core._ended:
+                    await core.astore()
+            finally:
+                core.end(None)
 
     async def _prime(self) -> None:
         """See :meth:`CompletionStream._prime`."""

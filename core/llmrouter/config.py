@@ -198,15 +198,21 @@ class RouterSettings(_Strict):
         "BudgetExceededError before anything is sent (docs/cost.md). Unset: no cap. "
         "`Router(max_budget=...)` overrides it.",
     )
-    budget_period: str | None = Field(
+    budget_period: str | float | None = Field(
         None,
         description="How often the spend resets: a count and unit such as '30m', '12h', '1d', "
-        "'7d' (s, m, h, d, w). Unset: the cap never resets.",
+        "'7d' (s, m, h, d, w), or seconds. Unset: the cap never resets.",
     )
+
+    @model_validator(mode="after")
+    def _period_needs_budget(self) -> RouterSettings:
+        if self.budget_period is not None and self.max_budget is None:
+            raise ValueError("budget_period needs max_budget (the USD to spend per period)")
+        return self
 
     @field_validator("budget_period")
     @classmethod
-    def _period(cls, value: str | None) -> str | None:
+    def _period(cls, value: str | float | None) -> str | float | None:
         if value is not None:
             from llmrouter.budget import parse_period
 

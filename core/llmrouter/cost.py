@@ -11,9 +11,10 @@ deployments and negotiated rates; an override wins over the database.
 A model without a known price costs ``None``, never a guessed number, and says so in one
 ``llmrouter.cost_unknown`` log event per route and process.
 
-Costs are computed when read (``response.llmrouter.cost``), never on the call's path: the first
-lookup loads genai-prices' table (about half a second), and its general calculator takes 25 to
-110 us per call. So for a model whose price is flat (no tiers), the price of each unit (an input,
+Costs are computed when read (``response.llmrouter.cost``): a caller who never reads one pays
+nothing (a spend cap and the INFO log event do read it, at the call's end). The first lookup
+loads genai-prices' table (about half a second), and its general calculator takes 25 to 110 us
+per call. So for a model whose price is flat (no tiers), the price of each unit (an input,
 cached input, cache write and output token, and the fixed part) is asked of genai-prices once
 per hour and model, and a cost is then a few multiplications in :class:`decimal.Decimal`: the
 same numbers, to the last digit (``tests/test_cost.py`` checks every flat model of four
@@ -231,13 +232,12 @@ class _Rates:
 
     def cost(self, counts: tuple[int, int, int, int]) -> Decimal:
         prompt, cached, written, completion = counts
-        return (
-            self.fixed
-            + prompt * self.prompt
-            + cached * self.cached
-            + written * self.written
-            + completion * self.completion
-        )
+        total = self.fixed + prompt * self.prompt + completion * self.completion
+        if cached:  # most calls read and write no prompt cache: two Decimal products saved
+            total += cached * self.cached
+        if written:
+            total += written * self.written
+        return total
 
 
 def _genai_calc(provider_id: str, model: str, counts: tuple[int, int, int, int]) -> Decimal:
@@ -320,7 +320,7 @@ def cost_of(
     counts = usage_counts(usage)
     if counts is None:
         return None
-    if prices is None:
+    if prices is None and _overrides:
         prices = _overrides.get(f"{provider}/{model}")
     if prices is not None:
         return prices.cost(counts)

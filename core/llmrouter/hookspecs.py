@@ -206,7 +206,10 @@ def llmrouter_call_end(outcome: CallOutcome) -> None:
     Implemented by: the built-in log plugin (one structured event per call), tracing plugins
     (``llmrouter-otel``) and any metrics plugin. Not ``firstresult``.
 
-    One shortcut, invisible to plugins: while the built-in log plugin is the only implementation
-    and its logger is not enabled for INFO, a *successful* call's outcome is neither built nor
-    passed to it (it would return at once). Any other implementation turns that off.
+    One shortcut: a plugin whose implementation would return at once (the built-in log plugin
+    while INFO is off, a tracing plugin with no tracer configured) may say so with a
+    ``call_end_idle()`` method (a module-level function for a module plugin) returning ``True``.
+    While every implementation says so, a *successful* call's outcome is neither built nor
+    passed on. An implementation without ``call_end_idle`` turns the shortcut off; a failed
+    call is always told.
     """

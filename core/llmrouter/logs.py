@@ -91,6 +91,12 @@ def get_logger() -> Any:
     return _logger
 
 
+def call_end_idle() -> bool:
+    """Whether :func:`llmrouter_call_end` would do nothing for a successful call (INFO is off):
+    the core then skips building its outcome (``_plugins._success_end_idle``)."""
+    return not _stdlib_logger.isEnabledFor(logging.INFO)
+
+
 @hookimpl(trylast=True)
 def llmrouter_call_end(outcome: CallOutcome) -> None:
     """One structured event per finished call; skipped cheaply when INFO is not enabled.

@@ -394,6 +394,10 @@ class Secret:
             value = value.get_secret_value()
         if not isinstance(value, str):
             raise TypeError(f"Secret takes a str, got {type(value).__name__}")
+        if type(value) is not str:
+            # The text of a str subclass, as a plain str: a subclass may not hash (its __eq__
+            # overridden), and the scrub list would break when it is pushed out of it.
+            value = str.__str__(value)
         self._value = value
         remember_secret(value)
 

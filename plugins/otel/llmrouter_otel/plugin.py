@@ -121,6 +121,11 @@ class OTelPlugin:
             except Exception:  # pragma: no cover - logging itself failed; nothing is left to do
                 pass
 
+    def call_end_idle(self) -> bool:
+        """Whether a successful call would draw nothing (no provider given, none configured):
+        the core then does not even build the call's outcome (see ``hookspecs``)."""
+        return self._tracing_off()
+
     # --- spans ----------------------------------------------------------------------------------
 
     def _tracing_off(self) -> bool:

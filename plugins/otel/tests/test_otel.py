@@ -541,3 +541,19 @@ def test_tracing_is_opt_in_and_instrument_registers_one_plugin() -> None:
 def test_capture_content_must_be_a_bool() -> None:
     with pytest.raises(llmrouter.InvalidRequestError, match="capture_content"):
         OTelPlugin(capture_content="yes")  # type: ignore[arg-type]
+
+
+def test_without_a_tracer_the_plugin_keeps_the_core_shortcut() -> None:
+    """With no provider given and none configured (the API's no-op), a successful call's
+    outcome is not even built; with a provider it is."""
+    host = PluginHost()
+    with TogetherEmulator() as emu, llmrouter.Router(plugin_host=host) as router:
+        where: dict[str, Any] = {
+            "api_base": emu.base_url,
+            "api_key": "tgp_v1_TestKeyDoNotLeak_9f8e7d6c5b4a",
+        }
+        llmrouter_otel.instrument(host=host)
+        router.completion(f"together_ai/{MODEL}", MESSAGES, **where)
+        assert host.provider_hooks("together_ai").success_end_idle()
+        llmrouter_otel.instrument(tracer_provider=TracerProvider(), host=host)
+        assert not host.provider_hooks("together_ai").success_end_idle()
