@@ -909,13 +909,9 @@ class Router(_RouterBase):
         try:
             hooks, prompt, request = self._prepare(call)
             if hooks.caching:
-                hit = cache_lookup(hooks, call, request)
-                if hit is not None:
-                    served = self._cached(
-                        hooks, call, prompt, request, hit, started, CompletionStream
-                    )
-                    if served is not None:
-                        return served
+                served = self._from_cache(hooks, call, prompt, request, started)
+                if served is not None:
+                    return served
             result = self._send(hooks, call, prompt, request, started)
         except BaseException as exc:
             _scrub(exc, call, request)
@@ -951,14 +947,10 @@ class Router(_RouterBase):
                 call = deployment_call(base, plan, step)
                 hooks, prompt, request = self._prepare(call)
                 if hooks.caching:
-                    hit = cache_lookup(hooks, call, request)
-                    if hit is not None:
-                        served = self._cached(
-                            hooks, call, prompt, request, hit, started, CompletionStream
-                        )
-                        if served is not None:
-                            plan.abandon(step)  # nothing was sent: no health to record
-                            return served
+                    served = self._from_cache(hooks, call, prompt, request, started)
+                    if served is not None:
+                        plan.abandon(step)  # nothing was sent: no health to record
+                        return served
                 result = self._send(hooks, call, prompt, request, started)
                 if call.stream:
                     result._core.spend = self._budget
@@ -986,6 +978,20 @@ class Router(_RouterBase):
             if hooks.caching:
                 cache_store(hooks, call, request, result)
             return result
+
+    def _from_cache(
+        self,
+        hooks: ProviderHooks,
+        call: Call,
+        prompt: Prompt | None,
+        request: HTTPRequest,
+        started: float,
+    ) -> Any:
+        """The caller's answer from a cache plugin, or ``None``: send the request."""
+        hit = cache_lookup(hooks, call, request)
+        if hit is None:
+            return None
+        return self._cached(hooks, call, prompt, request, hit, started, CompletionStream)
 
     def _send(
         self,
@@ -1222,13 +1228,9 @@ class AsyncRouter(_RouterBase):
         try:
             hooks, prompt, request = self._prepare(call)
             if hooks.caching:
-                hit = await acache_lookup(hooks, call, request)
-                if hit is not None:
-                    served = self._cached(
-                        hooks, call, prompt, request, hit, started, AsyncCompletionStream
-                    )
-                    if served is not None:
-                        return served
+                served = await self._from_cache(hooks, call, prompt, request, started)
+                if served is not None:
+                    return served
             direct = None if call.stream else _http.direct_client(self.http_client)
             if direct is None:
                 result = await self._send(hooks, call, prompt, request, started)
@@ -1305,14 +1307,10 @@ class AsyncRouter(_RouterBase):
                 call = deployment_call(base, plan, step)
                 hooks, prompt, request = self._prepare(call)
                 if hooks.caching:
-                    hit = await acache_lookup(hooks, call, request)
-                    if hit is not None:
-                        served = self._cached(
-                            hooks, call, prompt, request, hit, started, AsyncCompletionStream
-                        )
-                        if served is not None:
-                            plan.abandon(step)  # nothing was sent: no health to record
-                            return served
+                    served = await self._from_cache(hooks, call, prompt, request, started)
+                    if served is not None:
+                        plan.abandon(step)  # nothing was sent: no health to record
+                        return served
                 result = await self._send(hooks, call, prompt, request, started)
                 if call.stream:
                     result._core.spend = self._budget
@@ -1338,6 +1336,20 @@ class AsyncRouter(_RouterBase):
             if hooks.caching:
                 await acache_store(hooks, call, request, result)
             return result
+
+    async def _from_cache(
+        self,
+        hooks: ProviderHooks,
+        call: Call,
+        prompt: Prompt | None,
+        request: HTTPRequest,
+        started: float,
+    ) -> Any:
+        """:meth:`Router._from_cache`: a plugin's awaitable lookup is awaited."""
+        hit = await acache_lookup(hooks, call, request)
+        if hit is None:
+            return None
+        return self._cached(hooks, call, prompt, request, hit, started, AsyncCompletionStream)
 
     async def _send(
         self,
