@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from llmrouter.secrets import Secret, redact_headers
+from llmrouter.types import _UNSET
 
 __all__ = [
     "DEFAULT_REQUEST_ID_HEADERS",
@@ -250,13 +251,9 @@ class StreamState:
     done: bool = False
 
 
-class _Unset:
-    """Not computed yet (``None`` is a value)."""
-
-    __slots__ = ()
-
-
-UNSET: Final = _Unset()
+#: ``CallOutcome.cost`` not computed yet (``None`` is a value): the sentinel of
+#: :mod:`llmrouter.types`, one for both.
+UNSET: Final = _UNSET
 
 
 @dataclass(slots=True, frozen=True)
@@ -303,15 +300,15 @@ class CallOutcome:
     cache_hit: bool = False
     attempt_log: tuple[AttemptRecord, ...] = ()
     end_ns: int = field(default_factory=time.time_ns)
-    _cost: Decimal | _Unset | None = field(default=UNSET, repr=False)
+    _cost: Any = field(default=UNSET, repr=False)
 
     @property
     def cost(self) -> Decimal | None:
         """The call's cost in USD (see :mod:`llmrouter.cost`): computed on first read, ``0`` for
         a cache hit, ``None`` when nothing was answered or the model's price is unknown."""
         cost = self._cost
-        if isinstance(cost, _Unset):
+        if cost is UNSET:
             from llmrouter.cost import outcome_cost
 
             cost = self._cost = outcome_cost(self)
-        return cost
+        return cost  # type: ignore[no-any-return]
