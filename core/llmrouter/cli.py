@@ -41,7 +41,7 @@ from llmrouter.errors import (
     PromptTemplateError,
 )
 
-__all__ = ["build_parser", "main", "parse_option"]
+__all__ = ["COMMAND_GROUP", "Commands", "build_parser", "main", "parse_option"]
 
 #: Exit codes (documented in docs/cli.md).
 EXIT_OK = 0
@@ -418,13 +418,22 @@ def _plugin_report() -> dict[str, Any]:
     for row in _entry_point_rows(PLUGIN_GROUP):
         row["status"] = "failed" if row["name"] in errors else "ok"
         plugins.append(row)
+    failed_commands = {name: problem for name, _, problem in _COMMAND_ERRORS}
+    commands = _entry_point_rows(COMMAND_GROUP)
+    for row in commands:
+        row["status"] = "failed" if row["name"] in failed_commands else "ok"
     return {
         "llmrouter": __version__,
         "providers": sorted(rows, key=lambda r: (r["name"], str(r["distribution"]))),
         "plugins": plugins,
+        "commands": commands,
         "errors": [
             {"name": e.name, "source": e.source, "error": e.error, "traceback": e.traceback}
             for e in all_errors
+        ]
+        + [
+            {"name": name, "source": COMMAND_GROUP, "error": problem, "traceback": ""}
+            for name, _, problem in _COMMAND_ERRORS
         ],
     }
 
@@ -458,11 +467,13 @@ def cmd_plugins(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     lines += _table(_describe(r) for r in report["providers"]) or ["  (none installed)"]
     lines += ["", "plugins (entry points: llmrouter.plugins, and built-ins):"]
     lines += _table(_describe(r) for r in report["plugins"]) or ["  (none)"]
+    lines += ["", f"commands (entry points: {COMMAND_GROUP}):"]
+    lines += _table(_describe(r) for r in report["commands"]) or ["  (none)"]
     if report["errors"]:
         lines += ["", "load errors:"]
         for e in report["errors"]:
             lines.append(f"  {e['name']} ({e['source']}): {_one_line(e['error'])}")
-            if args.debug:
+            if args.debug and e["traceback"]:
                 lines += ["    " + t for t in e["traceback"].rstrip().splitlines()]
         if not args.debug:
             lines.append("  (run with --debug for the tracebacks)")
@@ -692,7 +703,102 @@ def _add_connection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="request timeout in seconds")
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Entry-point group of command plugins (``llmrouter_add_commands`` in ``hookspecs.py``).
+COMMAND_GROUP = "llmrouter.commands"
+
+Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
+
+
+class Commands:
+    """What a command plugin's ``llmrouter_add_commands(commands)`` adds its subcommands to."""
+
+    def __init__(
+        self,
+        groups: dict[str, argparse._SubParsersAction[_Parser]],
+        common: _Parser,
+        err: TextIO,
+    ) -> None:
+        self._groups = groups
+        self._common = common
+        self._err = err
+        #: Name of the plugin whose hook is running (set by :func:`_add_plugin_commands`).
+        self.plugin = ""
+
+    def add(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        help: str,
+        description: str | None = None,
+        group: str | None = None,
+    ) -> argparse.ArgumentParser:
+        """A new subcommand ``llmrouter [group] name`` run by ``handler(args, out, err)``.
+
+        ``group`` is ``None`` (top level) or ``"config"``. A name already taken is not added:
+        the returned parser is then a detached one, so the plugin's own code still runs."""
+        key = group or ""
+        if key not in self._groups:
+            raise ValueError(f"unknown command group {group!r}; allowed: None, 'config'")
+        action = self._groups[key]
+        full = f"{group} {name}" if group else name
+        if name in action.choices:
+            _write(
+                self._err,
+                f"warning: command plugin {self.plugin!r} adds 'llmrouter {full}', which "
+                "already exists; the first one is kept\n",
+            )
+            return _Parser(prog=f"llmrouter {full}", add_help=False)
+        parser: argparse.ArgumentParser = action.add_parser(
+            name, parents=[self._common], help=help, description=description or help
+        )
+        parser.set_defaults(func=handler)
+        return parser
+
+
+#: Command plugins that failed to load while the parser was built: ``(name, target, error)``,
+#: for ``llmrouter plugins``.
+_COMMAND_ERRORS: list[tuple[str, str, str]] = []
+
+
+def _add_plugin_commands(commands: Commands, err: TextIO) -> None:
+    """Load the ``llmrouter.commands`` entry points and let each add its subcommands."""
+    _COMMAND_ERRORS.clear()
+    if os.environ.get("LLMROUTER_DISABLE_PLUGIN_AUTOLOAD", "").strip().lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+    ):
+        return
+    from importlib.metadata import entry_points
+
+    import pluggy
+
+    from llmrouter import hookspecs
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda ep: ep.name):
+        try:
+            module = ep.load()
+            if pm.is_registered(module):
+                continue
+            pm.register(module, name=f"{COMMAND_GROUP}:{ep.name}")
+            commands.plugin = ep.name
+            for impl in pm.hook.llmrouter_add_commands.get_hookimpls():
+                if impl.plugin is module:
+                    impl.function(commands=commands)
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {_one_line(str(exc))}"
+            _COMMAND_ERRORS.append((ep.name, ep.value, problem))
+            _write(
+                err, f"warning: command plugin {ep.name!r} ({ep.value}) failed to load: {problem}\n"
+            )
+
+
+def build_parser(err: TextIO | None = None) -> argparse.ArgumentParser:
+    """The whole command line: the built-in commands, then those of command plugins."""
     common = _Parser(add_help=False)
     common.add_argument(
         "--debug",
@@ -821,7 +927,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("-q", "--quiet", action="store_true", help="no template note on stderr")
     render.set_defaults(func=cmd_templates_render)
 
-    config = sub.add_parser("config", parents=[common], help="check a routing config file")
+    config = sub.add_parser(
+        "config", parents=[common], help="check (or convert) a routing config file"
+    )
     csub = config.add_subparsers(dest="config_command", metavar="COMMAND", parser_class=_Parser)
     csub.required = True
     check = csub.add_parser(
@@ -833,6 +941,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", nargs="?", help="the config file")
     check.set_defaults(func=cmd_config_check)
+    _add_plugin_commands(
+        Commands({"": sub, "config": csub}, common, sys.stderr if err is None else err),
+        sys.stderr if err is None else err,
+    )
     return parser
 
 
@@ -857,7 +969,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
     out: TextIO = sys.stdout
     err: TextIO = sys.stderr
-    parser = build_parser()
+    parser = build_parser(err)
     args = parser.parse_args(argv)
     if not hasattr(args, "debug"):
         args.debug = False

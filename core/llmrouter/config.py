@@ -59,6 +59,7 @@ __all__ = [
     "SCHEMA_END",
     "CooldownSettings",
     "Deployment",
+    "GatewaySettings",
     "ModelGroup",
     "RouterConfig",
     "RouterSettings",
@@ -402,11 +403,57 @@ def price_of(group: ModelGroup, deployment: Deployment) -> Any:
     return None
 
 
+class GatewaySettings(_Strict):
+    """How ``llmrouter serve`` (the ``llmrouter-gateway`` package) listens and whom it admits."""
+
+    host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address to listen on. Without a master key the gateway serves only "
+        "127.0.0.1 (or ::1), whatever this says.",
+    )
+    port: int = Field(4000, ge=0, le=65535, description="Port to listen on (0: any free port).")
+    workers: int = Field(
+        1, ge=1, le=256, description="Worker processes (each its own router and event loop)."
+    )
+    master_key_env: str | None = Field(
+        None,
+        description="Name of the environment variable that holds the master key, the one "
+        "credential the gateway accepts (`Authorization: Bearer <key>` or `x-api-key`). "
+        "Unset: no key is asked for and only 127.0.0.1 is served.",
+    )
+    max_body_bytes: int = Field(
+        16_777_216,
+        gt=0,
+        description="Largest request body accepted (bytes; default 16 MiB); a larger one gets "
+        "a 400 before it is read.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins a browser may call the gateway from (`*` for any); empty: CORS off.",
+    )
+
+    @field_validator("master_key_env")
+    @classmethod
+    def _key_env(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            # Never echo the value: a key pasted here by mistake must not end up in a log.
+            raise ValueError(
+                "must be the NAME of an environment variable (letters, digits, '_'), e.g. "
+                "'LLMROUTER_MASTER_KEY'; put the key itself in that variable"
+            )
+        return value
+
+
 class RouterConfig(_Strict):
-    """The whole file: ``[router]`` settings and ``[models.<alias>]`` groups."""
+    """The whole file: ``[router]`` settings, ``[models.<alias>]`` groups and ``[gateway]``."""
 
     router: RouterSettings = Field(
         default_factory=RouterSettings, description="Retry, timeout and cooldown settings."
+    )
+    gateway: GatewaySettings = Field(
+        default_factory=GatewaySettings,
+        description="The HTTP gateway (`llmrouter serve`): see `[gateway]`.",
     )
     models: dict[str, ModelGroup] = Field(
         default_factory=dict, description="Aliases, by name ([models.<alias>])."
@@ -734,6 +781,7 @@ _SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("[router.cooldown]", CooldownSettings),
     ("[models.<alias>]", ModelGroup),
     ("[[models.<alias>.deployments]]", Deployment),
+    ("[gateway]", GatewaySettings),
 )
 
 

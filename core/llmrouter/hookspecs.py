@@ -29,6 +29,7 @@ import pluggy
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
+    from llmrouter.cli import Commands
     from llmrouter.errors import LLMRouterError
     from llmrouter.pipeline import (
         Call,
@@ -212,4 +213,26 @@ def llmrouter_call_end(outcome: CallOutcome) -> None:
     While every implementation says so, a *successful* call's outcome is neither built nor
     passed on. An implementation without ``call_end_idle`` turns the shortcut off; a failed
     call is always told.
+    """
+
+
+# --- the command line (called once, when ``llmrouter`` builds its parser) ----------------------
+
+
+@hookspec
+def llmrouter_add_commands(commands: Commands) -> None:
+    """Add subcommands to the ``llmrouter`` command line.
+
+    Implemented by: plugins in the ``llmrouter.commands`` entry-point group (``llmrouter-gateway``
+    adds ``llmrouter serve`` and ``llmrouter config convert`` this way). Called once by
+    :func:`llmrouter.cli.build_parser`, never by a call, so a command plugin costs ``import
+    llmrouter`` and every completion nothing; it should import its heavy dependencies inside
+    its handlers, not at module level. Not ``firstresult``: every plugin adds its own.
+
+    ``commands.add(name, handler, help=...)`` returns the new ``argparse`` parser to add
+    arguments to (``group="config"`` puts it under ``llmrouter config``). The handler takes
+    ``(args, out, err)`` and returns the exit code; an :class:`~llmrouter.errors.LLMRouterError`
+    it raises is printed as one line like any built-in command's. A name already taken is
+    refused with a warning, and a plugin that fails to load is reported by ``llmrouter plugins``
+    without breaking the other commands.
     """

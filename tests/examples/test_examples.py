@@ -167,3 +167,34 @@ def test_tools_anthropic_runs_one_loop_on_four_providers() -> None:
         # one tool round, then the text answer that only comes after the tool's result
         assert out.count(f"{model}: the model calls ['get_weather']") == 1
         assert f"{model}: answer: This is a deterministic reply from the {who} emulator" in out
+
+
+def test_gateway_quickstart() -> None:
+    """``llmrouter serve`` as a process, called with the official OpenAI SDK."""
+    result = run("gateway/quickstart.py")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "chat: This is a deterministic reply from the Together emulator" in out
+    assert "stream: This is a deterministic reply from the Together emulator" in out
+    assert "claude: This is a deterministic reply from the Anthropic emulator" in out
+    assert "models: ['chat', 'claude']" in out
+    assert "wrong key -> AuthenticationError 401" in out
+    assert "requests the emulators served: 3" in out  # the wrong key never reached one
+
+
+def test_gateway_live_needs_keys() -> None:
+    result = run("gateway/quickstart.py", "--live")
+    assert result.returncode == 2
+    assert "TOGETHERAI_API_KEY" in result.stderr and "ANTHROPIC_API_KEY" in result.stderr
+
+
+def test_gateway_config_passes_config_check() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmrouter", "config", "check", "examples/gateway/llmrouter.toml"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "2 alias(es), 2 deployment(s)" in proc.stdout

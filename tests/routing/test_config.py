@@ -22,6 +22,7 @@ from llmrouter.config import (
     SCHEMA_END,
     CooldownSettings,
     Deployment,
+    GatewaySettings,
     ModelGroup,
     RouterConfig,
     RouterSettings,
@@ -106,7 +107,8 @@ def test_misspelt_key_names_path_and_allowed_keys(tmp_path: Path) -> None:
 def test_misspelt_section(tmp_path: Path) -> None:
     err = error_for(tmp_path, "[routr]\nnum_retries = 1\n")
     assert err.key == "routr"
-    assert "did you mean 'router'?" in str(err) and "allowed keys here: models, router" in str(err)
+    assert "did you mean 'router'?" in str(err)
+    assert "allowed keys here: gateway, models, router" in str(err)
     err = error_for(tmp_path, "[router]\nnum_retry = 1\n")
     assert err.key == "router.num_retry" and "num_retries" in str(err)
     err = error_for(tmp_path, "[router.cooldown]\nminimum = 1\n")
@@ -270,8 +272,9 @@ def test_reference_lists_exactly_the_model_fields() -> None:
         "`[router.cooldown]`": list(CooldownSettings.model_fields),
         "`[models.<alias>]`": list(ModelGroup.model_fields),
         "`[[models.<alias>.deployments]]`": list(Deployment.model_fields),
+        "`[gateway]`": list(GatewaySettings.model_fields),
     }
-    assert set(RouterConfig.model_fields) == {"router", "models"}
+    assert set(RouterConfig.model_fields) == {"router", "models", "gateway"}
 
 
 # --- discovery by the module-level functions -----------------------------------------------

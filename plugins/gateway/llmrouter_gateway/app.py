@@ -1,0 +1,523 @@
+"""The gateway's ASGI app: OpenAI's HTTP API in front of one :class:`llmrouter.AsyncRouter`.
+
+Starlette routes each request to a handler that checks the key, reads the body within
+``[gateway] max_body_bytes``, turns it into a router call (``requests.py``), awaits the router
+and writes the answer: the response's own JSON (pydantic's serializer, no second encoding), or
+for a stream one ``data:`` event per chunk and ``data: [DONE]``. Errors become OpenAI's error
+objects (``errors.py``); an error after a stream started is one in-band ``data: {"error": ...}``
+event and no ``[DONE]``, so a client never takes a cut answer for a whole one.
+
+Streams are written by :class:`_SSEResponse` rather than Starlette's ``StreamingResponse``,
+which notices a client that went away only at its next write: a stream waiting on a slow
+model would keep its upstream call open until then. Here a watcher on ``receive()`` cancels
+the upstream read the moment the client disconnects, and the upstream stream is always
+closed, shielded from that cancellation.
+
+Upstream, the router uses its aiohttp engine (``AsyncRouter(engine="aiohttp")``), the fastest
+under concurrency (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from pydantic_core import from_json, to_json
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from llmrouter import AsyncRouter
+from llmrouter.config import RouterConfig
+from llmrouter_gateway.errors import ErrorReply, error_reply, gateway_error
+from llmrouter_gateway.metrics import CONTENT_TYPE_LATEST, Metrics
+from llmrouter_gateway.requests import (
+    RAW_PROMPT,
+    RequestProblem,
+    call_params,
+    encode_base64_embeddings,
+    text_completion_body,
+    text_completion_chunk,
+    text_prompt_messages,
+)
+
+__all__ = ["CONFIG_ENV", "Gateway", "create_app", "create_app_from_env"]
+
+CONFIG_ENV = "LLMROUTER_CONFIG"
+
+log = logging.getLogger("llmrouter.gateway")
+
+_JSON = "application/json"
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+_DONE = b"data: [DONE]\n\n"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _json_response(
+    payload: bytes, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(payload, status_code=status, headers=headers, media_type=_JSON)
+
+
+def _error_response(reply: ErrorReply) -> Response:
+    return _json_response(to_json(reply.body()), reply.status, reply.headers)
+
+
+class _SSEResponse:
+    """A ``text/event-stream`` answer whose producer is cancelled when the client leaves."""
+
+    def __init__(self, events: AsyncIterator[bytes], on_disconnect: Callable[[], None]) -> None:
+        self._events = events
+        self._on_disconnect = on_disconnect
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+        events = self._events
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        self._on_disconnect()
+                        group.cancel_scope.cancel()
+                        return
+
+            group.start_soon(watch)
+            try:
+                async for data in events:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except OSError:  # the client went away between two events (ASGI 2.4 servers)
+                self._on_disconnect()
+            finally:
+                group.cancel_scope.cancel()
+
+
+class Gateway:
+    """The state of one gateway worker: its config, key, router and metrics."""
+
+    def __init__(
+        self,
+        config: RouterConfig,
+        *,
+        master_key: str | None = None,
+        router: AsyncRouter | None = None,
+        engine: str = "aiohttp",
+    ) -> None:
+        self.config = config
+        self.settings = config.gateway
+        # Bytes, compared in constant time; never logged, never in a repr.
+        self._key = master_key.encode() if master_key else None
+        self.aliases: dict[str, Any] = dict(config.models)
+        self._router = router
+        self._owns_router = router is None
+        self._engine = engine
+        self.metrics = Metrics()
+        self.created = int(time.time())
+        #: Why the gateway is not ready (a provider plugin that failed to load), or empty.
+        self.problems: list[str] = []
+        self.started = False
+
+    def __repr__(self) -> str:
+        return (
+            f"Gateway(aliases={sorted(self.aliases)!r}, "
+            f"master_key={'set' if self._key else 'none'})"
+        )
+
+    @property
+    def router(self) -> AsyncRouter:
+        router = self._router
+        if router is None:
+            router = self._router = AsyncRouter(config=self.config, engine=self._engine)
+        return router
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Create the router in this loop and load every provider the config names."""
+        router = self.router
+        host = router.plugin_host
+        problems = []
+        for provider in sorted({d.provider for g in self.aliases.values() for d in g.deployments}):
+            try:
+                host.provider_hooks(provider)
+            except Exception as exc:  # reported by /health/readiness, not fatal
+                problems.append(f"provider {provider!r}: {type(exc).__name__}: {exc}")
+        self.problems = problems
+        for problem in problems:
+            log.warning("llmrouter.gateway.provider_unavailable: %s", problem)
+        self.started = True
+
+    async def shutdown(self) -> None:
+        self.started = False
+        if self._owns_router and self._router is not None:
+            await self._router.aclose()
+            self._router = None
+
+    # --- admission ------------------------------------------------------------------------------
+
+    def _admit(self, request: Request) -> ErrorReply | None:
+        key = self._key
+        if key is None:
+            return None
+        headers = request.headers
+        given = headers.get("authorization")
+        if given is not None:
+            scheme, _, token = given.partition(" ")
+            if scheme.lower() != "bearer":
+                return gateway_error(
+                    401,
+                    "the Authorization header must be 'Bearer <key>'",
+                    code="invalid_api_key",
+                )
+            given = token.strip()
+        else:
+            given = headers.get("x-api-key")
+        if not given:
+            return gateway_error(
+                401,
+                "this gateway needs a key: send 'Authorization: Bearer <key>' (the OpenAI "
+                "SDKs do this with api_key=)",
+                code="missing_api_key",
+            )
+        if not hmac.compare_digest(given.encode(), key):
+            return gateway_error(
+                401, "the key is not valid for this gateway", code="invalid_api_key"
+            )
+        return None
+
+    async def _body(self, request: Request) -> Any:
+        limit = self.settings.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                raise RequestProblem("the Content-Length header is not a number") from None
+            if declared > limit:
+                raise _too_large(declared, limit)
+            raw = await request.body()
+        else:
+            parts = []
+            size = 0
+            async for part in request.stream():
+                size += len(part)
+                if size > limit:
+                    raise _too_large(size, limit)
+                parts.append(part)
+            raw = b"".join(parts)
+        if not raw:
+            raise RequestProblem("the request body is empty; send a JSON object")
+        try:
+            return from_json(raw)
+        except ValueError as exc:
+            raise RequestProblem(f"the request body is not valid JSON: {exc}") from None
+
+    # --- answering ------------------------------------------------------------------------------
+
+    def _fail(self, endpoint: str, alias: str, started: float, exc: BaseException) -> Response:
+        if isinstance(exc, _Denied):
+            reply = exc.reply
+        elif isinstance(exc, RequestProblem):
+            reply = gateway_error(exc.status, exc.message, param=exc.param, code=_problem_code(exc))
+        else:
+            reply = error_reply(exc)
+            if reply.code == "internal_error":
+                log.error("llmrouter.gateway.internal_error on %s", endpoint, exc_info=exc)
+        metrics = self.metrics
+        metrics.failed(endpoint, alias, reply.code)
+        metrics.answered(endpoint, alias, reply.status, time.perf_counter() - started)
+        return _error_response(reply)
+
+    def _stream(
+        self,
+        endpoint: str,
+        alias: str,
+        started: float,
+        stream: Any,
+        encode: Callable[[Any], bytes],
+    ) -> _SSEResponse:
+        metrics = self.metrics
+        state = {"status": 200}
+
+        def gone() -> None:
+            state["status"] = 499  # nginx's "client closed request", for the metrics only
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in stream:
+                    yield b"data: " + encode(chunk) + b"\n\n"
+                yield _DONE
+            except Exception as exc:
+                reply = error_reply(exc)
+                if reply.code == "internal_error":
+                    log.error("llmrouter.gateway.internal_error in a stream", exc_info=exc)
+                metrics.failed(endpoint, alias, reply.code)
+                state["status"] = reply.status
+                yield b"data: " + to_json(reply.body()) + b"\n\n"
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()
+                metrics.answered(endpoint, alias, state["status"], time.perf_counter() - started)
+                if state["status"] == 200:
+                    metrics.usage(alias, stream.llmrouter, stream.usage)
+
+        return _SSEResponse(events(), gone)
+
+    def _done(self, endpoint: str, alias: str, started: float, response: Any) -> None:
+        metrics = self.metrics
+        metrics.answered(endpoint, alias, 200, time.perf_counter() - started)
+        metrics.usage(alias, response.llmrouter, response.usage)
+
+    async def chat(self, request: Request) -> Response | _SSEResponse:
+        endpoint = "chat"
+        started = time.perf_counter()
+        alias = ""
+        try:
+            denied = self._admit(request)
+            if denied is not None:
+                return self._fail(endpoint, alias, started, _Denied(denied))
+            alias, params = call_params(
+                await self._body(request), self.aliases, required="messages"
+            )
+            messages = params.pop("messages")
+            if params.pop("stream", False):
+                stream = await self.router.completion(alias, messages, stream=True, **params)
+                return self._stream(endpoint, alias, started, stream, _chunk_json)
+            response = await self.router.completion(alias, messages, **params)
+        except Exception as exc:
+            return self._fail(endpoint, alias, started, exc)
+        self._done(endpoint, alias, started, response)
+        return _json_response(response.__pydantic_serializer__.to_json(response))
+
+    async def completions(self, request: Request) -> Response | _SSEResponse:
+        endpoint = "completions"
+        started = time.perf_counter()
+        alias = ""
+        try:
+            denied = self._admit(request)
+            if denied is not None:
+                return self._fail(endpoint, alias, started, _Denied(denied))
+            alias, params = call_params(await self._body(request), self.aliases, required="prompt")
+            messages = text_prompt_messages(params.pop("prompt"))
+            params["prompt_template"] = RAW_PROMPT
+            if params.pop("stream", False):
+                stream = await self.router.completion(alias, messages, stream=True, **params)
+                return self._stream(endpoint, alias, started, stream, _text_chunk_json)
+            response = await self.router.completion(alias, messages, **params)
+        except Exception as exc:
+            return self._fail(endpoint, alias, started, exc)
+        self._done(endpoint, alias, started, response)
+        return _json_response(to_json(text_completion_body(response)))
+
+    async def embeddings(self, request: Request) -> Response:
+        endpoint = "embeddings"
+        started = time.perf_counter()
+        alias = ""
+        try:
+            denied = self._admit(request)
+            if denied is not None:
+                return self._fail(endpoint, alias, started, _Denied(denied))
+            alias, params = call_params(await self._body(request), self.aliases, required="input")
+            if params.pop("stream", False):
+                raise RequestProblem("embeddings cannot be streamed", param="stream")
+            encoding = params.pop("encoding_format", None)
+            if encoding not in (None, "float", "base64"):
+                raise RequestProblem(
+                    f"'encoding_format' must be 'float' or 'base64', got {encoding!r}",
+                    param="encoding_format",
+                )
+            response = await self.router.embedding(alias, params.pop("input"), **params)
+        except Exception as exc:
+            return self._fail(endpoint, alias, started, exc)
+        self._done(endpoint, alias, started, response)
+        if encoding == "base64":
+            return _json_response(to_json(encode_base64_embeddings(response.model_dump())))
+        return _json_response(response.__pydantic_serializer__.to_json(response))
+
+    def _model_entry(self, alias: str) -> dict[str, Any]:
+        return {"id": alias, "object": "model", "created": self.created, "owned_by": "llmrouter"}
+
+    async def models(self, request: Request) -> Response:
+        denied = self._admit(request)
+        if denied is not None:
+            return _error_response(denied)
+        data = [self._model_entry(alias) for alias in self.aliases]
+        return _json_response(to_json({"object": "list", "data": data}))
+
+    async def model(self, request: Request) -> Response:
+        denied = self._admit(request)
+        if denied is not None:
+            return _error_response(denied)
+        alias = request.path_params["model_id"]
+        if alias not in self.aliases:
+            return _error_response(
+                gateway_error(
+                    404,
+                    f"the model {alias[:256]!r} does not exist on this gateway",
+                    param="model",
+                    code="model_not_found",
+                )
+            )
+        return _json_response(to_json(self._model_entry(alias)))
+
+    async def liveliness(self, request: Request) -> Response:
+        return _json_response(b'{"status":"ok"}')
+
+    async def readiness(self, request: Request) -> Response:
+        ready = self.started and not self.problems
+        body = {
+            "status": "ready" if ready else "not ready",
+            "config": "loaded",
+            "aliases": len(self.aliases),
+            "providers": "loaded" if not self.problems else self.problems,
+        }
+        if not self.started:
+            body["providers"] = "not loaded yet"
+        return _json_response(to_json(body), 200 if ready else 503)
+
+    async def metrics_page(self, request: Request) -> Response:
+        denied = self._admit(request)
+        if denied is not None:
+            return _error_response(denied)
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        if status == 405:
+            reply = gateway_error(
+                405,
+                f"{request.method} is not allowed on {request.url.path}",
+                code="method_not_allowed",
+            )
+        else:
+            reply = gateway_error(
+                404,
+                f"no route {request.url.path!r}: this gateway serves /v1/chat/completions, "
+                "/v1/completions, /v1/embeddings and /v1/models",
+                code="not_found",
+            )
+        return _error_response(reply)
+
+    # --- the app ----------------------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        out = []
+        for prefix in ("/v1", ""):
+            out += [
+                Route(f"{prefix}/chat/completions", self.chat, methods=["POST"]),
+                Route(f"{prefix}/completions", self.completions, methods=["POST"]),
+                Route(f"{prefix}/embeddings", self.embeddings, methods=["POST"]),
+                Route(f"{prefix}/models", self.models, methods=["GET"]),
+                Route(f"{prefix}/models/{{model_id:path}}", self.model, methods=["GET"]),
+            ]
+        out += [
+            Route("/health/liveliness", self.liveliness, methods=["GET"]),
+            Route("/health/liveness", self.liveliness, methods=["GET"]),
+            Route("/health/readiness", self.readiness, methods=["GET"]),
+            Route("/metrics", self.metrics_page, methods=["GET"]),
+        ]
+        return out
+
+    def app(self) -> Starlette:
+        @asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            await self.startup()
+            try:
+                yield
+            finally:
+                await self.shutdown()
+
+        middleware = []
+        origins = self.settings.cors_origins
+        if origins:
+            from starlette.middleware.cors import CORSMiddleware
+
+            middleware.append(
+                Middleware(
+                    CORSMiddleware,
+                    allow_origins=origins,
+                    allow_methods=["GET", "POST", "OPTIONS"],
+                    allow_headers=["authorization", "content-type", "x-api-key"],
+                )
+            )
+        app = Starlette(
+            routes=self.routes(),
+            middleware=middleware,
+            lifespan=lifespan,
+            exception_handlers={404: self.not_found, 405: self.not_found},
+        )
+        app.state.gateway = self
+        return app
+
+
+class _Denied(Exception):
+    """Carries the admission error through ``_fail`` (counted like every other error)."""
+
+    def __init__(self, reply: ErrorReply) -> None:
+        super().__init__(reply.message)
+        self.reply = reply
+
+
+def _problem_code(problem: RequestProblem) -> str:
+    if problem.status == 404:
+        return "model_not_found"
+    if problem.param is not None and "does not let a request set" in problem.message:
+        return "forbidden_parameter"
+    if "larger than" in problem.message:
+        return "request_too_large"
+    return "invalid_request"
+
+
+def _too_large(size: int, limit: int) -> RequestProblem:
+    return RequestProblem(
+        f"the request body ({size} bytes) is larger than this gateway accepts ({limit} bytes, "
+        "[gateway] max_body_bytes)"
+    )
+
+
+def _chunk_json(chunk: Any) -> bytes:
+    return chunk.__pydantic_serializer__.to_json(chunk)  # type: ignore[no-any-return]
+
+
+def _text_chunk_json(chunk: Any) -> bytes:
+    return to_json(text_completion_chunk(chunk))
+
+
+def create_app(
+    config: RouterConfig,
+    *,
+    master_key: str | None = None,
+    router: AsyncRouter | None = None,
+    engine: str = "aiohttp",
+) -> Starlette:
+    """The gateway's ASGI app for ``config`` (``master_key``: the one key it accepts)."""
+    return Gateway(config, master_key=master_key, router=router, engine=engine).app()
+
+
+def create_app_from_env() -> Starlette:
+    """The app for ASGI servers' factory mode (``uvicorn --factory``, granian ``--factory``).
+
+    The config file is ``$LLMROUTER_CONFIG`` (else ``./llmrouter.toml``): llmrouter's TOML or a
+    LiteLLM proxy YAML. The master key is read from the variable ``[gateway] master_key_env``
+    names; a key missing from it stops the start rather than serving without one.
+    """
+    from llmrouter_gateway.server import load_for_serving
+
+    loaded = load_for_serving(os.environ.get(CONFIG_ENV) or None)
+    return create_app(loaded.config, master_key=loaded.master_key)
