@@ -51,8 +51,7 @@ def reference(provider_id: str, model: str, usage: Any) -> Decimal:
 
 @pytest.fixture(autouse=True)
 def _fresh_prices() -> Any:
-    costmod._rates.clear()
-    costmod._unknown_logged.clear()
+    costmod._forget_prices()
     yield
     for route in list(costmod.registered_prices()):
         costmod.unregister_price(route)
@@ -145,6 +144,62 @@ def test_register_price_overrides_the_database() -> None:
     assert costmod.cost_of("together_ai", PROVIDER_MODEL, usage) == reference(
         "together", PROVIDER_MODEL, usage
     )
+
+
+def test_a_route_priced_once_is_priced_again_without_the_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A flat-priced route keeps the rates that priced it (cost_of's lookups skipped), for as
+    long as the database entry they came from; a price registered later still wins, and the
+    response's model, when the route's own has no price, is remembered the same way."""
+    reads: list[tuple[str, str]] = []
+    read_rates = costmod._read_rates
+
+    def counting(provider_id: str, model: str) -> Any:
+        reads.append((provider_id, model))
+        return read_rates(provider_id, model)
+
+    now = [1000.0]
+
+    class Clock:
+        @staticmethod
+        def monotonic() -> float:
+            return now[0]
+
+    lookups: list[str] = []
+    database_cost = costmod._database_cost
+
+    def looking(provider_id: str, model: str, counts: Any) -> Any:
+        lookups.append(model)
+        return database_cost(provider_id, model, counts)
+
+    monkeypatch.setattr(costmod, "_read_rates", counting)
+    monkeypatch.setattr(costmod, "_database_cost", looking)
+    monkeypatch.setattr(costmod, "time", Clock)
+    usage = Usage(prompt_tokens=1_234, completion_tokens=56)
+    expected = reference("together", PROVIDER_MODEL, usage)
+    assert costmod.cost_of("together_ai", PROVIDER_MODEL, usage) == expected
+    other = Usage(prompt_tokens=7, completion_tokens=3_000)
+    assert costmod.cost_of("together_ai", PROVIDER_MODEL, other) == reference(
+        "together", PROVIDER_MODEL, other
+    )
+    assert reads == [("together", PROVIDER_MODEL)]
+    assert lookups == [PROVIDER_MODEL]  # the second cost went straight to the rates
+    # An alias the database does not know, answered by a model it does.
+    alias = "my-alias-of-llama"
+    assert costmod.cost_of("together_ai", alias, usage, response_model=PROVIDER_MODEL) == expected
+    assert costmod.cost_of("together_ai", alias, usage, response_model=PROVIDER_MODEL) == expected
+    assert reads == [("together", PROVIDER_MODEL), ("together", alias)]
+    assert lookups == [PROVIDER_MODEL, alias, PROVIDER_MODEL]
+    # A price registered afterwards wins over the remembered rates, and leaves with them.
+    llmrouter.register_price(MODEL, input_cost_per_mtok=1, output_cost_per_mtok=2)
+    assert costmod.cost_of("together_ai", PROVIDER_MODEL, usage) == Decimal("0.001346")
+    costmod.unregister_price(MODEL)
+    assert costmod.cost_of("together_ai", PROVIDER_MODEL, usage) == expected
+    # After the database entry's lifetime, the database is asked again.
+    now[0] += costmod._RATES_TTL_S + 1
+    assert costmod.cost_of("together_ai", PROVIDER_MODEL, usage) == expected
+    assert reads[-1] == ("together", PROVIDER_MODEL) and len(reads) == 3
 
 
 @pytest.mark.parametrize(

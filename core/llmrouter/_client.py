@@ -520,7 +520,10 @@ def cache_lookup(hooks: ProviderHooks, call: Call, request: HTTPRequest) -> Any:
     if call.operation == "list_models":
         return None
     try:
-        hit = _no_awaitable(hooks.cache_lookup(call=call, request=request, asynchronous=False))
+        hit = hooks.cache_lookup(call=call, request=request, asynchronous=False)
+        if hit is None:  # a miss: nothing to check
+            return None
+        hit = _no_awaitable(hit)
     except Exception as exc:
         _cache_failed("lookup", exc, call)
         return None

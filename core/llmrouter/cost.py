@@ -70,6 +70,8 @@ _ZERO = Decimal(0)
 #: How long the per-unit prices of a model are reused before genai-prices is asked again (a
 #: price may change on a date the database knows).
 _RATES_TTL_S = 3600.0
+#: How many routes :data:`_routes` remembers before it starts again (a bound for odd callers).
+_ROUTES_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +220,12 @@ def usage_counts(usage: Any) -> tuple[int, int, int, int] | None:
 #: (genai-prices provider id, model) -> (expiry, per-unit prices or None when tiered/unknown)
 _rates: dict[tuple[str, str], tuple[float, _Rates | LookupError | None]] = {}
 _unknown_logged: set[str] = set()
+#: (provider, model, response_model) -> the ``_rates`` entry that priced it last: the route's
+#: answer to everything :func:`cost_of` looks up before the arithmetic (the provider's id, the
+#: database entry of the model or the response's model), kept as long as that entry. Costs are
+#: read at the end of a call, with cold CPU caches, where those steps took about a third of
+#: the cost's time (docs/performance.md).
+_routes: dict[tuple[str, str, str | None], tuple[float, _Rates]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +304,32 @@ def _database_cost(
     return rates.cost(counts)
 
 
+def _remember(
+    provider: str,
+    model: str,
+    response_model: str | None,
+    entry: tuple[float, _Rates | LookupError | None] | None,
+) -> None:
+    """Keep the flat rates that priced this route for the next cost (tiered ones go through
+    genai-prices every time and are not kept)."""
+    if entry is None:
+        return
+    expiry, found = entry
+    if isinstance(found, _Rates):
+        if len(_routes) >= _ROUTES_MAX:
+            _routes.clear()
+        _routes[(provider, model, response_model)] = (expiry, found)
+
+
+def _forget_prices() -> None:
+    """Drop every price read from genai-prices (the next cost reads the database again) and
+    the record of routes already reported as unpriced; prices set with :func:`register_price`
+    stay. For tests, which must not see each other's prices."""
+    _routes.clear()
+    _rates.clear()
+    _unknown_logged.clear()
+
+
 def _unknown(route: str, why: str) -> None:
     if route in _unknown_logged:
         return
@@ -324,6 +358,9 @@ def cost_of(
         prices = _overrides.get(f"{provider}/{model}")
     if prices is not None:
         return prices.cost(counts)
+    known = _routes.get((provider, model, response_model))
+    if known is not None and known[0] >= time.monotonic():
+        return known[1].cost(counts)
     route = f"{provider}/{model}"
     if sys.version_info < (3, 11):  # genai-prices needs Python 3.11
         _unknown(
@@ -344,6 +381,7 @@ def cost_of(
         if name:
             cost = _database_cost(provider_id, name, counts)
             if cost is not None:
+                _remember(provider, model, response_model, _rates.get((provider_id, name)))
                 return cost
     _unknown(
         route,

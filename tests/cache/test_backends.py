@@ -253,3 +253,28 @@ def test_redis_down_raises_fast() -> None:
     with pytest.raises(redis.ConnectionError):
         backend.get("k")
     backend.close()
+
+
+def test_memory_keeps_objects_by_reference_and_gives_bytes_to_get(clock: Any) -> None:
+    """``set_object`` keeps the object itself (the response cache stores an entry object there
+    and so builds no envelope); ``get`` still honours the bytes contract through ``__bytes__``,
+    and objects age and leave the LRU like bytes do."""
+
+    class Blob:
+        def __bytes__(self) -> bytes:
+            return b"as bytes"
+
+    backend = MemoryBackend(2, timer=clock)
+    blob = Blob()
+    backend.set_object("o", blob, 5)
+    assert backend.get_object("o") is blob
+    assert backend.get("o") == b"as bytes"
+    backend.set("b", bytearray(b"raw"), None)
+    assert backend.get_object("b") == b"raw" and type(backend.get_object("b")) is bytes
+    backend.get_object("o")  # o is now the most recently used
+    backend.set_object("n", Blob(), None)
+    assert backend.get_object("b") is None and backend.get_object("o") is blob
+    clock.advance(5)
+    assert backend.get_object("o") is None and len(backend) == 1
+    with pytest.raises(InvalidRequestError, match="ttl"):
+        backend.set_object("x", blob, 0)

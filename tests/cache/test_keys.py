@@ -177,3 +177,36 @@ def test_the_key_is_the_sha256_of_the_documented_json(namespace: str | None) -> 
         allow_nan=False,
     )
     assert cache_key(call, request, namespace) == hashlib.sha256(document.encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"messages": [{"role": "user", "content": 'tab\t, quote ", é, 🙂, \u2028'}]},
+        {"b": [1, 2.5, -0.0, 1e-7, 1e300, 10**30, True, False, None], "a": {"z": {}, "y": []}},
+        {"nested": [[{"k": "v", "a": [{"c": 1, "b": 2}]}]], "n": 3},
+        {"float": 0.1 + 0.2, "int-keyed": {"1": 1, "10": 2, "2": 3}},
+    ],
+)
+def test_the_key_text_is_json_dumps_canonical_text(body: dict[str, Any]) -> None:
+    """The key's encoder (CPython's C encoder, built once) and hash (the built-in SHA-256) give
+    what json.dumps and hashlib give, for text, numbers and nesting of every kind."""
+    call = _call()
+    request = _request(json=body)
+    document = json.dumps(
+        key_document(call, request),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
+    assert cache_key(call, request) == hashlib.sha256(document.encode()).hexdigest()
+
+
+def test_a_body_that_cannot_be_encoded_is_refused_by_the_key() -> None:
+    circular: dict[str, Any] = {"messages": []}
+    circular["messages"].append(circular)
+    with pytest.raises((ValueError, RecursionError)):
+        cache_key(_call(), _request(json=circular))
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        cache_key(_call(), _request(json={"messages": [object()]}))

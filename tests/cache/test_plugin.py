@@ -276,3 +276,56 @@ def test_bad_arguments_are_clear_errors(
         enable_cache(*args, host=host, **kwargs)
     assert info.value.param == param
     assert host.pm.get_plugin(PLUGIN_NAME) is None
+
+
+def test_a_hit_is_a_copy_no_caller_can_change_the_next_one(clock: Any) -> None:
+    """The memory backend keeps a snapshot (the answer's JSON), not the answer: changing the
+    stored answer after the store, or a hit after the lookup, does not change later hits."""
+    cache = _cache(clock)
+    answer = _answer("the original")
+    _store(cache, _call(), _request(), answer)
+    answer.choices[0].message.content = "changed by its caller"
+    answer.choices.append(answer.choices[0])
+    first = _lookup(cache, _call(), _request())
+    assert first.choices[0].message.content == "the original" and len(first.choices) == 1
+    first.choices[0].message.content = "changed by the first hit's caller"
+    first.usage.completion_tokens = 999
+    second = _lookup(cache, _call(), _request())
+    assert second.choices[0].message.content == "the original"
+    assert second.usage.completion_tokens == 2
+    assert second is not first and second.choices[0] is not first.choices[0]
+
+
+def test_memory_entries_read_as_the_shared_backends_value(clock: Any, tmp_path: Path) -> None:
+    """What the memory backend keeps reads (``backend.get``) exactly as what SQLite and Redis
+    store: one format, whichever backend."""
+    memory = MemoryBackend(4, timer=clock)
+    sqlite = SQLiteBackend(tmp_path / "c.sqlite3")
+    for backend in (memory, sqlite):
+        _store(ResponseCache(backend, clock=clock), _call(), _request(), _answer())
+    key = cache_key(_call(), _request())
+    assert memory.get(key) == sqlite.get(key)
+    assert not isinstance(memory.get_object(key), bytes)  # kept as an entry, not its bytes
+    sqlite.close()
+
+
+def test_memory_entry_of_another_kind_is_an_error(clock: Any) -> None:
+    """A memory entry whose kind does not match the call (only possible by writing the backend
+    directly) is counted as an error and the call goes upstream, as for the bytes backends."""
+    backend = MemoryBackend(4, timer=clock)
+    cache = ResponseCache(backend, clock=clock)
+    _store(cache, _call(), _request(), _answer())
+    key = cache_key(_call(), _request())
+    entry = backend.get_object(key)
+    backend.set_object(key, entry._replace(kind="embedding"), None)  # type: ignore[union-attr]
+    assert _lookup(cache, _call(), _request()) is None
+    assert cache.stats.errors == 1 and cache.stats.hits == 0
+
+
+def test_s_maxage_applies_to_memory_entries(clock: Any) -> None:
+    cache = _cache(clock)
+    _store(cache, _call(), _request(), _answer())
+    clock.advance(30)
+    assert _lookup(cache, _call(cache={"s-maxage": 60}), _request()) is not None
+    assert _lookup(cache, _call(cache={"s-maxage": 10}), _request()) is None
+    assert cache.stats == CacheStats(hits=1, misses=1, stores=1, errors=0)

@@ -20,12 +20,11 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
-
-from cachetools import LRUCache
 
 from llmrouter.errors import InvalidRequestError
 
@@ -103,12 +102,13 @@ def _check_ttl(ttl: float | None) -> float | None:
 class MemoryBackend:
     """An LRU of at most ``maxsize`` entries in this process, each with its own expiry.
 
-    Built on :class:`cachetools.LRUCache` behind a lock (the cachetools classes are not
-    thread-safe, and one cache serves every thread of a Router). Each entry keeps its expiry
-    time and an expired entry is dropped when it is read: cachetools' ``TLRUCache`` does the same
-    with a heap of expiry times kept on every write, which cost twice as much per stored answer
-    (docs/performance.md) for nothing an LRU does not already bound. ``timer`` is the clock
-    expiry is measured on (tests pass a fake one instead of sleeping).
+    An :class:`collections.OrderedDict` behind a lock (one cache serves every thread of a
+    Router): a read moves its entry to the end, a write past ``maxsize`` drops the first, all
+    three C operations. ``cachetools.LRUCache``, used before, cost 6 to 8 us per stored answer
+    inside a call, its ``TLRUCache`` (a heap of expiry times) twice that (docs/performance.md).
+    Each entry keeps its expiry time and an expired entry is dropped when it is read; the LRU
+    already bounds how many wait for that. ``timer`` is the clock expiry is measured on (tests
+    pass a fake one instead of sleeping).
     """
 
     name = "memory"
@@ -122,24 +122,43 @@ class MemoryBackend:
         self.maxsize = maxsize
         self._timer = timer
         self._lock = threading.Lock()
-        self._data: LRUCache[str, tuple[bytes, float]] = LRUCache(maxsize=maxsize)
+        self._data: OrderedDict[str, tuple[object, float]] = OrderedDict()
 
     def get(self, key: str) -> bytes | None:
+        value = self.get_object(key)
+        if value is None or type(value) is bytes:
+            return value
+        return bytes(value)  # type: ignore[call-overload,no-any-return]
+
+    def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        self.set_object(key, value if type(value) is bytes else bytes(value), ttl)
+
+    def get_object(self, key: str) -> object | None:
+        """What :meth:`set_object` (or :meth:`set`) stored under ``key``, the object itself;
+        ``None`` when absent or expired."""
         with self._lock:
             item = self._data.get(key)
             if item is None:
                 return None
-            if item[1] <= self._timer():
+            if item[1] != math.inf and item[1] <= self._timer():
                 del self._data[key]
                 return None
+            self._data.move_to_end(key)
         return item[0]
 
-    def set(self, key: str, value: bytes, ttl: float | None) -> None:
-        ttl = _check_ttl(ttl)
-        expires = math.inf if ttl is None else self._timer() + ttl
-        item = (value if type(value) is bytes else bytes(value), expires)
+    def set_object(self, key: str, value: object, ttl: float | None) -> None:
+        """Keep ``value`` itself, not bytes: the response cache stores an entry object here and
+        so skips building the envelope that a shared backend needs (docs/performance.md).
+        ``value`` is kept by reference, so it must not change afterwards; :meth:`get` returns
+        ``bytes(value)``, so give it a ``__bytes__`` when it is not bytes."""
+        expires = math.inf if ttl is None else self._timer() + _check_ttl(ttl)  # type: ignore[operator]
+        item = (value, expires)
+        data = self._data
         with self._lock:
-            self._data[key] = item
+            data[key] = item
+            data.move_to_end(key)
+            if len(data) > self.maxsize:
+                data.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:

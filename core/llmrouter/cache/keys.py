@@ -14,9 +14,10 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import importlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
@@ -85,6 +86,51 @@ _ENCODER = json.JSONEncoder(
 )
 
 
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _sorted_c_encoder() -> Callable[[Any, int], Any]:
+    """``_ENCODER.encode`` without its Python layers: CPython's C encoder, built once.
+
+    ``JSONEncoder.encode`` builds a new C encoder and a circular-reference dict on every call;
+    inside a call (cold caches) that was half the key's cost (docs/performance.md). The C encoder
+    is also what ``json.dumps`` uses, so the text is the same to the byte. Without the dict, a
+    circular body ends in ``RecursionError`` (reported like json's ``ValueError``: as a cache
+    error, after which the core refuses the body itself). Called as ``encoder(value, 0)``, it
+    returns the text's pieces."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - only interpreters without the _json accelerator
+        return lambda value, _level: (_ENCODER.encode(value),)
+    # markers, default, string encoder, indent, separators, sort_keys, skipkeys, allow_nan
+    encoder: Callable[[Any, int], Any] = make(
+        None, _not_json, json.encoder.encode_basestring, None, ":", ",", True, False, False
+    )
+    return encoder
+
+
+_ENCODE_SORTED: Final = _sorted_c_encoder()
+
+
+def _builtin_sha256() -> Callable[[bytes], Any]:
+    """CPython's own SHA-256 rather than OpenSSL's: the same digest, but ``hashlib.sha256``
+    on OpenSSL 3 fetches the algorithm anew on every call (Python before 3.12), which took 7 to
+    8 us of a call against under 3 us for the built-in module (docs/performance.md)."""
+    for name in ("_sha2", "_sha256"):  # 3.12+, then 3.10-3.11
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        constructor = getattr(module, "sha256", None)
+        if constructor is not None and constructor(b"").hexdigest() == _EMPTY_SHA256:
+            return constructor  # type: ignore[no-any-return]
+    return hashlib.sha256  # pragma: no cover - an interpreter built without the module
+
+
+_EMPTY_SHA256: Final = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+_sha256 = _builtin_sha256()
+
+
 def cache_key(call: Call, request: HTTPRequest, namespace: str | None = None) -> str:
     """The key of ``call`` as sent in ``request``: 64 hex digits, the sha256 of the canonical
     JSON of :func:`key_document`.
@@ -92,31 +138,28 @@ def cache_key(call: Call, request: HTTPRequest, namespace: str | None = None) ->
     The document's fixed part (everything but the body) is encoded once per route and kept
     (:func:`_head`); only the body is encoded per call. The text hashed is exactly the
     canonical JSON of the whole document: ``"body"`` sorts first among its keys."""
-    head = _head(
-        namespace,
-        call.operation,
-        call.provider,
-        call.model,
-        request.method.upper(),
-        _origin(request.url),
-    )
-    body = _ENCODER.encode(_body(request.json))
-    return hashlib.sha256(f'{{"body":{body},{head}'.encode()).hexdigest()
+    head = _head(namespace, call.operation, call.provider, call.model, request.method, request.url)
+    body = request.json
+    if type(body) is not dict or "stream" in body or "stream_options" in body:
+        body = _body(body)
+    text = "".join(_ENCODE_SORTED(body, 0))
+    return _sha256(f'{{"body":{text},{head}'.encode()).hexdigest()  # type: ignore[no-any-return]
 
 
 @functools.lru_cache(maxsize=1024)
 def _head(
-    namespace: str | None, operation: str, provider: str, model: str, method: str, origin: str
+    namespace: str | None, operation: str, provider: str, model: str, method: str, url: str
 ) -> str:
-    """The canonical JSON of the document without its body, minus the opening brace."""
+    """The canonical JSON of the document without its body, minus the opening brace. Keyed by
+    the whole URL (a route has one or two), so the origin is parsed once per URL, not per call."""
     fixed = {
         "v": KEY_VERSION,
         "namespace": namespace,
         "operation": operation,
         "provider": provider,
         "model": model,
-        "method": method,
-        "origin": origin,
+        "method": method.upper(),
+        "origin": _origin(url),
     }
     return _ENCODER.encode(fixed)[1:]
 

@@ -55,6 +55,9 @@ SCOPE_NAME = "llmrouter_otel"
 _VERSION = "0.1.0"
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+#: The OpenTelemetry API's variable naming a TracerProvider class to load on first use.
+_PROVIDER_ENV = "OTEL_PYTHON_TRACER_PROVIDER"
+_UNKNOWN = object()
 
 
 def _env_capture() -> bool:
@@ -89,6 +92,9 @@ class OTelPlugin:
             )
         self._capture_content = capture_content
         self._tracer_provider = tracer_provider
+        self._env_provider = _PROVIDER_ENV in os.environ
+        #: Whether the last span was recorded (see _record); a plain flag, any thread may flip it.
+        self._recording = True
         # With the global provider this is a proxy tracer: it follows a provider set later.
         self._tracer: Tracer = trace.get_tracer(
             SCOPE_NAME, _VERSION, tracer_provider=tracer_provider
@@ -130,9 +136,18 @@ class OTelPlugin:
 
     def _tracing_off(self) -> bool:
         """No provider was given and the application configured none: every span would be a
-        no-op, so the outcome is not even read (its cost, for one, is computed when read)."""
+        no-op, so the outcome is not even read (its cost, for one, is computed when read).
+
+        Asked on every call. ``trace.get_tracer_provider()`` looks up
+        ``OTEL_PYTHON_TRACER_PROVIDER`` in ``os.environ`` each time no global provider is set,
+        about half of what this plugin cost a call with tracing off (docs/performance.md). So
+        the API's global is read first: while it is unset and the variable was not set when the
+        plugin was made, no provider can be in use. A variable set later is seen as soon as
+        anything asks the API for its provider (an application's own ``trace.get_tracer``)."""
         if self._tracer_provider is not None:
             return False
+        if not self._env_provider and getattr(trace, "_TRACER_PROVIDER", _UNKNOWN) is None:
+            return True
         return isinstance(
             trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
         )
@@ -150,35 +165,47 @@ class OTelPlugin:
             # (what spans take): keep every attempt inside its call whatever the two drifted.
             start_ns = min(start_ns, log[0].start_ns)
             end_ns = max(end_ns, log[-1].end_ns)
-        # What a sampler may decide on (the conventions' "sampling-relevant" attributes) goes in
-        # at the start; the rest is built only for a span that is recorded.
+        # What a sampler may decide on (the conventions' "sampling-relevant" attributes) is
+        # known at the start. The rest is built only for a span that will be recorded: handed
+        # to start_span with them when the last span was recorded (one attribute set built by
+        # the SDK instead of two: a fifth of a recorded span's cost, docs/performance.md), set
+        # once the span says it records otherwise (a sampler dropping most spans then costs no
+        # attribute building for the dropped ones).
+        attrs = _sampling_attributes(call.operation, call.provider, call.model, call.api_base)
+        upfront = self._recording
+        if upfront:
+            attrs.update(_call_attributes(outcome))
         span = tracer.start_span(
             _span_name(call.operation, call.model),
             kind=SpanKind.CLIENT,
             start_time=start_ns,
-            attributes=_sampling_attributes(
-                call.operation, call.provider, call.model, call.api_base
-            ),
+            attributes=attrs,
         )
-        if not span.is_recording():
+        recording = span.is_recording()
+        if recording is not upfront:
+            self._recording = recording
+        if not recording:
             span.end(end_time=end_ns)
             return
-        secrets = call_secret_values(call.api_key)
         try:
-            attrs = _call_attributes(outcome)
-            if self.capture_content:
-                attrs.update(_content_attributes(outcome, secrets))
-            span.set_attributes(attrs)
+            later = {} if upfront else _call_attributes(outcome)
             error = outcome.error
-            if not outcome.cache_hit:
+            capture = self.capture_content
+            secrets: Sequence[str] = ()
+            if log or error is not None or capture:
+                secrets = call_secret_values(call.api_key)
+            if capture:
+                later.update(_content_attributes(outcome, secrets))
+            if later:
+                span.set_attributes(later)
+            if log and not outcome.cache_hit:
                 parent = trace.set_span_in_context(span)
-                if log:
-                    for record in log:
-                        if record is log[-1] and record.error is None and error is None:
-                            # The attempt that answered: the outcome's status and request id
-                            # are its own (its record only carries them for a failure).
-                            record = _answered(record, outcome)
-                        self._attempt_span(parent, call, record, secrets)
+                for record in log:
+                    if record is log[-1] and record.error is None and error is None:
+                        # The attempt that answered: the outcome's status and request id are
+                        # its own (its record only carries them for a failure).
+                        record = _answered(record, outcome)
+                    self._attempt_span(parent, call, record, secrets)
             if error is not None:
                 _set_error(span, error, secrets)
         finally:

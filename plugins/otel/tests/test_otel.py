@@ -557,3 +557,105 @@ def test_without_a_tracer_the_plugin_keeps_the_core_shortcut() -> None:
         assert host.provider_hooks("together_ai").success_end_idle()
         llmrouter_otel.instrument(tracer_provider=TracerProvider(), host=host)
         assert not host.provider_hooks("together_ai").success_end_idle()
+
+
+class _EveryOther:
+    """A sampler that records every other span it is asked about, and remembers the attributes
+    it was shown (what a sampler may decide on)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.shown: list[dict[str, Any]] = []
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> Any:
+        from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
+
+        attributes = kwargs.get("attributes", args[4] if len(args) > 4 else None)
+        self.shown.append(dict(attributes or {}))
+        self.asked += 1
+        record = self.asked % 2 == 1
+        return SamplingResult(Decision.RECORD_AND_SAMPLE if record else Decision.DROP, attributes)
+
+    def get_description(self) -> str:
+        return "every other span"
+
+
+def test_attributes_are_the_same_whether_given_at_the_start_or_set_later(
+    emu: TogetherEmulator, where: dict[str, Any]
+) -> None:
+    """After a recorded span the plugin hands every attribute to start_span; after a dropped
+    one it starts with the sampling attributes only and sets the rest on a recorded span. A
+    sampler that alternates exercises both: every recorded span carries the same set."""
+    from llmrouter_together.plugin import provider as together
+
+    sampler = _EveryOther()
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider(sampler=sampler)  # type: ignore[arg-type]
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    host = PluginHost(autoload=False)
+    host.register_provider("together_ai", together)
+    plugin = OTelPlugin(tracer_provider=tracer_provider)
+    host.register_plugin(plugin)
+    with llmrouter.Router(plugin_host=host) as router:
+        for _ in range(5):
+            router.completion(ROUTE, MESSAGES, max_tokens=5, **where)
+    tracer_provider.shutdown()
+    spans = list(exporter.get_finished_spans())
+    assert sampler.asked == 5 and len(spans) == 3  # calls 1, 3 and 5 were recorded
+    # Call 1 followed a recorded span (the initial guess): all attributes at the start. Call 2
+    # was dropped with them; call 3 followed a drop: sampling attributes only, the rest set.
+    assert "gen_ai.usage.input_tokens" in sampler.shown[0]
+    assert "gen_ai.usage.input_tokens" not in sampler.shown[2]
+    assert sampler.shown[2]["gen_ai.request.model"] == MODEL
+    keys = [set(attrs(s)) for s in spans]
+    assert keys[0] == keys[1] == keys[2]
+    assert {"gen_ai.usage.input_tokens", "llmrouter.attempts", "server.port"} <= keys[1]
+    assert [attrs(s)["gen_ai.request.max_tokens"] for s in spans] == [5, 5, 5]
+
+
+def test_a_global_provider_set_later_turns_tracing_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The idle check reads the API's global provider before asking the API (which looks up an
+    environment variable on each call): a provider the application sets after instrument()
+    still turns tracing on at once. The global can be set only once per process, so the test
+    puts a provider in the API's variable and takes it out again."""
+    from opentelemetry import trace
+
+    plugin = OTelPlugin()
+    assert plugin.call_end_idle()
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", tracer_provider)
+    assert not plugin.call_end_idle()
+    plugin.llmrouter_call_end(
+        outcome=CallOutcome(Call(operation="chat", provider="together_ai", model="m"))
+    )
+    assert [s.name for s in exporter.get_finished_spans()] == ["chat m"]
+    monkeypatch.undo()
+    assert plugin.call_end_idle()
+
+
+def test_the_environment_variable_of_a_provider_makes_the_plugin_ask_the_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With OTEL_PYTHON_TRACER_PROVIDER set, the API would load that provider on first use:
+    the plugin then always asks the API rather than trusting the unset global."""
+    from opentelemetry import trace
+
+    asked: list[bool] = []
+
+    def get_tracer_provider() -> Any:
+        asked.append(True)
+        return trace.NoOpTracerProvider()
+
+    monkeypatch.setenv("OTEL_PYTHON_TRACER_PROVIDER", "sdk_tracer_provider")
+    monkeypatch.setattr(trace, "get_tracer_provider", get_tracer_provider)
+    plugin = OTelPlugin(tracer_provider=None)
+    asked.clear()
+    assert plugin.call_end_idle() and asked
+    monkeypatch.delenv("OTEL_PYTHON_TRACER_PROVIDER")
+    plugin = OTelPlugin()
+    asked.clear()
+    assert plugin.call_end_idle() and not asked
