@@ -206,7 +206,7 @@ class _RouterBase:
                     elif key == "cache":
                         call.cache = _validate_cache(value)
                     else:
-                        call.metadata.update(_validate_mapping(value, "metadata"))
+                        call.metadata.update(_validate_metadata(value))
         budget = self._budget
         if budget is not None and operation != "list_models":
             budget.check()
@@ -673,6 +673,26 @@ def _check_client_args(timeout: object, http_client: object) -> None:
             "the router builds. Set it on your client (httpx.Client(timeout=...)) or per call "
             "(completion(..., timeout=...))"
         )
+
+
+#: ``metadata`` keys the core itself writes for a routed call (and reads for logs, CallInfo and
+#: the cost): a caller's value would masquerade as the router's (another deployment's name in
+#: the logs, a price of its own choosing that the spend cap then trusts).
+_RESERVED_METADATA = frozenset({"alias", "deployment", "attempts", "prices"})
+
+
+def _validate_metadata(value: object) -> dict[str, Any]:
+    metadata = _validate_mapping(value, "metadata")
+    taken = sorted(
+        k for k in metadata if k in _RESERVED_METADATA or str(k).startswith("llmrouter.")
+    )
+    if taken:
+        raise InvalidRequestError(
+            f"metadata key(s) {', '.join(map(repr, taken))} are llmrouter's own (it sets them "
+            "for routed calls: alias, deployment, attempts, prices, llmrouter.*); use other names",
+            param="metadata",
+        )
+    return metadata
 
 
 def _validate_mapping(value: object, name: str) -> dict[str, Any]:

@@ -465,6 +465,8 @@ class CallPlan:
         self._wait = 0.0
         self._stop: BaseException | None = None
         self._skipped: dict[str, str] = {}
+        #: Seconds until an rpm-limited deployment frees a slot, when that is what stopped the call.
+        self._rpm_free: float | None = None
         self._budget_spent = False
 
     def next(self) -> Step:
@@ -500,6 +502,7 @@ class CallPlan:
                 if slot is not None:
                     rpm_wait = slot if rpm_wait is None else min(rpm_wait, slot)
                 self._alias_pos += 1
+            self._rpm_free = rpm_wait
             if (
                 rpm_wait is not None
                 and rpm_wait <= settings.retry_after_max
@@ -621,8 +624,15 @@ class CallPlan:
             skipped = "; ".join(f"{n}: {why}" for n, why in self._skipped.items())
             message += f". Skipped: {skipped}"
             if not attempts:
+                # When an rpm slot frees up is known: a caller (the gateway's retry-after)
+                # can wait that long instead of guessing.
                 attempts = [
-                    (n, RateLimitError(f"deployment {n} skipped: {why}"))
+                    (
+                        n,
+                        RateLimitError(
+                            f"deployment {n} skipped: {why}", retry_after=self._rpm_free
+                        ),
+                    )
                     for n, why in self._skipped.items()
                 ]
         if self._budget_spent:

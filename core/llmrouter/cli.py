@@ -789,7 +789,9 @@ def _add_plugin_commands(commands: Commands, err: TextIO) -> None:
             for impl in pm.hook.llmrouter_add_commands.get_hookimpls():
                 if impl.plugin is module:
                     impl.function(commands=commands)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit at import included: one plugin, not the CLI
             problem = f"{type(exc).__name__}: {_one_line(str(exc))}"
             _COMMAND_ERRORS.append((ep.name, ep.value, problem))
             _write(
@@ -797,8 +799,25 @@ def _add_plugin_commands(commands: Commands, err: TextIO) -> None:
             )
 
 
-def build_parser(err: TextIO | None = None) -> argparse.ArgumentParser:
-    """The whole command line: the built-in commands, then those of command plugins."""
+#: Commands that need no command plugin loaded: ``llmrouter chat ...`` does not pay for
+#: importing every installed command plugin (``plugins`` and ``--help`` do, to list them).
+_BUILT_IN_ONLY = frozenset({"chat", "models", "templates"})
+
+
+def _needs_command_plugins(argv: Sequence[str]) -> bool:
+    words = [a for a in argv if not a.startswith("-")]
+    if not words:
+        return "--version" not in argv
+    if words[0] in _BUILT_IN_ONLY:
+        return False
+    return not (words[0] == "config" and words[1:2] == ["check"])
+
+
+def build_parser(
+    err: TextIO | None = None, *, load_plugins: bool = True
+) -> argparse.ArgumentParser:
+    """The whole command line: the built-in commands, then (``load_plugins``) those of command
+    plugins."""
     common = _Parser(add_help=False)
     common.add_argument(
         "--debug",
@@ -941,10 +960,11 @@ def build_parser(err: TextIO | None = None) -> argparse.ArgumentParser:
     )
     check.add_argument("file", nargs="?", help="the config file")
     check.set_defaults(func=cmd_config_check)
-    _add_plugin_commands(
-        Commands({"": sub, "config": csub}, common, sys.stderr if err is None else err),
-        sys.stderr if err is None else err,
-    )
+    if load_plugins:
+        _add_plugin_commands(
+            Commands({"": sub, "config": csub}, common, sys.stderr if err is None else err),
+            sys.stderr if err is None else err,
+        )
     return parser
 
 
@@ -969,8 +989,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
     out: TextIO = sys.stdout
     err: TextIO = sys.stderr
-    parser = build_parser(err)
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(err, load_plugins=_needs_command_plugins(words))
+    args = parser.parse_args(words)
     if not hasattr(args, "debug"):
         args.debug = False
     if args.debug:

@@ -125,3 +125,60 @@ def test_the_installed_gateway_adds_serve_and_convert(capsys: pytest.CaptureFixt
     assert capsys.readouterr().err == ""
     assert parser.parse_args(["serve", "--port", "0"]).port == 0
     assert parser.parse_args(["config", "convert", "x.yaml"]).file == "x.yaml"
+
+
+EXITING = """
+import sys
+sys.exit("this plugin exits at import")
+"""
+
+
+def test_a_plugin_that_exits_at_import_breaks_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "exiting_cmds.py").write_text(textwrap.dedent(EXITING), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("exiting_cmds", None)
+    real = metadata.entry_points
+
+    def fake(**kwargs: Any) -> Any:
+        if kwargs.get("group") == cli.COMMAND_GROUP:
+            return [metadata.EntryPoint("exiting", "exiting_cmds", cli.COMMAND_GROUP)]
+        return real(**kwargs)
+
+    monkeypatch.setattr(metadata, "entry_points", fake)
+    monkeypatch.delenv("LLMROUTER_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    assert cli.main(["plugins", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert "failed to load: SystemExit: this plugin exits at import" in captured.err
+    report = json.loads(captured.out)
+    assert [r["status"] for r in report["commands"]] == ["failed"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "loads"),
+    [
+        (["chat", "-m", "x", "hi"], False),
+        (["--debug", "models", "together_ai"], False),
+        (["templates", "list"], False),
+        (["config", "check", "f.toml"], False),
+        (["--version"], False),
+        (["config", "convert", "c.yaml"], True),
+        (["serve", "--port", "1"], True),
+        (["plugins"], True),
+        (["--help"], True),
+        ([], True),
+    ],
+)
+def test_only_commands_that_may_be_plugins_load_them(argv: list[str], loads: bool) -> None:
+    assert cli._needs_command_plugins(argv) is loads
+
+
+def test_a_built_in_command_does_not_import_command_plugins(
+    plugins: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``llmrouter templates list`` never imports a command plugin (one that is slow or broken
+    costs the built-in commands nothing)."""
+    assert cli.main(["templates", "list", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "good_cmds" not in sys.modules and "broken" not in captured.err

@@ -552,6 +552,8 @@ def test_rpm_full_everywhere_waits_for_a_slot_or_gives_up() -> None:
     assert trace == [("give_up", "AllDeploymentsFailedError")]
     assert "rpm limit" in str(result)
     assert isinstance(result.attempts[0][1], E.RateLimitError)
+    # and it says when a slot frees up (the gateway's retry-after)
+    assert result.attempts[0][1].retry_after == pytest.approx(60.0)
 
 
 def test_a_retry_never_breaks_the_rpm_limit() -> None:

@@ -19,13 +19,16 @@ under concurrency (docs/performance.md).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import ipaddress
 import logging
 import os
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from pydantic_core import from_json, to_json
@@ -34,7 +37,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmrouter import AsyncRouter
 from llmrouter.config import RouterConfig
@@ -64,7 +67,8 @@ _SSE_HEADERS = [
 ]
 _DONE = b"data: [DONE]\n\n"
 
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request], Awaitable[Any]]
+T = TypeVar("T")
 
 
 def _json_response(
@@ -106,6 +110,23 @@ class _SSEResponse:
                 self._on_disconnect()
             finally:
                 group.cancel_scope.cancel()
+
+
+class _HotPaths:
+    """In front of the Starlette app: the hot endpoints go straight to their handlers."""
+
+    def __init__(self, app: Starlette, routes: dict[tuple[str, str], Handler]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            handler = self.routes.get((scope["method"], scope["path"]))
+            if handler is not None:
+                response = await handler(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class Gateway:
@@ -174,6 +195,16 @@ class Gateway:
     def _admit(self, request: Request) -> ErrorReply | None:
         key = self._key
         if key is None:
+            # No key: local use only. `llmrouter serve` binds 127.0.0.1 then, but an ASGI
+            # server started by hand (uvicorn --factory) may listen anywhere.
+            client = request.scope.get("client")
+            if client and not _is_loopback(client[0]):
+                return gateway_error(
+                    403,
+                    "this gateway has no master key, so it answers only requests from this "
+                    "machine; its operator must set [gateway] master_key_env to serve others",
+                    code="local_only",
+                )
             return None
         headers = request.headers
         given = headers.get("authorization")
@@ -230,7 +261,45 @@ class Gateway:
 
     # --- answering ------------------------------------------------------------------------------
 
-    def _fail(self, endpoint: str, alias: str, started: float, exc: BaseException) -> Response:
+    async def _guarded(self, request: Request, call: Awaitable[T]) -> T:
+        """Await a router call; a client that disconnects meanwhile cancels it at once.
+
+        The body has been read, so the next ASGI message is the disconnect: one waiter task
+        per call watches for it (a task group would cost several times more per request) and
+        cancels this task, which closes the upstream request (the core is cancellation-safe).
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        gone = False
+
+        def on_message(waiter: asyncio.Future[Any]) -> None:
+            nonlocal gone
+            if waiter.cancelled() or waiter.exception() is not None:
+                return
+            if waiter.result().get("type") == "http.disconnect":
+                gone = True
+                task.cancel()
+
+        waiter = asyncio.ensure_future(request.receive())
+        waiter.add_done_callback(on_message)
+        try:
+            return await call
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            if sys.version_info >= (3, 11):
+                task.uncancel()
+            raise _ClientGone from None
+        finally:
+            waiter.remove_done_callback(on_message)
+            waiter.cancel()
+
+    def _fail(self, endpoint: str, alias: str, started: float, exc: BaseException) -> Any:
+        metrics = self.metrics
+        metrics.in_flight.dec()
+        if isinstance(exc, _ClientGone):
+            metrics.answered(endpoint, alias, 499, time.perf_counter() - started)
+            return _nothing
         if isinstance(exc, _Denied):
             reply = exc.reply
         elif isinstance(exc, RequestProblem):
@@ -239,7 +308,6 @@ class Gateway:
             reply = error_reply(exc)
             if reply.code == "internal_error":
                 log.error("llmrouter.gateway.internal_error on %s", endpoint, exc_info=exc)
-        metrics = self.metrics
         metrics.failed(endpoint, alias, reply.code)
         metrics.answered(endpoint, alias, reply.status, time.perf_counter() - started)
         return _error_response(reply)
@@ -273,6 +341,7 @@ class Gateway:
             finally:
                 with anyio.CancelScope(shield=True):
                     await stream.aclose()
+                metrics.in_flight.dec()
                 metrics.answered(endpoint, alias, state["status"], time.perf_counter() - started)
                 if state["status"] == 200:
                     metrics.usage(alias, stream.llmrouter, stream.usage)
@@ -281,59 +350,72 @@ class Gateway:
 
     def _done(self, endpoint: str, alias: str, started: float, response: Any) -> None:
         metrics = self.metrics
+        metrics.in_flight.dec()
         metrics.answered(endpoint, alias, 200, time.perf_counter() - started)
         metrics.usage(alias, response.llmrouter, response.usage)
 
-    async def chat(self, request: Request) -> Response | _SSEResponse:
+    async def _begin(self, request: Request, required: str) -> tuple[str, dict[str, Any]]:
+        """Admission and the body: ``(alias, params)``, or an exception for ``_fail``."""
+        self.metrics.in_flight.inc()
+        denied = self._admit(request)
+        if denied is not None:
+            raise _Denied(denied)
+        return call_params(await self._body(request), self.aliases, required=required)
+
+    async def chat(self, request: Request) -> Any:
         endpoint = "chat"
         started = time.perf_counter()
         alias = ""
         try:
-            denied = self._admit(request)
-            if denied is not None:
-                return self._fail(endpoint, alias, started, _Denied(denied))
-            alias, params = call_params(
-                await self._body(request), self.aliases, required="messages"
-            )
+            alias, params = await self._begin(request, "messages")
             messages = params.pop("messages")
+            router = self.router
             if params.pop("stream", False):
-                stream = await self.router.completion(alias, messages, stream=True, **params)
+                stream = await self._guarded(
+                    request, router.completion(alias, messages, stream=True, **params)
+                )
                 return self._stream(endpoint, alias, started, stream, _chunk_json)
-            response = await self.router.completion(alias, messages, **params)
-        except Exception as exc:
+            response = await self._guarded(request, router.completion(alias, messages, **params))
+        except BaseException as exc:
+            if not isinstance(exc, Exception | _ClientGone):
+                self.metrics.in_flight.dec()
+                raise
             return self._fail(endpoint, alias, started, exc)
         self._done(endpoint, alias, started, response)
         return _json_response(response.__pydantic_serializer__.to_json(response))
 
-    async def completions(self, request: Request) -> Response | _SSEResponse:
+    async def completions(self, request: Request) -> Any:
         endpoint = "completions"
         started = time.perf_counter()
         alias = ""
         try:
-            denied = self._admit(request)
-            if denied is not None:
-                return self._fail(endpoint, alias, started, _Denied(denied))
-            alias, params = call_params(await self._body(request), self.aliases, required="prompt")
+            alias, params = await self._begin(request, "prompt")
+            for key in ("messages", "logprobs"):
+                if key in params:
+                    raise RequestProblem(_NOT_ON_COMPLETIONS[key], param=key)
             messages = text_prompt_messages(params.pop("prompt"))
             params["prompt_template"] = RAW_PROMPT
+            router = self.router
             if params.pop("stream", False):
-                stream = await self.router.completion(alias, messages, stream=True, **params)
+                stream = await self._guarded(
+                    request, router.completion(alias, messages, stream=True, **params)
+                )
                 return self._stream(endpoint, alias, started, stream, _text_chunk_json)
-            response = await self.router.completion(alias, messages, **params)
-        except Exception as exc:
+            response = await self._guarded(request, router.completion(alias, messages, **params))
+        except BaseException as exc:
+            if not isinstance(exc, Exception | _ClientGone):
+                self.metrics.in_flight.dec()
+                raise
             return self._fail(endpoint, alias, started, exc)
         self._done(endpoint, alias, started, response)
         return _json_response(to_json(text_completion_body(response)))
 
-    async def embeddings(self, request: Request) -> Response:
+    async def embeddings(self, request: Request) -> Any:
         endpoint = "embeddings"
         started = time.perf_counter()
         alias = ""
         try:
-            denied = self._admit(request)
-            if denied is not None:
-                return self._fail(endpoint, alias, started, _Denied(denied))
-            alias, params = call_params(await self._body(request), self.aliases, required="input")
+            alias, params = await self._begin(request, "input")
             if params.pop("stream", False):
                 raise RequestProblem("embeddings cannot be streamed", param="stream")
             encoding = params.pop("encoding_format", None)
@@ -342,8 +424,13 @@ class Gateway:
                     f"'encoding_format' must be 'float' or 'base64', got {encoding!r}",
                     param="encoding_format",
                 )
-            response = await self.router.embedding(alias, params.pop("input"), **params)
-        except Exception as exc:
+            response = await self._guarded(
+                request, self.router.embedding(alias, params.pop("input"), **params)
+            )
+        except BaseException as exc:
+            if not isinstance(exc, Exception | _ClientGone):
+                self.metrics.in_flight.dec()
+                raise
             return self._fail(endpoint, alias, started, exc)
         self._done(endpoint, alias, started, response)
         if encoding == "base64":
@@ -434,7 +521,7 @@ class Gateway:
         ]
         return out
 
-    def app(self) -> Starlette:
+    def app(self) -> ASGIApp:
         @asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
             await self.startup()
@@ -449,11 +536,14 @@ class Gateway:
             from starlette.middleware.cors import CORSMiddleware
 
             middleware.append(
+                # Any request header: the OpenAI SDKs send their own (x-stainless-*,
+                # openai-organization...), and no cookie is ever accepted (credentials off).
                 Middleware(
                     CORSMiddleware,
                     allow_origins=origins,
                     allow_methods=["GET", "POST", "OPTIONS"],
-                    allow_headers=["authorization", "content-type", "x-api-key"],
+                    allow_headers=["*"],
+                    expose_headers=["retry-after", "x-request-id"],
                 )
             )
         app = Starlette(
@@ -463,7 +553,35 @@ class Gateway:
             exception_handlers={404: self.not_found, 405: self.not_found},
         )
         app.state.gateway = self
+        # A trailing slash is a 404, not a redirect built from the Host header.
+        app.router.redirect_slashes = False
+        if not middleware:
+            # The completion endpoints skip Starlette's middleware layers and route matching: their handlers answer every error themselves (measured: about 25 us a
+            # request, docs/performance.md). Everything else, and any request when CORS is on,
+            # goes through Starlette.
+            hot: dict[tuple[str, str], Handler] = {}
+            for prefix in ("/v1", ""):
+                hot[("POST", f"{prefix}/chat/completions")] = self.chat
+                hot[("POST", f"{prefix}/completions")] = self.completions
+                hot[("POST", f"{prefix}/embeddings")] = self.embeddings
+            return _HotPaths(app, hot)
         return app
+
+
+class _ClientGone(Exception):
+    """The client disconnected while its call was running; the call was cancelled."""
+
+
+async def _nothing(scope: Scope, receive: Receive, send: Send) -> None:
+    """The answer to a client that is gone: nothing to send."""
+
+
+_NOT_ON_COMPLETIONS = {
+    "messages": "/v1/completions takes a 'prompt', not 'messages'; send chat messages to "
+    "/v1/chat/completions",
+    "logprobs": "this gateway's /v1/completions does not return logprobs; ask "
+    "/v1/chat/completions with logprobs=true",
+}
 
 
 class _Denied(Exception):
@@ -505,12 +623,12 @@ def create_app(
     master_key: str | None = None,
     router: AsyncRouter | None = None,
     engine: str = "aiohttp",
-) -> Starlette:
+) -> ASGIApp:
     """The gateway's ASGI app for ``config`` (``master_key``: the one key it accepts)."""
     return Gateway(config, master_key=master_key, router=router, engine=engine).app()
 
 
-def create_app_from_env() -> Starlette:
+def create_app_from_env() -> ASGIApp:
     """The app for ASGI servers' factory mode (``uvicorn --factory``, granian ``--factory``).
 
     The config file is ``$LLMROUTER_CONFIG`` (else ``./llmrouter.toml``): llmrouter's TOML or a
@@ -520,4 +638,25 @@ def create_app_from_env() -> Starlette:
     from llmrouter_gateway.server import load_for_serving
 
     loaded = load_for_serving(os.environ.get(CONFIG_ENV) or None)
+    _log_to_stderr()
     return create_app(loaded.config, master_key=loaded.master_key)
+
+
+def _log_to_stderr() -> None:
+    """The gateway's own warnings and errors (an internal error's traceback, a provider that
+    failed to load) on stderr, next to uvicorn's lines: the library's ``llmrouter`` logger has
+    only a NullHandler, so without this they would go nowhere."""
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.WARNING)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

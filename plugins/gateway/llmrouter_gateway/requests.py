@@ -36,6 +36,8 @@ FORBIDDEN_KEYS: Mapping[str, str] = {
     "api_base": "a deployment's endpoint is set in the gateway's config",
     "base_url": "a deployment's endpoint is set in the gateway's config",
     "api_version": "a deployment's API version is set in the gateway's config",
+    "anthropic_version": "a deployment's API version (and so its auth header) is set in the "
+    "gateway's config",
     "api_key": "a deployment's key is held by the gateway (send yours in the Authorization header)",
     "extra_headers": "upstream headers are set by the gateway",
     "headers": "upstream headers are set by the gateway",

@@ -12,8 +12,8 @@ included) for up to ``GRACEFUL_SECONDS`` before closing what is left.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -25,15 +25,6 @@ __all__ = ["GRACEFUL_SECONDS", "Serving", "load_for_serving", "serve_command"]
 
 #: Seconds in-flight requests get to finish after SIGTERM.
 GRACEFUL_SECONDS = 30
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _config_path(given: str | None) -> str:
@@ -112,6 +103,8 @@ def serve_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise ConfigError(f"--port must be 0..65535, got {port}")
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
+    from llmrouter_gateway.app import _is_loopback
+
     if key is None and not _is_loopback(host):
         err.write(
             f"warning: no master key is configured ([gateway] master_key_env), so the gateway "
@@ -120,8 +113,10 @@ def serve_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         host = "127.0.0.1"
     os.environ[CONFIG_ENV] = os.path.abspath(path)
+    metrics_dir: str | None = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="llmrouter-metrics-")
+        metrics_dir = tempfile.mkdtemp(prefix="llmrouter-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     shown = f"[{host}]" if ":" in host else host
     err.write(
         f"llmrouter gateway: {len(loaded.config.models)} model(s) from {path} on "
@@ -129,6 +124,15 @@ def serve_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"{'master key required' if key else 'no master key: local only'})\n"
     )
     err.flush()
+    try:
+        _run(host, port, workers)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _run(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     try:
@@ -152,4 +156,3 @@ def serve_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
-    return 0
