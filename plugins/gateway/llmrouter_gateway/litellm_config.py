@@ -7,7 +7,12 @@ that is silently ignored is a policy that silently does not apply, and a convert
 be the way around that. So every LiteLLM key either maps to an llmrouter key with the same
 meaning, or is returned as an :class:`Unsupported` entry (its dotted LiteLLM key path and one
 line on why, and what to do instead). Approximations that do map (``allowed_fails``, weights
-taken from ``rpm``) are returned as notes.
+taken from ``rpm``, ``drop_params``) are returned as notes.
+
+A key means what LiteLLM does with it, not what its name suggests: a deployment's ``rpm`` is a
+limit only where LiteLLM enforces it (pre-call checks, or a strategy that filters by usage), and
+is otherwise just a weight; ``drop_params`` reaches only the providers whose llmrouter plugin
+can drop options.
 
 Keys stay out of files: ``api_key: os.environ/NAME`` becomes ``api_key_env = "NAME"``, a literal
 ``api_key`` is a :class:`~llmrouter.errors.ConfigError` (without the value), and a literal
@@ -143,10 +148,20 @@ _STRATEGIES: Mapping[str, str] = {
     "latency-based-routing": "lowest-latency",
 }
 
-_DROP_PARAMS = (
-    "llmrouter never drops a parameter silently: an option the provider does not support is an "
-    "error before anything is sent; remove the option from the request or the deployment"
+#: LiteLLM strategies whose deployment filter skips a deployment at its rpm (usage-based v1/v2,
+#: latency- and cost-based); simple-shuffle and least-busy only do so with pre-call checks.
+_RPM_ENFORCING_STRATEGIES = frozenset(
+    {"usage-based-routing", "usage-based-routing-v2", "latency-based-routing", "cost-based-routing"}
 )
+_RPM_RULE = (
+    "LiteLLM skips a deployment at its rpm only with router_settings.enable_pre_call_checks: "
+    "true or a usage-, latency- or cost-based routing_strategy"
+)
+
+#: llmrouter providers whose plugin takes a ``drop_params`` option (llmrouter-anthropic and
+#: llmrouter-gemini): the others refuse an option they do not know, ``drop_params`` included,
+#: so it must not be put on their deployments.
+_DROP_PARAMS_PROVIDERS = frozenset({"anthropic", "gemini"})
 _NO_TPM = (
     "llmrouter limits requests per minute (rpm), not tokens; set rpm on the deployment instead"
 )
@@ -161,8 +176,9 @@ _PARAM_REASONS: Mapping[str, str] = {
     "order": "no deployment priority order: use weight, or move lower-priority deployments to "
     "an alias listed in fallbacks",
     "api_version": "only Azure uses api_version, and llmrouter has no Azure provider",
-    "drop_params": _DROP_PARAMS,
-    "additional_drop_params": _DROP_PARAMS,
+    "additional_drop_params": "no list of options to drop: an option a provider does not "
+    "take is an error before anything is sent; remove these options from the requests (anthropic "
+    "and gemini deployments can drop every option their API lacks: drop_params: true)",
     "extra_headers": "no per-deployment headers; send them with the request",
     "headers": "no per-deployment headers; send them with the request",
     "extra_body": "no per-deployment extra body; send it with the request",
@@ -209,8 +225,6 @@ _SETTING_REASONS: Mapping[str, str] = {
     "model_group_alias": "an alias cannot point to another alias; list the deployments under "
     "each name",
     "max_fallbacks": "every alias in fallbacks is tried, in order",
-    "enable_pre_call_checks": "no pre-call context-window check: a context-window error moves "
-    "on to the next deployment or fallback",
     "stream_timeout": "no separate stream timeout: [router] timeout also bounds a stream's "
     "first event and each gap between events",
     "redis_host": "routing state is per gateway process; there is no shared Redis state",
@@ -218,7 +232,6 @@ _SETTING_REASONS: Mapping[str, str] = {
     "redis_password": "routing state is per gateway process; there is no shared Redis state",
     "redis_url": "routing state is per gateway process; there is no shared Redis state",
     "redis_db": "routing state is per gateway process; there is no shared Redis state",
-    "drop_params": _DROP_PARAMS,
     "cache": "no response cache in the gateway (see docs/caching.md for the library's)",
     "cache_params": "no response cache in the gateway (see docs/caching.md for the library's)",
     "default_litellm_params": "set the options on each deployment (options table)",
@@ -415,6 +428,11 @@ class _Converter:
         self.default_fallbacks: tuple[list[str], str] | None = None
         self.master_key: str | None = None
         self.master_key_env: str | None = None
+        #: routing_strategy as LiteLLM names it (whether it enforces rpm depends on it).
+        self.litellm_strategy: str | None = None
+        #: router_settings.enable_pre_call_checks and litellm_settings.drop_params: (value, key).
+        self.pre_call_checks: tuple[bool, str] | None = None
+        self.drop_params: tuple[bool, str] | None = None
 
     # -- helpers --
 
@@ -469,6 +487,20 @@ class _Converter:
             result = int(result)
         return result
 
+    def boolean(self, value: Any, key: str) -> bool:
+        value = self.literal(value, key)
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, got {_type_name(value)}")
+        return value
+
+    def requests_per_minute(self, value: Any, key: str) -> int:
+        rpm = int(self.number(value, key, integer=True))
+        if rpm < 0:
+            raise self.error(key, "must be 0 or more (requests per minute)")
+        return rpm
+
     def mapping(self, value: Any, key: str) -> Mapping[Any, Any]:
         if value is None:
             return {}
@@ -518,6 +550,8 @@ class _Converter:
                 "serve nothing",
             )
         self.derive_weights(strategy[0] if strategy else "weighted")
+        self.apply_rpm()
+        self.apply_drop_params()
         return self.build(strategy)
 
     def settings_section(self, value: Any, section: str, *, router: bool) -> None:
@@ -542,6 +576,24 @@ class _Converter:
                 if self.default_fallbacks is not None:
                     self.notes.append(f"{key} overrides {self.default_fallbacks[1]}, as in LiteLLM")
                 self.default_fallbacks = (list(targets), key)
+            elif name == "enable_pre_call_checks" and router:
+                self.pre_call_checks = (self.boolean(item, key), key)
+            elif name == "enable_pre_call_checks":
+                self.skip(
+                    key,
+                    "LiteLLM's router takes enable_pre_call_checks from router_settings only, so "
+                    "here it checks nothing (and deployments' rpm stay weights, not limits); "
+                    "move it to router_settings",
+                )
+            elif name == "drop_params" and not router:
+                self.drop_params = (self.boolean(item, key), key)
+            elif name == "drop_params":
+                self.skip(
+                    key,
+                    "LiteLLM reads drop_params from litellm_settings or a deployment's "
+                    "litellm_params, not from router_settings, so it drops nothing here; move it "
+                    "to litellm_settings",
+                )
             elif name in _SETTING_REASONS:
                 self.skip(key, _SETTING_REASONS[name])
             else:
@@ -564,6 +616,7 @@ class _Converter:
                 "simple-shuffle does)",
             )
             ours = "weighted"
+        self.litellm_strategy = value
         self.setting("strategy", ours, key)
 
     def fallback_list(self, value: Any, key: str) -> None:
@@ -654,6 +707,7 @@ class _Converter:
             self.left_out.add(alias)
             return
         dep["model"], fields["model"] = route, f"{pkey}.model"
+        provider = route.partition("/")[0]
         weight = rpm = tpm = None
         for name, value in params.items():
             key = f"{pkey}.{_seg(name)}"
@@ -677,7 +731,9 @@ class _Converter:
                     raise self.error(key, f"must be a URL, got {_type_name(base_url)}")
                 dep["api_base"], fields["api_base"] = base_url, key
             elif name == "rpm":
-                rpm = self.number(value, key, integer=True)
+                # Kept as a limit for now; apply_rpm() takes it back where LiteLLM would not
+                # enforce it.
+                rpm = self.requests_per_minute(value, key)
                 dep["rpm"], fields["rpm"] = rpm, key
             elif name == "tpm":
                 tpm = self.number(value, key)
@@ -696,6 +752,22 @@ class _Converter:
             elif name in _OPTION_KEYS:
                 options[name] = self.literal(value, key)
                 fields[f"options.{name}"] = key
+            elif name == "drop_params":
+                # false is LiteLLM's default, and does not undo litellm_settings.drop_params
+                # (LiteLLM drops when either says true): nothing to carry over.
+                if not self.boolean(value, key):
+                    continue
+                if provider in _DROP_PARAMS_PROVIDERS:
+                    options["drop_params"] = True
+                    fields["options.drop_params"] = key
+                else:
+                    self.skip(
+                        key,
+                        f"llmrouter's {provider} provider takes no drop_params: an option its "
+                        "API lacks is an error before anything is sent, never dropped; remove "
+                        "such options from the requests (only anthropic and gemini deployments "
+                        "take drop_params)",
+                    )
             elif name in _PARAM_REASONS:
                 self.skip(key, _PARAM_REASONS[name])
             else:
@@ -712,7 +784,7 @@ class _Converter:
                 self.model_info(value, key, prices, dep, fields)
             elif name == "rpm" and "rpm" not in dep:
                 # LiteLLM's older place for the limit, next to litellm_params.
-                rpm = self.number(value, key, integer=True)
+                rpm = self.requests_per_minute(value, key)
                 dep["rpm"], fields["rpm"] = rpm, key
             elif name == "tpm":
                 tpm = tpm if tpm is not None else self.number(value, key)
@@ -867,6 +939,85 @@ class _Converter:
                         "simple-shuffle does when no deployment has a weight"
                     )
                 break
+
+    def apply_rpm(self) -> None:
+        """llmrouter's rpm is a hard limit (a deployment at it is skipped). LiteLLM skips a
+        deployment at its rpm only with pre-call checks or a strategy that filters by usage;
+        anywhere else the same number is at most a weight, and carrying it over as a limit
+        would turn away requests LiteLLM serves."""
+        if self.pre_call_checks is not None and self.pre_call_checks[0]:
+            self.notes.append(
+                f"{self.pre_call_checks[1]}: true: each deployment's rpm is an llmrouter rpm "
+                "limit (a deployment at its limit is skipped), as in LiteLLM's pre-call checks; "
+                "their context-window and region filters have no equivalent: a request too "
+                "long for a deployment fails there and moves on to the next deployment or "
+                "fallback"
+            )
+            return
+        if self.litellm_strategy in _RPM_ENFORCING_STRATEGIES:
+            return
+        taken: list[str] = []
+        for group in self.aliases.values():
+            for dep, fields in zip(group.deployments, group.fields, strict=True):
+                if "rpm" in dep:
+                    del dep["rpm"]
+                    taken.append(fields.pop("rpm"))
+        if not taken:
+            return
+        strategy = self.litellm_strategy or "simple-shuffle"
+        if strategy == "simple-shuffle":
+            use = "simple-shuffle picks by it when no deployment of the group has a weight"
+        elif strategy == "least-busy":
+            use = "least-busy picks by requests in flight and does not read it"
+        else:
+            use = f"{strategy!r} is not one of them"
+        self.notes.append(f"{', '.join(taken)}: not an rpm limit here, because {_RPM_RULE}; {use}")
+
+    def apply_drop_params(self) -> None:
+        """``litellm_settings.drop_params: true`` as ``options.drop_params`` on the deployments
+        whose plugin can drop options; the others refuse an unknown option, so they are named
+        in the report instead."""
+        if self.drop_params is not None and self.drop_params[0]:
+            key = self.drop_params[1]
+            refused: dict[str, list[str]] = {}
+            for group in self.aliases.values():
+                for dep, fields in zip(group.deployments, group.fields, strict=True):
+                    provider = dep["model"].partition("/")[0]
+                    if provider not in _DROP_PARAMS_PROVIDERS:
+                        refused.setdefault(provider, []).append(fields[""])
+                        continue
+                    options = dep.setdefault("options", {})
+                    if "drop_params" not in options:
+                        options["drop_params"] = True
+                        fields["options.drop_params"] = key
+            if refused:
+                where = ", ".join(
+                    f"{provider} ({', '.join(bases)})" for provider, bases in refused.items()
+                )
+                self.skip(
+                    key,
+                    "only anthropic and gemini deployments take drop_params, so it is not "
+                    f"applied to {where}: there an option the API lacks is an error before "
+                    "anything is sent, never dropped; remove such options from the requests",
+                )
+        dropping = [
+            (fields[""], dep["model"].partition("/")[0])
+            for group in self.aliases.values()
+            for dep, fields in zip(group.deployments, group.fields, strict=True)
+            if dep.get("options", {}).get("drop_params") is True
+        ]
+        if dropping:
+            note = (
+                f"{', '.join(base for base, _ in dropping)}: options.drop_params = true: the "
+                "provider drops the OpenAI options its API lacks instead of refusing them, "
+                "without a warning, as LiteLLM does"
+            )
+            if any(provider == "anthropic" for _, provider in dropping):
+                note += (
+                    "; on anthropic that includes temperature, top_p and top_k (which LiteLLM "
+                    'sends) unless options.anthropic_version = "2023-06-01" is set'
+                )
+            self.notes.append(note)
 
     def build(self, strategy: tuple[Any, str] | None) -> Conversion:
         router: dict[str, Any] = {}

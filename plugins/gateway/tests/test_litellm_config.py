@@ -11,9 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
+import llmrouter
+from llmrouter import errors
 from llmrouter.cli import main
 from llmrouter.config import RouterConfig, load_config, load_config_file
 from llmrouter.errors import ConfigError
+from llmrouter.testing import TogetherEmulator
+from llmrouter_anthropic.testing import AnthropicEmulator
 from llmrouter_gateway.litellm_config import (
     MASTER_KEY_ENV,
     Conversion,
@@ -37,6 +41,9 @@ ENV = {"VLLM_API_BASE": "http://10.0.0.7:8000/v1"}
 # Fake secrets: each must never appear in any output, error, repr or file.
 LITERAL_KEY = "sk-proj-DoNotLeakThisLiteral0123456789abcdef"
 MASTER_KEY = "sk-master-DoNotLeak-5f4e3d2c1b0a99887766"
+TOGETHER_MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+CLAUDE_MODEL = "claude-sonnet-4-6"
+MESSAGES = [{"role": "user", "content": "Name a colour"}]
 
 
 def convert(yaml_text: str, environ: dict[str, str] | None = None) -> Conversion:
@@ -93,9 +100,9 @@ def test_realistic_config_deployments(proxy: Conversion) -> None:
         "model": "openai/gpt-4o",
         "name": "openai-primary",
         "api_key_env": "OPENAI_API_KEY",
-        # simple-shuffle with no weight picks by rpm: the weights are the rpms
+        # simple-shuffle with no weight picks by rpm: the weights are the rpms. Without
+        # enable_pre_call_checks LiteLLM does not enforce rpm, so it is no limit here either.
         "weight": 480,
-        "rpm": 480,
         "options": {"temperature": 0.2},
     }
     assert gpt[1]["weight"] == 120 and gpt[1]["api_key_env"] == "OPENROUTER_API_KEY"
@@ -106,7 +113,12 @@ def test_realistic_config_deployments(proxy: Conversion) -> None:
         "model": "openai_compatible/meta-llama/Llama-3.3-70B-Instruct",
         "api_base": "http://10.0.0.7:8000/v1",  # os.environ/VLLM_API_BASE, resolved
     }
-    assert models["claude"]["deployments"][0]["options"] == {"max_tokens": 1024}
+    # litellm_settings.drop_params reaches the one provider here that can drop options
+    assert models["claude"]["deployments"][0]["options"] == {
+        "max_tokens": 1024,
+        "drop_params": True,
+    }
+    assert not any("rpm" in d for m in models.values() for d in m["deployments"])
 
 
 def test_realistic_config_settings(proxy: Conversion) -> None:
@@ -141,7 +153,16 @@ def test_realistic_config_reports_every_unsupported_key(proxy: Conversion) -> No
     )
     reasons = {u.key: u.reason for u in proxy.unsupported}
     assert "azure" in reasons["model_list[1].litellm_params.model"]
-    assert "never drops a parameter silently" in reasons["litellm_settings.drop_params"]
+    # reported for the deployments that cannot take it, by provider and entry
+    drop = reasons["litellm_settings.drop_params"]
+    for where in (
+        "openai (model_list[0])",
+        "openrouter (model_list[2])",
+        "together_ai (model_list[3])",
+        "openai_compatible (model_list[4])",
+    ):
+        assert where in drop
+    assert "model_list[5]" not in drop and "only anthropic and gemini" in drop
     assert all("\n" not in r and r for r in reasons.values())
 
 
@@ -260,9 +281,10 @@ def test_malformed_environment_reference_is_an_error() -> None:
 
 
 def test_environment_references_that_need_a_literal_are_resolved() -> None:
+    data = one(api_base="os.environ/BASE", rpm="os.environ/RPM", timeout="os.environ/T")
+    data["router_settings"] = {"enable_pre_call_checks": True}  # so that rpm is a limit
     conv = convert_litellm(
-        one(api_base="os.environ/BASE", rpm="os.environ/RPM", timeout="os.environ/T"),
-        environ={"BASE": "https://api.openai.com/v1", "RPM": "90", "T": "12.5"},
+        data, environ={"BASE": "https://api.openai.com/v1", "RPM": "90", "T": "12.5"}
     )
     dep = conv.data["models"]["m"]["deployments"][0]
     assert (dep["api_base"], dep["rpm"], dep["timeout"]) == ("https://api.openai.com/v1", 90, 12.5)
@@ -407,6 +429,136 @@ def test_routing_strategies(litellm: str, ours: str, reported: bool) -> None:
     load_config(conv.data)
 
 
+# --- rpm: a limit only where LiteLLM enforces it --------------------------------------------------
+
+
+def rpms(conv: Conversion) -> list[Any]:
+    return [d.get("rpm") for d in conv.data["models"]["m"]["deployments"]]
+
+
+@pytest.mark.parametrize(
+    ("router", "enforced", "weighted"),
+    [
+        ({}, False, True),  # simple-shuffle: rpm is the weight, nothing more
+        ({"routing_strategy": "simple-shuffle"}, False, True),
+        ({"enable_pre_call_checks": False}, False, True),
+        ({"enable_pre_call_checks": True}, True, True),
+        ({"enable_pre_call_checks": "true"}, True, True),
+        ({"routing_strategy": "least-busy"}, False, False),
+        ({"routing_strategy": "least-busy", "enable_pre_call_checks": True}, True, False),
+        # these strategies skip a deployment at its rpm themselves
+        ({"routing_strategy": "latency-based-routing"}, True, False),
+        ({"routing_strategy": "usage-based-routing"}, True, True),
+        ({"routing_strategy": "usage-based-routing-v2"}, True, True),
+        ({"routing_strategy": "cost-based-routing"}, True, True),
+    ],
+)
+def test_rpm_is_a_limit_only_where_litellm_enforces_it(
+    router: dict[str, Any], enforced: bool, weighted: bool
+) -> None:
+    conv = convert_litellm(two({"rpm": 3}, {"rpm": 1}, **router), environ={})
+    assert rpms(conv) == ([3, 1] if enforced else [None, None])
+    assert weights(conv) == ([3, 1] if weighted else [None, None])
+    limit_notes = [n for n in conv.notes if "not an rpm limit here" in n]
+    if enforced:
+        assert limit_notes == []
+    else:
+        (note,) = limit_notes
+        assert note.startswith(
+            "model_list[0].litellm_params.rpm, model_list[1].litellm_params.rpm:"
+        )
+        assert "enable_pre_call_checks" in note
+    config = load_config(conv.data)
+    assert [d.rpm for d in config.models["m"].deployments] == ([3, 1] if enforced else [None, None])
+
+
+def test_rpm_next_to_litellm_params_follows_the_same_rule() -> None:
+    data = one()
+    data["model_list"][0]["rpm"] = 7
+    assert "rpm" not in convert_litellm(data, environ={}).data["models"]["m"]["deployments"][0]
+    data["router_settings"] = {"enable_pre_call_checks": True}
+    conv = convert_litellm(data, environ={})
+    assert conv.data["models"]["m"]["deployments"][0]["rpm"] == 7
+    assert conv.origins["models.m.deployments[0].rpm"] == "model_list[0].rpm"
+
+
+def test_pre_call_checks_note_says_what_is_and_is_not_carried_over() -> None:
+    conv = convert_litellm(two({"rpm": 3}, {}, enable_pre_call_checks=True), environ={})
+    (note,) = [n for n in conv.notes if n.startswith("router_settings.enable_pre_call_checks")]
+    assert "rpm limit" in note and "context-window" in note and "region" in note
+    assert not conv.unsupported  # it maps (in part), so it is a note, not a warning
+
+
+def test_pre_call_checks_in_litellm_settings_enforce_nothing() -> None:
+    data = two({"rpm": 3}, {"rpm": 1})
+    data["litellm_settings"] = {"enable_pre_call_checks": True}
+    conv = convert_litellm(data, environ={})
+    assert rpms(conv) == [None, None]
+    assert keys(conv) == ["litellm_settings.enable_pre_call_checks"]
+    assert "router_settings only" in conv.unsupported[0].reason
+
+
+@pytest.mark.parametrize(
+    ("params", "router", "fragment"),
+    [
+        ({"rpm": -1}, {}, "litellm_params.rpm: must be 0 or more"),
+        ({}, {"enable_pre_call_checks": "yes"}, "enable_pre_call_checks: must be true or false"),
+        ({}, {"enable_pre_call_checks": 1}, "got an integer"),
+    ],
+)
+def test_bad_rpm_and_pre_call_checks_values_are_errors(
+    params: dict[str, Any], router: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        convert_litellm(two(params, {}, **router), environ={})
+
+
+def rpm_config(together: TogetherEmulator, router: str) -> RouterConfig:
+    """Two deployments of one alias at rpm 3 and 1, as a LiteLLM user writes them."""
+    text = f"""
+model_list:
+  - model_name: chat
+    litellm_params:
+      model: together_ai/{TOGETHER_MODEL}
+      api_base: {together.base_url}
+      api_key: os.environ/H5_TOGETHER_KEY
+      rpm: 3
+  - model_name: chat
+    litellm_params:
+      model: together_ai/{TOGETHER_MODEL}
+      api_base: {together.base_url_for("second")}
+      api_key: os.environ/H5_TOGETHER_KEY
+      rpm: 1
+router_settings:
+  num_retries: 0
+{router}
+"""
+    conv = convert(text)
+    # Never wait for an rpm slot (a minute away): a deployment at its limit is refused at once.
+    conv.data["router"]["retry_after_max"] = 0
+    return validate_conversion(conv)
+
+
+@pytest.mark.parametrize(("router", "served"), [("", 8), ("  enable_pre_call_checks: true", 4)])
+def test_rpm_through_the_router(monkeypatch: pytest.MonkeyPatch, router: str, served: int) -> None:
+    """What the reviewer saw: with rpm 3 and 1 under simple-shuffle LiteLLM serves all eight
+    requests of a minute; only its pre-call checks turn away the ones past 3 + 1."""
+    monkeypatch.setenv("H5_TOGETHER_KEY", "tg-h5-test-key-0123")
+    outcomes: list[str] = []
+    with TogetherEmulator() as together:
+        with llmrouter.Router(config=rpm_config(together, router)) as r:
+            for _ in range(8):
+                try:
+                    r.completion(model="chat", messages=MESSAGES)
+                    outcomes.append("ok")
+                except errors.AllDeploymentsFailedError as exc:
+                    assert "at its rpm limit (3/min)" in str(exc)
+                    assert "at its rpm limit (1/min)" in str(exc)
+                    outcomes.append("refused")
+        assert len(together.requests) == served
+    assert outcomes == ["ok"] * served + ["refused"] * (8 - served)
+
+
 # --- router settings ------------------------------------------------------------------------------
 
 
@@ -432,7 +584,7 @@ def test_router_settings_override_litellm_settings() -> None:
     assert len([n for n in conv.notes if "overrides" in n]) == 2
 
 
-def test_retry_after_and_drop_params_are_unsupported_with_a_reason() -> None:
+def test_retry_after_and_drop_params_for_openai_are_unsupported_with_a_reason() -> None:
     data = one()
     data["router_settings"] = {"retry_after": 5, "disable_cooldowns": True}
     data["litellm_settings"] = {"drop_params": True}
@@ -440,7 +592,9 @@ def test_retry_after_and_drop_params_are_unsupported_with_a_reason() -> None:
     reasons = {u.key: u.reason for u in conv.unsupported}
     assert "backoff" in reasons["router_settings.retry_after"]
     assert "cannot be switched off" in reasons["router_settings.disable_cooldowns"]
-    assert "silently" in reasons["litellm_settings.drop_params"]
+    assert "only anthropic and gemini" in reasons["litellm_settings.drop_params"]
+    assert "openai (model_list[0])" in reasons["litellm_settings.drop_params"]
+    assert "options" not in conv.data["models"]["m"]["deployments"][0]
     assert "router" not in conv.data
 
 
@@ -449,6 +603,162 @@ def test_unknown_top_level_sections_are_reported() -> None:
     data["include"] = ["more.yaml"]
     data["guardrails"] = []
     assert keys(convert_litellm(data, environ={})) == ["include", "guardrails"]
+
+
+# --- drop_params ----------------------------------------------------------------------------------
+
+
+def mixed(**deployment: Any) -> dict[str, Any]:
+    """One alias served by Anthropic, Gemini and OpenAI; ``deployment`` goes on Anthropic's."""
+    return {
+        "model_list": [
+            {
+                "model_name": "m",
+                "litellm_params": {"model": "anthropic/claude-sonnet-4-6", **deployment},
+            },
+            {"model_name": "m", "litellm_params": {"model": "gemini/gemini-2.5-flash"}},
+            {"model_name": "m", "litellm_params": {"model": "openai/gpt-4o", "seed": 1}},
+        ]
+    }
+
+
+def options(conv: Conversion) -> list[Any]:
+    return [d.get("options") for d in conv.data["models"]["m"]["deployments"]]
+
+
+def test_global_drop_params_reaches_the_providers_that_can_drop() -> None:
+    data = mixed()
+    data["litellm_settings"] = {"drop_params": True}
+    conv = convert_litellm(data, environ={})
+    assert options(conv) == [{"drop_params": True}, {"drop_params": True}, {"seed": 1}]
+    assert conv.origins["models.m.deployments[1].options.drop_params"] == (
+        "litellm_settings.drop_params"
+    )
+    # reported, but only for the deployment that cannot take it
+    assert keys(conv) == ["litellm_settings.drop_params"]
+    reason = conv.unsupported[0].reason
+    assert "openai (model_list[2])" in reason and "model_list[0]" not in reason
+    (note,) = [n for n in conv.notes if "options.drop_params = true" in n]
+    assert note.startswith("model_list[0], model_list[1]: ")
+    assert 'anthropic_version = "2023-06-01"' in note  # temperature is dropped on anthropic
+    config = load_config(conv.data)
+    assert config.models["m"].deployments[0].options == {"drop_params": True}
+
+
+def test_global_drop_params_with_only_providers_that_can_drop_is_not_a_warning() -> None:
+    data = mixed()
+    del data["model_list"][2]
+    data["litellm_settings"] = {"drop_params": True}
+    conv = convert_litellm(data, environ={})
+    assert options(conv) == [{"drop_params": True}, {"drop_params": True}]
+    assert conv.unsupported == ()
+
+
+def test_drop_params_per_deployment() -> None:
+    data = mixed(drop_params=True, max_tokens=10)
+    data["model_list"][2]["litellm_params"]["drop_params"] = True
+    conv = convert_litellm(data, environ={})
+    assert options(conv) == [{"drop_params": True, "max_tokens": 10}, None, {"seed": 1}]
+    assert conv.origins["models.m.deployments[0].options.drop_params"] == (
+        "model_list[0].litellm_params.drop_params"
+    )
+    assert keys(conv) == ["model_list[2].litellm_params.drop_params"]
+    assert "openai provider takes no drop_params" in conv.unsupported[0].reason
+
+
+def test_drop_params_false_changes_nothing() -> None:
+    conv = convert_litellm(mixed(drop_params=False), environ={})
+    assert options(conv) == [None, None, {"seed": 1}]
+    assert not conv.unsupported
+    # LiteLLM drops when either the deployment or litellm_settings says so
+    data = mixed(drop_params=False)
+    data["litellm_settings"] = {"drop_params": True}
+    assert options(convert_litellm(data, environ={}))[0] == {"drop_params": True}
+    data["litellm_settings"] = {"drop_params": False}
+    conv = convert_litellm(data, environ={})
+    assert options(conv) == [None, None, {"seed": 1}]
+    assert not conv.unsupported and not any("drop_params" in n for n in conv.notes)
+
+
+def test_drop_params_in_router_settings_and_additional_drop_params_are_reported() -> None:
+    data = mixed(additional_drop_params=["seed"])
+    data["router_settings"] = {"drop_params": True}
+    conv = convert_litellm(data, environ={})
+    assert options(conv) == [None, None, {"seed": 1}]
+    reasons = {u.key: u.reason for u in conv.unsupported}
+    assert "not from router_settings" in reasons["router_settings.drop_params"]
+    assert "no list of options" in reasons["model_list[0].litellm_params.additional_drop_params"]
+
+
+def test_drop_params_must_be_a_boolean() -> None:
+    data = mixed(drop_params="sometimes")
+    with pytest.raises(ConfigError, match=r"litellm_params\.drop_params: must be true or false"):
+        convert_litellm(data, environ={})
+
+
+def claude_config(claude: AnthropicEmulator, settings: str) -> RouterConfig:
+    text = f"""
+model_list:
+  - model_name: claude
+    litellm_params:
+      model: anthropic/{CLAUDE_MODEL}
+      api_base: {claude.base_url}
+      api_key: os.environ/H5_ANTHROPIC_KEY
+router_settings:
+  num_retries: 0
+{settings}
+"""
+    return validate_conversion(convert(text))
+
+
+def test_drop_params_reaches_the_anthropic_plugin_on_a_routed_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("H5_ANTHROPIC_KEY", "ant-h5-test-key-0123")
+    with AnthropicEmulator() as claude:
+        # Without it: Anthropic's current API has no temperature, refused before sending.
+        with (
+            llmrouter.Router(config=claude_config(claude, "")) as r,
+            pytest.raises(errors.InvalidRequestError, match="temperature"),
+        ):
+            r.completion(model="claude", messages=MESSAGES, temperature=0.5)
+        assert claude.requests == []
+        settings = "litellm_settings:\n  drop_params: true"
+        with llmrouter.Router(config=claude_config(claude, settings)) as r:
+            response = r.completion(model="claude", messages=MESSAGES, temperature=0.5)
+        assert response.choices[0].message.content
+        (sent,) = claude.requests
+        assert sent.path == "/v1/messages"
+        assert "temperature" not in sent.body and "drop_params" not in sent.body
+
+
+def test_other_providers_refuse_drop_params(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why the converter never puts drop_params on an OpenAI-style deployment: the option is
+    refused there, before anything is sent."""
+    monkeypatch.setenv("H5_TOGETHER_KEY", "tg-h5-test-key-0123")
+    with TogetherEmulator() as together:
+        config = load_config(
+            {
+                "models": {
+                    "chat": {
+                        "deployments": [
+                            {
+                                "model": f"together_ai/{TOGETHER_MODEL}",
+                                "api_base": together.base_url,
+                                "api_key_env": "H5_TOGETHER_KEY",
+                                "options": {"drop_params": True},
+                            }
+                        ]
+                    }
+                }
+            }
+        )
+        with (
+            llmrouter.Router(config=config) as r,
+            pytest.raises(errors.InvalidRequestError, match="drop_params"),
+        ):
+            r.completion(model="chat", messages=MESSAGES)
+        assert together.requests == []
 
 
 # --- fallbacks ------------------------------------------------------------------------------------
