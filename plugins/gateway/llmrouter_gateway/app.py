@@ -66,6 +66,8 @@ _SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 _DONE = b"data: [DONE]\n\n"
+#: Seconds a router call runs before the gateway starts watching for its client leaving.
+WATCH_AFTER = 0.05
 
 Handler = Callable[[Request], Awaitable[Any]]
 T = TypeVar("T")
@@ -233,6 +235,7 @@ class Gateway:
         return None
 
     async def _body(self, request: Request) -> Any:
+        """The decoded JSON body, read straight from ``receive`` within the size limit."""
         limit = self.settings.max_body_bytes
         length = request.headers.get("content-length")
         if length is not None:
@@ -242,16 +245,26 @@ class Gateway:
                 raise RequestProblem("the Content-Length header is not a number") from None
             if declared > limit:
                 raise _too_large(declared, limit)
-            raw = await request.body()
-        else:
-            parts = []
-            size = 0
-            async for part in request.stream():
+        receive = request.receive
+        message = await receive()
+        raw = message.get("body", b"")
+        if message.get("more_body", False):
+            parts = [raw]
+            size = len(raw)
+            while message.get("more_body", False):
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _ClientGone
+                part = message.get("body", b"")
                 size += len(part)
                 if size > limit:
                     raise _too_large(size, limit)
                 parts.append(part)
             raw = b"".join(parts)
+        elif message["type"] == "http.disconnect":
+            raise _ClientGone
+        if len(raw) > limit:
+            raise _too_large(len(raw), limit)
         if not raw:
             raise RequestProblem("the request body is empty; send a JSON object")
         try:
@@ -262,26 +275,34 @@ class Gateway:
     # --- answering ------------------------------------------------------------------------------
 
     async def _guarded(self, request: Request, call: Awaitable[T]) -> T:
-        """Await a router call; a client that disconnects meanwhile cancels it at once.
+        """Await a router call; a client that disconnects meanwhile cancels it.
 
-        The body has been read, so the next ASGI message is the disconnect: one waiter task
-        per call watches for it (a task group would cost several times more per request) and
-        cancels this task, which closes the upstream request (the core is cancellation-safe).
+        The body has been read, so the next ASGI message is the disconnect. A waiter task
+        watches for it and cancels this task, which closes the upstream request (the core is
+        cancellation-safe). The waiter starts only once the call has run for
+        ``WATCH_AFTER`` seconds: most answers come sooner, and a task per request was a tenth
+        of the gateway's own CPU per request (docs/performance.md). A client that leaves is
+        noticed at most that much later.
         """
         task = asyncio.current_task()
         assert task is not None
         gone = False
+        waiter: asyncio.Future[Any] | None = None
 
-        def on_message(waiter: asyncio.Future[Any]) -> None:
+        def on_message(done: asyncio.Future[Any]) -> None:
             nonlocal gone
-            if waiter.cancelled() or waiter.exception() is not None:
+            if done.cancelled() or done.exception() is not None:
                 return
-            if waiter.result().get("type") == "http.disconnect":
+            if done.result().get("type") == "http.disconnect":
                 gone = True
                 task.cancel()
 
-        waiter = asyncio.ensure_future(request.receive())
-        waiter.add_done_callback(on_message)
+        def watch() -> None:
+            nonlocal waiter
+            waiter = asyncio.ensure_future(request.receive())
+            waiter.add_done_callback(on_message)
+
+        timer = asyncio.get_running_loop().call_later(WATCH_AFTER, watch)
         try:
             return await call
         except asyncio.CancelledError:
@@ -291,8 +312,10 @@ class Gateway:
                 task.uncancel()
             raise _ClientGone from None
         finally:
-            waiter.remove_done_callback(on_message)
-            waiter.cancel()
+            timer.cancel()
+            if waiter is not None:
+                waiter.remove_done_callback(on_message)
+                waiter.cancel()
 
     def _fail(self, endpoint: str, alias: str, started: float, exc: BaseException) -> Any:
         metrics = self.metrics

@@ -76,35 +76,51 @@ class Metrics:
             registry=reg,
             **gauge_mode,
         )
-        self._children: dict[tuple[str, ...], Any] = {}
-
-    def _child(self, metric: Any, *labels: str) -> Any:
-        key = (metric._name, *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+        # Labelled children, looked up once per label set: ``labels()`` costs more than the
+        # increment itself.
+        self._answered: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._failed: dict[tuple[str, str, str], Any] = {}
+        self._usage: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
 
     def answered(self, endpoint: str, alias: str, status: int, seconds: float) -> None:
-        self._child(self.requests, endpoint, alias, str(status)).inc()
-        self._child(self.latency, endpoint, alias).observe(seconds)
+        key = (endpoint, alias, status)
+        children = self._answered.get(key)
+        if children is None:
+            children = self._answered[key] = (
+                self.requests.labels(endpoint, alias, str(status)),
+                self.latency.labels(endpoint, alias),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def failed(self, endpoint: str, alias: str, code: str | None) -> None:
-        self._child(self.errors, endpoint, alias, code or "error").inc()
+        key = (endpoint, alias, code or "error")
+        child = self._failed.get(key)
+        if child is None:
+            child = self._failed[key] = self.errors.labels(*key)
+        child.inc()
 
     def usage(self, alias: str, info: Any, usage: Any) -> None:
         """Tokens and cost of one answered call (``info`` is its ``CallInfo``)."""
         deployment = (getattr(info, "deployment", None) or "") if info is not None else ""
+        key = (alias, deployment)
+        children = self._usage.get(key)
+        if children is None:
+            children = self._usage[key] = (
+                self.tokens.labels(alias, deployment, "prompt"),
+                self.tokens.labels(alias, deployment, "completion"),
+                self.cost.labels(alias, deployment),
+            )
         if usage is not None:
             prompt = getattr(usage, "prompt_tokens", None)
             completion = getattr(usage, "completion_tokens", None)
             if prompt:
-                self._child(self.tokens, alias, deployment, "prompt").inc(prompt)
+                children[0].inc(prompt)
             if completion:
-                self._child(self.tokens, alias, deployment, "completion").inc(completion)
+                children[1].inc(completion)
         cost = getattr(info, "cost", None) if info is not None else None
         if isinstance(cost, Decimal) and cost > 0:
-            self._child(self.cost, alias, deployment).inc(float(cost))
+            children[2].inc(float(cost))
 
     def render(self) -> bytes:
         if self._multiprocess:
