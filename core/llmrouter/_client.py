@@ -300,7 +300,7 @@ class _RouterBase:
     def _routed_end(self, hooks: ProviderHooks, call: Call, result: Any, started: float) -> None:
         """The end-of-call hook of a routed, non-streamed call that succeeded: after the last
         attempt was recorded, so ``attempt_log`` holds it."""
-        if isinstance(result, (ModelResponse, EmbeddingResponse)) and result.llmrouter.cache_hit:
+        if isinstance(result, (ModelResponse, EmbeddingResponse)) and _cache_hit(result):
             return  # told already by _cached
         if hooks.success_end_idle():
             return
@@ -569,6 +569,14 @@ async def acache_store(
                 await result
     except Exception as exc:
         _cache_failed("store", exc, call)
+
+
+def _cache_hit(result: Any) -> bool:
+    """Whether an answer came from the cache, without building its CallInfo: a fresh answer
+    still holds its :class:`PendingCallInfo`, a cached one a built CallInfo that says so."""
+    private = result.__pydantic_private__
+    info = private.get("_llmrouter") if private else None
+    return info is not None and type(info) is not PendingCallInfo and bool(info.cache_hit)
 
 
 def _answer_of(result: Any) -> Any:
