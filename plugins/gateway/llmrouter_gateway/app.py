@@ -84,34 +84,67 @@ def _error_response(reply: ErrorReply) -> Response:
 
 
 class _SSEResponse:
-    """A ``text/event-stream`` answer whose producer is cancelled when the client leaves."""
+    """A ``text/event-stream`` answer: one ``data:`` event per chunk of ``stream``, then
+    ``[DONE]``, or the in-band error event; the upstream call is cancelled when the client
+    leaves and always closed, and ``finish(status)`` is told how it ended.
 
-    def __init__(self, events: AsyncIterator[bytes], on_disconnect: Callable[[], None]) -> None:
-        self._events = events
-        self._on_disconnect = on_disconnect
+    The chunks are written from this loop, with no async generator between the stream and
+    ``send`` (one fewer coroutine switch per chunk: docs/performance.md)."""
+
+    def __init__(
+        self, stream: Any, encode: Callable[[Any], bytes], finish: Callable[[int, Any], None]
+    ) -> None:
+        self._stream = stream
+        self._encode = encode
+        self._finish = finish
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-        events = self._events
-        async with anyio.create_task_group() as group:
+        stream = self._stream
+        encode = self._encode
+        status = 200
+        error: ErrorReply | None = None
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+            async with anyio.create_task_group() as group:
 
-            async def watch() -> None:
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        self._on_disconnect()
-                        group.cancel_scope.cancel()
-                        return
+                async def watch() -> None:
+                    nonlocal status
+                    while True:
+                        message = await receive()
+                        if message["type"] == "http.disconnect":
+                            status = 499  # nginx's "client closed request", for the metrics
+                            group.cancel_scope.cancel()
+                            return
 
-            group.start_soon(watch)
-            try:
-                async for data in events:
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-            except OSError:  # the client went away between two events (ASGI 2.4 servers)
-                self._on_disconnect()
-            finally:
-                group.cancel_scope.cancel()
+                group.start_soon(watch)
+                try:
+                    try:
+                        async for chunk in stream:
+                            await send(
+                                {
+                                    "type": "http.response.body",
+                                    "body": b"data: " + encode(chunk) + b"\n\n",
+                                    "more_body": True,
+                                }
+                            )
+                        last = _DONE
+                    except OSError:  # the client went away between two events (ASGI 2.4)
+                        raise
+                    except Exception as exc:
+                        error = error_reply(exc)
+                        if error.code == "internal_error":
+                            log.error("llmrouter.gateway.internal_error in a stream", exc_info=exc)
+                        status = error.status
+                        last = b"data: " + to_json(error.body()) + b"\n\n"
+                    await send({"type": "http.response.body", "body": last, "more_body": False})
+                except OSError:
+                    status = 499
+                finally:
+                    group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+            self._finish(status, error)
 
 
 class _HotPaths:
@@ -344,32 +377,16 @@ class Gateway:
         encode: Callable[[Any], bytes],
     ) -> _SSEResponse:
         metrics = self.metrics
-        state = {"status": 200}
 
-        def gone() -> None:
-            state["status"] = 499  # nginx's "client closed request", for the metrics only
+        def finish(status: int, error: ErrorReply | None) -> None:
+            metrics.in_flight.dec()
+            if error is not None:
+                metrics.failed(endpoint, alias, error.code)
+            metrics.answered(endpoint, alias, status, time.perf_counter() - started)
+            if status == 200:
+                metrics.usage(alias, stream.llmrouter, stream.usage)
 
-        async def events() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in stream:
-                    yield b"data: " + encode(chunk) + b"\n\n"
-                yield _DONE
-            except Exception as exc:
-                reply = error_reply(exc)
-                if reply.code == "internal_error":
-                    log.error("llmrouter.gateway.internal_error in a stream", exc_info=exc)
-                metrics.failed(endpoint, alias, reply.code)
-                state["status"] = reply.status
-                yield b"data: " + to_json(reply.body()) + b"\n\n"
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await stream.aclose()
-                metrics.in_flight.dec()
-                metrics.answered(endpoint, alias, state["status"], time.perf_counter() - started)
-                if state["status"] == 200:
-                    metrics.usage(alias, stream.llmrouter, stream.usage)
-
-        return _SSEResponse(events(), gone)
+        return _SSEResponse(stream, encode, finish)
 
     def _done(self, endpoint: str, alias: str, started: float, response: Any) -> None:
         metrics = self.metrics
