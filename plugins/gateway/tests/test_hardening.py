@@ -196,6 +196,7 @@ def test_the_gateways_own_problems_reach_its_log(tmp_path: Path) -> None:
         )
         try:
             assert wait_for(lambda: "provider_unavailable" in gateway.output(), timeout=20)
+            assert wait_for(lambda: "Uvicorn running" in gateway.output(), timeout=20)
             ready = httpx.get(f"{gateway.root}/health/readiness")
             assert ready.status_code == 503
             assert "no_such_provider" in str(ready.json()["providers"])
