@@ -433,7 +433,39 @@ class GatewaySettings(_Strict):
         description="Origins a browser may call the gateway from (`*` for any); empty: CORS off.",
     )
 
-    @field_validator("master_key_env")
+    database_url: str | None = Field(
+        None,
+        repr=False,
+        description="Virtual keys, limits, budgets and spend logs: the store's database, "
+        "`sqlite:///path/to/keys.db` or `postgresql://user@host:5432/db`. Unset (and "
+        "`database_url_env` unset): no virtual keys, only the master key. Needs a master key. "
+        "A URL with a password belongs in `database_url_env`, not in this file.",
+    )
+    database_url_env: str | None = Field(
+        None,
+        description="Name of the environment variable that holds `database_url` (used instead "
+        "of it); an unset or empty variable stops the gateway from starting.",
+    )
+    redis_url: str | None = Field(
+        None,
+        repr=False,
+        description="Redis for the per-key rate-limit and budget counters, so several gateway "
+        "processes count as one (`redis://host:6379/0`). Unset: counted in each process.",
+    )
+    redis_url_env: str | None = Field(
+        None,
+        description="Name of the environment variable that holds `redis_url` (used instead of it).",
+    )
+    key_cache_ttl: float = Field(
+        30.0,
+        ge=0,
+        le=86_400,
+        description="Seconds a virtual key's record is cached in each process: a revoked, "
+        "blocked or changed key takes effect within this time; 0 reads the database on every "
+        "request.",
+    )
+
+    @field_validator("master_key_env", "database_url_env", "redis_url_env")
     @classmethod
     def _key_env(cls, value: str | None) -> str | None:
         if value is not None and not _ENV_NAME.match(value):

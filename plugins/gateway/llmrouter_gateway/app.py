@@ -30,7 +30,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from pydantic_core import from_json, to_json
@@ -43,6 +43,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmrouter import AsyncRouter
 from llmrouter.config import RouterConfig
+from llmrouter.errors import ConfigError
 from llmrouter_gateway.errors import ErrorReply, error_reply, gateway_error
 from llmrouter_gateway.metrics import CONTENT_TYPE_LATEST, Metrics
 from llmrouter_gateway.requests import (
@@ -54,6 +55,10 @@ from llmrouter_gateway.requests import (
     text_completion_chunk,
     text_prompt_messages,
 )
+
+if TYPE_CHECKING:
+    from llmrouter_gateway.keys import Keys, KeyUse
+    from llmrouter_gateway.store import KeyRecord
 
 __all__ = ["CONFIG_ENV", "Gateway", "create_app", "create_app_from_env"]
 
@@ -220,6 +225,16 @@ class Gateway:
         #: Tune the garbage collector at start (``_tune_gc``): set by ``llmrouter serve``.
         self.tune_gc = False
         self.started = False
+        #: Virtual keys (``keys.py``), opened at startup when a database is configured.
+        self.keys: Keys | None = None
+        settings = self.settings
+        self._keys_wanted = bool(settings.database_url or settings.database_url_env)
+        if self._keys_wanted and self._key is None:
+            raise ConfigError(
+                "[gateway] database_url turns on virtual keys, which need a master key to "
+                "manage them: set [gateway] master_key_env to the name of a variable holding one",
+                key="gateway.master_key_env",
+            )
 
     def __repr__(self) -> str:
         return (
@@ -250,6 +265,10 @@ class Gateway:
         for problem in problems:
             log.warning("llmrouter.gateway.provider_unavailable: %s", problem)
         self._warm_prices()
+        if self._keys_wanted and self.keys is None:
+            from llmrouter_gateway.keys import Keys
+
+            self.keys = await Keys.open(self.settings)
         if self.tune_gc:
             _tune_gc()  # after the plugins loaded: they are part of what is frozen
         self.started = True
@@ -270,13 +289,18 @@ class Gateway:
 
     async def shutdown(self) -> None:
         self.started = False
+        keys, self.keys = self.keys, None
+        if keys is not None:
+            await keys.close()  # flushes the spend rows still queued
         if self._owns_router and self._router is not None:
             await self._router.aclose()
             self._router = None
 
     # --- admission ------------------------------------------------------------------------------
 
-    def _admit(self, request: Request) -> ErrorReply | None:
+    def _admit(self, request: Request, *, virtual: bool = False) -> ErrorReply | str | None:
+        """``None`` for the master key (or no key configured), the error to answer, or, with
+        ``virtual`` and virtual keys on, the token to look up in the key store."""
         key = self._key
         if key is None:
             # No key: local use only. `llmrouter serve` binds 127.0.0.1 then, but an ASGI
@@ -311,6 +335,8 @@ class Gateway:
                 code="missing_api_key",
             )
         if not hmac.compare_digest(given.encode(), key):
+            if virtual and self.keys is not None:
+                return given
             return gateway_error(
                 401, "the key is not valid for this gateway", code="invalid_api_key"
             )
@@ -399,11 +425,18 @@ class Gateway:
                 waiter.remove_done_callback(on_message)
                 waiter.cancel()
 
-    def _fail(self, endpoint: str, alias: str, started: float, exc: BaseException) -> Any:
+    def _fail(
+        self, endpoint: str, alias: str, started: float, exc: BaseException, request: Request
+    ) -> Any:
         metrics = self.metrics
         metrics.in_flight.dec()
+        keys = self.keys
+        use: KeyUse | None = request.scope.get(_KEY_USE) if keys is not None else None
         if isinstance(exc, _ClientGone):
-            metrics.answered(endpoint, alias, 499, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            metrics.answered(endpoint, alias, 499, seconds)
+            if keys is not None:
+                self._keyed(keys, use, endpoint, alias, 499, None, None, seconds, "client_gone")
             return _nothing
         if isinstance(exc, _Denied):
             reply = exc.reply
@@ -414,8 +447,31 @@ class Gateway:
             if reply.code == "internal_error":
                 log.error("llmrouter.gateway.internal_error on %s", endpoint, exc_info=exc)
         metrics.failed(endpoint, alias, reply.code)
-        metrics.answered(endpoint, alias, reply.status, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        metrics.answered(endpoint, alias, reply.status, seconds)
+        if keys is not None and (use is not None or not isinstance(exc, _Denied)):
+            self._keyed(keys, use, endpoint, alias, reply.status, None, None, seconds, reply.code)
         return _error_response(reply)
+
+    def _keyed(
+        self,
+        keys: Keys,
+        use: KeyUse | None,
+        endpoint: str,
+        alias: str,
+        status: int,
+        info: Any,
+        usage: Any,
+        seconds: float,
+        code: str | None,
+    ) -> None:
+        """The bookkeeping of a request when virtual keys are on: its spend row, its key's
+        counters and the per-key metric."""
+        if use is not None:
+            self.metrics.key_answered(use.record.id, endpoint, status)
+        keys.account(
+            use, alias=alias, status=status, info=info, usage=usage, seconds=seconds, code=code
+        )
 
     def _stream(
         self,
@@ -424,55 +480,118 @@ class Gateway:
         started: float,
         stream: Any,
         encode: Callable[[Any], bytes],
+        use: KeyUse | None = None,
     ) -> _SSEResponse:
         metrics = self.metrics
+        keys = self.keys
 
         def finish(status: int, error: ErrorReply | None) -> None:
             metrics.in_flight.dec()
             if error is not None:
                 metrics.failed(endpoint, alias, error.code)
-            metrics.answered(endpoint, alias, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            metrics.answered(endpoint, alias, status, seconds)
             if status == 200:
                 metrics.usage(alias, stream.llmrouter, stream.usage)
+            if keys is not None:
+                self._keyed(
+                    keys,
+                    use,
+                    endpoint,
+                    alias,
+                    status,
+                    stream.llmrouter,
+                    stream.usage,
+                    seconds,
+                    error.code if error is not None else None,
+                )
 
         return _SSEResponse(stream, encode, finish)
 
-    def _done(self, endpoint: str, alias: str, started: float, response: Any) -> None:
+    def _done(
+        self, endpoint: str, alias: str, started: float, response: Any, use: KeyUse | None = None
+    ) -> None:
         metrics = self.metrics
         metrics.in_flight.dec()
-        metrics.answered(endpoint, alias, 200, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        metrics.answered(endpoint, alias, 200, seconds)
         metrics.usage(alias, response.llmrouter, response.usage)
+        keys = self.keys
+        if keys is not None:
+            self._keyed(
+                keys, use, endpoint, alias, 200, response.llmrouter, response.usage, seconds, None
+            )
 
-    async def _begin(self, request: Request, required: str) -> tuple[str, dict[str, Any]]:
-        """Admission and the body: ``(alias, params)``, or an exception for ``_fail``."""
+    async def _begin(
+        self, request: Request, required: str
+    ) -> tuple[str, dict[str, Any], KeyUse | None]:
+        """Admission and the body: ``(alias, params, use)`` (``use``: the virtual key's, else
+        ``None``), or an exception for ``_fail``."""
         self.metrics.in_flight.inc()
-        denied = self._admit(request)
-        if denied is not None:
+        denied = self._admit(request, virtual=True)
+        if denied is None:
+            alias, params = call_params(await self._body(request), self.aliases, required=required)
+            return alias, params, None
+        if not isinstance(denied, str):
             raise _Denied(denied)
-        return call_params(await self._body(request), self.aliases, required=required)
+        keys = self.keys
+        assert keys is not None
+        found = await keys.identify(denied)
+        if isinstance(found, ErrorReply):
+            raise _Denied(found)
+        from llmrouter_gateway.keys import KeyUse
+
+        use = KeyUse(found)
+        request.scope[_KEY_USE] = use
+        alias, params = call_params(await self._body(request), self.aliases, required=required)
+        refused = await keys.admit(use, alias, params)
+        if refused is not None:
+            raise _Denied(refused, alias)
+        return alias, params, use
+
+    async def _caller(self, request: Request) -> ErrorReply | KeyRecord | None:
+        """Who calls a non-completion endpoint: ``None`` (the master key), a virtual key's
+        record, or the error to answer."""
+        denied = self._admit(request, virtual=True)
+        if not isinstance(denied, str):
+            return denied
+        keys = self.keys
+        assert keys is not None
+        return await keys.identify(denied)
+
+    async def _master_only(self, request: Request) -> ErrorReply | None:
+        """``None`` for the master key; a virtual key gets 403, anything else its 401."""
+        found = await self._caller(request)
+        if found is None or isinstance(found, ErrorReply):
+            return found
+        return gateway_error(
+            403,
+            "this endpoint needs the gateway's master key; a virtual key cannot use it",
+            code="admin_only",
+        )
 
     async def chat(self, request: Request) -> Any:
         endpoint = "chat"
         started = time.perf_counter()
         alias = ""
         try:
-            alias, params = await self._begin(request, "messages")
+            alias, params, use = await self._begin(request, "messages")
             messages = params.pop("messages")
             router = self.router
             if params.pop("stream", False):
                 stream = await self._guarded(
                     request, router.completion(alias, messages, stream=True, **params)
                 )
-                return self._stream(endpoint, alias, started, stream, _chunk_json)
+                return self._stream(endpoint, alias, started, stream, _chunk_json, use)
             response = await self._guarded(request, router.completion(alias, messages, **params))
         except BaseException as exc:
             if not isinstance(exc, Exception | _ClientGone):
                 self.metrics.in_flight.dec()
                 raise
-            return self._fail(endpoint, alias, started, exc)
+            return self._fail(endpoint, alias or _denied_alias(exc), started, exc, request)
         return _Answer(
             response.__pydantic_serializer__.to_json(response),
-            partial(self._done, endpoint, alias, started, response),
+            partial(self._done, endpoint, alias, started, response, use),
         )
 
     async def completions(self, request: Request) -> Any:
@@ -480,7 +599,7 @@ class Gateway:
         started = time.perf_counter()
         alias = ""
         try:
-            alias, params = await self._begin(request, "prompt")
+            alias, params, use = await self._begin(request, "prompt")
             for key in ("messages", "logprobs"):
                 if key in params:
                     raise RequestProblem(_NOT_ON_COMPLETIONS[key], param=key)
@@ -491,16 +610,16 @@ class Gateway:
                 stream = await self._guarded(
                     request, router.completion(alias, messages, stream=True, **params)
                 )
-                return self._stream(endpoint, alias, started, stream, _text_chunk_json)
+                return self._stream(endpoint, alias, started, stream, _text_chunk_json, use)
             response = await self._guarded(request, router.completion(alias, messages, **params))
         except BaseException as exc:
             if not isinstance(exc, Exception | _ClientGone):
                 self.metrics.in_flight.dec()
                 raise
-            return self._fail(endpoint, alias, started, exc)
+            return self._fail(endpoint, alias or _denied_alias(exc), started, exc, request)
         return _Answer(
             to_json(text_completion_body(response)),
-            partial(self._done, endpoint, alias, started, response),
+            partial(self._done, endpoint, alias, started, response, use),
         )
 
     async def embeddings(self, request: Request) -> Any:
@@ -508,7 +627,7 @@ class Gateway:
         started = time.perf_counter()
         alias = ""
         try:
-            alias, params = await self._begin(request, "input")
+            alias, params, use = await self._begin(request, "input")
             if params.pop("stream", False):
                 raise RequestProblem("embeddings cannot be streamed", param="stream")
             encoding = params.pop("encoding_format", None)
@@ -524,8 +643,8 @@ class Gateway:
             if not isinstance(exc, Exception | _ClientGone):
                 self.metrics.in_flight.dec()
                 raise
-            return self._fail(endpoint, alias, started, exc)
-        done = partial(self._done, endpoint, alias, started, response)
+            return self._fail(endpoint, alias or _denied_alias(exc), started, exc, request)
+        done = partial(self._done, endpoint, alias, started, response, use)
         if encoding == "base64":
             return _Answer(to_json(encode_base64_embeddings(response.model_dump())), done)
         return _Answer(response.__pydantic_serializer__.to_json(response), done)
@@ -534,18 +653,21 @@ class Gateway:
         return {"id": alias, "object": "model", "created": self.created, "owned_by": "llmrouter"}
 
     async def models(self, request: Request) -> Response:
-        denied = self._admit(request)
-        if denied is not None:
-            return _error_response(denied)
-        data = [self._model_entry(alias) for alias in self.aliases]
+        caller = await self._caller(request)
+        if isinstance(caller, ErrorReply):
+            return _error_response(caller)
+        aliases: Any = self.aliases
+        if caller is not None and caller.models:
+            aliases = [alias for alias in self.aliases if alias in caller.models]
+        data = [self._model_entry(alias) for alias in aliases]
         return _json_response(to_json({"object": "list", "data": data}))
 
     async def model(self, request: Request) -> Response:
-        denied = self._admit(request)
-        if denied is not None:
-            return _error_response(denied)
+        caller = await self._caller(request)
+        if isinstance(caller, ErrorReply):
+            return _error_response(caller)
         alias = request.path_params["model_id"]
-        if alias not in self.aliases:
+        if alias not in self.aliases or (caller is not None and not caller.allows_model(alias)):
             return _error_response(
                 gateway_error(
                     404,
@@ -569,10 +691,17 @@ class Gateway:
         }
         if not self.started:
             body["providers"] = "not loaded yet"
+        keys = self.keys
+        if keys is not None:
+            services = await keys.check()
+            body.update(services)
+            if any(state != "ok" for state in services.values()):
+                ready = False
+                body["status"] = "not ready"
         return _json_response(to_json(body), 200 if ready else 503)
 
     async def metrics_page(self, request: Request) -> Response:
-        denied = self._admit(request)
+        denied = await self._master_only(request)
         if denied is not None:
             return _error_response(denied)
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
@@ -612,6 +741,9 @@ class Gateway:
             Route("/health/readiness", self.readiness, methods=["GET"]),
             Route("/metrics", self.metrics_page, methods=["GET"]),
         ]
+        from llmrouter_gateway.admin import admin_routes
+
+        out += admin_routes(self)
         return out
 
     def app(self) -> ASGIApp:
@@ -680,9 +812,18 @@ _NOT_ON_COMPLETIONS = {
 class _Denied(Exception):
     """Carries the admission error through ``_fail`` (counted like every other error)."""
 
-    def __init__(self, reply: ErrorReply) -> None:
+    def __init__(self, reply: ErrorReply, alias: str = "") -> None:
         super().__init__(reply.message)
         self.reply = reply
+        self.alias = alias
+
+
+def _denied_alias(exc: BaseException) -> str:
+    return exc.alias if isinstance(exc, _Denied) else ""
+
+
+#: Where a request's :class:`~llmrouter_gateway.keys.KeyUse` is kept in its ASGI scope.
+_KEY_USE = "llmrouter.key"
 
 
 def _problem_code(problem: RequestProblem) -> str:

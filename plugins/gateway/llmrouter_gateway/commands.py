@@ -1,4 +1,4 @@
-"""The gateway's commands: ``llmrouter serve`` and ``llmrouter config convert``.
+"""The gateway's commands: ``llmrouter serve``, ``llmrouter keys ...`` and ``llmrouter config convert``.
 
 Registered from the ``llmrouter.commands`` entry-point group (``llmrouter_add_commands`` in
 ``llmrouter.hookspecs``). This module imports only argparse-level things: building the CLI's
@@ -26,6 +26,12 @@ def _convert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from llmrouter_gateway.litellm_config import convert_command
 
     return convert_command(args, out, err)
+
+
+def _keys(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from llmrouter_gateway.keys_cli import keys_command
+
+    return keys_command(args, out, err)
 
 
 @hookimpl
@@ -56,6 +62,16 @@ def llmrouter_add_commands(commands: Commands) -> None:
         "no equivalent is reported by name on stderr.",
     )
     convert.add_argument("file", help="the LiteLLM config.yaml")
+    keys = commands.add(
+        "keys",
+        _keys,
+        help="create, list, change and revoke the gateway's virtual keys",
+        description="Manage virtual keys in the store named by [gateway] database_url "
+        "(docs/gateway.md, Virtual keys). 'create' prints the new key once.",
+    )
+    from llmrouter_gateway.keys_cli import add_keys_arguments
+
+    add_keys_arguments(keys)
     convert.add_argument(
         "-o", "--output", metavar="PATH", help="write the TOML here (default: stdout)"
     )

@@ -3,6 +3,8 @@
 Labels are bounded by the config: ``alias`` is one of its aliases (``""`` for a request that
 named none of them), ``deployment`` one of its deployments' labels, ``endpoint`` one of the
 gateway's routes and ``status`` an HTTP status. Nothing a caller sends becomes a label.
+``key`` (``llmrouter_gateway_key_requests`` only) is a virtual key's id from the store, one
+series per key in use: the key itself never becomes a label.
 
 With several workers (``[gateway] workers > 1``) each worker is its own process, so the
 counters go through prometheus-client's multiprocess mode: ``llmrouter serve`` sets
@@ -69,6 +71,13 @@ class Metrics:
             ("alias", "deployment"),
             registry=reg,
         )
+        self.key_requests = Counter(
+            "llmrouter_gateway_key_requests",
+            "Requests made with a virtual key, by the key's id (never the key), endpoint and "
+            "HTTP status.",
+            ("key", "endpoint", "status"),
+            registry=reg,
+        )
         gauge_mode: Any = {"multiprocess_mode": "livesum"} if self._multiprocess else {}
         self.in_flight = Gauge(
             "llmrouter_gateway_in_flight_requests",
@@ -81,6 +90,7 @@ class Metrics:
         self._answered: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._failed: dict[tuple[str, str, str], Any] = {}
         self._usage: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        self._keyed: dict[tuple[str, str, int], Any] = {}
 
     def answered(self, endpoint: str, alias: str, status: int, seconds: float) -> None:
         key = (endpoint, alias, status)
@@ -92,6 +102,13 @@ class Metrics:
             )
         children[0].inc()
         children[1].observe(seconds)
+
+    def key_answered(self, key_id: str, endpoint: str, status: int) -> None:
+        label = (key_id, endpoint, status)
+        child = self._keyed.get(label)
+        if child is None:
+            child = self._keyed[label] = self.key_requests.labels(key_id, endpoint, str(status))
+        child.inc()
 
     def failed(self, endpoint: str, alias: str, code: str | None) -> None:
         key = (endpoint, alias, code or "error")

@@ -76,6 +76,7 @@ def load_for_serving(path: str | None) -> Serving:
 
         config = load_config_file(path)
     env = config.gateway.master_key_env
+    key: str | None = literal or None
     if env:
         key = os.environ.get(env, "").strip()
         if not key:
@@ -83,8 +84,18 @@ def load_for_serving(path: str | None) -> Serving:
                 f"[gateway] master_key_env names the variable {env}, which is not set or is "
                 f"empty; export the master key in it (e.g. {env}=$(openssl rand -hex 32))"
             )
-        return Serving(path, config, unsupported, notes, key)
-    return Serving(path, config, unsupported, notes, literal or None)
+    settings = config.gateway
+    if (settings.database_url or settings.database_url_env) and key is None:
+        raise ConfigError(
+            "[gateway] database_url turns on virtual keys, which need a master key to manage "
+            "them: set [gateway] master_key_env to the name of a variable holding one"
+        )
+    if settings.database_url or settings.database_url_env:
+        from llmrouter_gateway.keys import database_url_from, redis_url_from
+
+        database_url_from(settings)  # a named variable that is unset stops the start here
+        redis_url_from(settings)
+    return Serving(path, config, unsupported, notes, key)
 
 
 def serve_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -121,7 +132,8 @@ def serve_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     err.write(
         f"llmrouter gateway: {len(loaded.config.models)} model(s) from {path} on "
         f"http://{shown}:{port} ({workers} worker(s); "
-        f"{'master key required' if key else 'no master key: local only'})\n"
+        f"{'master key required' if key else 'no master key: local only'}"
+        f"{'; virtual keys on' if settings.database_url or settings.database_url_env else ''})\n"
     )
     err.flush()
     try:
