@@ -958,7 +958,7 @@ class RedisLimiter:
             import redis.asyncio  # noqa: F401
         except ImportError as exc:  # pragma: no cover - redis is in the dev environment
             raise InvalidRequestError(
-                "the Redis limiter needs the redis package: pip install 'llmrouter[redis]'",
+                "the Redis limiter needs the redis package: pip install 'llmrouter-gateway[redis]'",
                 param="redis_url",
             ) from exc
         self._url = url
