@@ -259,7 +259,21 @@ class Routing:
 
     Thread-safe: a sync Router may be shared by threads, so every change of shared state happens
     under one lock (uncontended and cheap in the async case).
+
+    Health stays in this process, but it can be shared through two hooks, so that several
+    processes in front of the same deployments (gateway workers on several machines) eject a
+    failing one together without this module doing any I/O: :attr:`on_trip` tells of every
+    deployment the breaker ejects here, and :meth:`cool_down` applies an ejection decided
+    elsewhere.
     """
+
+    #: Called as ``on_trip(alias, deployment_name, seconds)`` each time this process's breaker
+    #: ejects a deployment (a trip, or a failed half-open trial), never for :meth:`cool_down`
+    #: (what another process decided is not news to pass on). It runs with the routing lock
+    #: held, in whatever thread recorded the failure, so it must be quick, must not block and
+    #: must not call back into this object: hand the news to a queue or an event loop
+    #: (``loop.call_soon_threadsafe``). An exception it raises is logged and swallowed.
+    on_trip: Callable[[str, str, float], None] | None = None
 
     def __init__(
         self,
@@ -370,16 +384,72 @@ class Routing:
         ):
             self._trip(target, now)
 
-    def _trip(self, target: Target, now: float) -> None:
+    def _trip(
+        self, target: Target, now: float, duration: float | None = None, *, notify: bool = True
+    ) -> bool:
         route = self.routes[target.alias]
         if not any(not self._cooling(o, now) for o in route.targets if o is not target):
             # Never eject the last healthy deployment: a degraded route beats no route.
-            return
+            return False
+        seconds = self.cooldown.duration if duration is None else duration
         h = target.health
-        h.cooldown_until = now + self.cooldown.duration
+        h.cooldown_until = now + seconds
+        h.half_open = False
         h.trips += 1
         h.outcomes.clear()
         h.failures = 0
+        hook = self.on_trip
+        if notify and hook is not None:
+            try:
+                hook(target.alias, target.name, seconds)
+            except Exception:
+                # A broken listener must not turn one deployment's failure into a failed call.
+                _log.exception("llmrouter.on_trip hook failed for %s", target.name)
+        return True
+
+    def cool_down(self, alias: str, deployment: str, seconds: float) -> bool:
+        """Skip the deployment named ``deployment`` of ``alias`` for ``seconds`` from now, as if
+        its breaker had tripped here: for a cooldown decided by another process.
+
+        The rules of a local trip hold: the last healthy deployment of an alias is never
+        ejected, a trip is counted, and a half-open trial follows the cooldown. A deployment
+        already cooling is not tripped again; its cooldown is only lengthened to ``seconds``
+        from now if it would end sooner. :attr:`on_trip` is not called. Returns whether the
+        deployment is cooling now.
+        """
+        route = self.routes.get(alias) if isinstance(alias, str) else None
+        if route is None:
+            raise InvalidRequestError(
+                f"cool_down: unknown alias {alias!r}; the aliases are "
+                f"{', '.join(sorted(self.routes)) or '(none)'}",
+                param="alias",
+            )
+        target = next((t for t in route.targets if t.name == deployment), None)
+        if target is None:
+            raise InvalidRequestError(
+                f"cool_down: alias {alias!r} has no deployment named {deployment!r}; its "
+                f"deployments are {', '.join(t.name for t in route.targets)}",
+                param="deployment",
+            )
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not math.isfinite(seconds)
+            or seconds <= 0
+        ):
+            raise InvalidRequestError(
+                f"cool_down: seconds must be a positive finite number, got {seconds!r}",
+                param="seconds",
+            )
+        seconds = float(seconds)
+        with self._lock:
+            self._drain()
+            now = self.clock()
+            if self._cooling(target, now):
+                h = target.health
+                h.cooldown_until = max(h.cooldown_until or now, now + seconds)
+                return True
+            return self._trip(target, now, seconds, notify=False)
 
     def _rpm_wait(self, target: Target, now: float) -> float:
         rpm = target.deployment.rpm

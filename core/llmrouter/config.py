@@ -449,12 +449,21 @@ class GatewaySettings(_Strict):
     redis_url: str | None = Field(
         None,
         repr=False,
-        description="Redis for the per-key rate-limit and budget counters, so several gateway "
-        "processes count as one (`redis://host:6379/0`). Unset: counted in each process.",
+        description="Redis for the per-key rate-limit and budget counters and the deployment "
+        "cooldowns, so several gateway processes count as one (`redis://host:6379/0`). Unset: "
+        "counted in each process.",
     )
     redis_url_env: str | None = Field(
         None,
         description="Name of the environment variable that holds `redis_url` (used instead of it).",
+    )
+    cooldown_sync_interval: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        description="With `redis_url`: seconds between two reads of the cooldowns the other "
+        "gateway processes published, so a deployment one process ejects is skipped by the "
+        "others within this time (each process publishes its own ejections at once).",
     )
     key_cache_ttl: float = Field(
         30.0,

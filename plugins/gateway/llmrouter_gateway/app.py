@@ -58,6 +58,7 @@ from llmrouter_gateway.requests import (
 
 if TYPE_CHECKING:
     from llmrouter_gateway.keys import Keys, KeyUse
+    from llmrouter_gateway.shared import SharedCooldowns
     from llmrouter_gateway.store import KeyRecord
 
 __all__ = ["CONFIG_ENV", "Gateway", "create_app", "create_app_from_env"]
@@ -227,6 +228,8 @@ class Gateway:
         self.started = False
         #: Virtual keys (``keys.py``), opened at startup when a database is configured.
         self.keys: Keys | None = None
+        #: Deployment cooldowns shared through Redis (``shared.py``), started with ``redis_url``.
+        self.shared: SharedCooldowns | None = None
         settings = self.settings
         self._keys_wanted = bool(settings.database_url or settings.database_url_env)
         if self._keys_wanted and self._key is None:
@@ -269,6 +272,17 @@ class Gateway:
             from llmrouter_gateway.keys import Keys
 
             self.keys = await Keys.open(self.settings)
+        routing = router.routing
+        wants_redis = bool(self.settings.redis_url or self.settings.redis_url_env)
+        if wants_redis and self.shared is None and routing is not None:
+            from llmrouter_gateway.shared import SharedCooldowns
+
+            keys = self.keys
+            self.shared = SharedCooldowns.open(
+                routing, self.settings, limiter=keys.limiter if keys is not None else None
+            )
+            if self.shared is not None:
+                self.shared.start()
         if self.tune_gc:
             _tune_gc()  # after the plugins loaded: they are part of what is frozen
         self.started = True
@@ -289,6 +303,9 @@ class Gateway:
 
     async def shutdown(self) -> None:
         self.started = False
+        shared, self.shared = self.shared, None
+        if shared is not None:
+            await shared.stop()  # before the keys close a limiter it may share
         keys, self.keys = self.keys, None
         if keys is not None:
             await keys.close()  # flushes the spend rows still queued
