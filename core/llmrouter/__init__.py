@@ -65,6 +65,8 @@ _LAZY: dict[str, str] = {
     # clients
     "Router": "llmrouter._client",
     "AsyncRouter": "llmrouter._client",
+    # the routing table and deployment health of a configured router (``router.routing``)
+    "Routing": "llmrouter._routing",
     "CompletionStream": "llmrouter._streaming",
     "AsyncCompletionStream": "llmrouter._streaming",
     # response types
@@ -149,6 +151,7 @@ __all__ = [
     "ResponseTooLargeError",
     "Router",
     "RouterConfig",
+    "Routing",
     "Secret",
     "ServiceUnavailableError",
     "StreamChoice",
@@ -218,6 +221,7 @@ if TYPE_CHECKING:
         register_provider,
         unregister_plugin,
     )
+    from llmrouter._routing import Routing
     from llmrouter._streaming import AsyncCompletionStream, CompletionStream
     from llmrouter.budget import Budget
     from llmrouter.chunks import stream_chunk_builder

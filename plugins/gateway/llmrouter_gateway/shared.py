@@ -1,6 +1,6 @@
 """Deployment cooldowns shared by every gateway process on one Redis.
 
-The router's circuit breaker (``llmrouter._routing``) is pure in-process bookkeeping and stays
+The router's circuit breaker (``llmrouter.Routing``) is pure in-process bookkeeping and stays
 that way; this module is the bridge between it and the limiter's cooldown flags
 (:meth:`~llmrouter_gateway.limits.Limiter.set_cooldown` / ``cooling``):
 
@@ -45,7 +45,7 @@ from llmrouter.errors import ConfigError
 from llmrouter_gateway.limits import Limiter, make_limiter
 
 if TYPE_CHECKING:
-    from llmrouter._routing import Routing
+    from llmrouter import Routing
 
 __all__ = ["ECHO_TOLERANCE", "SharedCooldowns", "cooldown_key", "shared_redis_url"]
 
