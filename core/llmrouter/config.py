@@ -126,7 +126,11 @@ class CooldownSettings(_Strict):
         description="Fraction of those attempts that must have failed (0 < rate <= 1).",
     )
     window: float = Field(
-        60.0, gt=0, description="Seconds of history the failure rate is computed over."
+        60.0,
+        gt=0,
+        description="Seconds of history the failure rate is computed over (counted in "
+        "60ths of it, so an outcome leaves up to 1/60th of the window late; the memory this "
+        "takes does not grow with the request rate).",
     )
     duration: float = Field(
         30.0,

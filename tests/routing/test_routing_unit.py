@@ -681,3 +681,22 @@ def test_default_deployment_names_are_unique_within_an_alias() -> None:
         {"models": {"chat": {"deployments": [{"model": M}, {"model": M}, {"model": "p/other"}]}}}
     )
     assert cfg.deployment_names("chat") == [f"{M}#0", f"{M}#1", "p/other"]
+
+
+def test_the_breaker_window_is_bounded_whatever_the_rate() -> None:
+    """100,000 outcomes in one minute keep at most 61 buckets, and the counts stay exact: the
+    window was one entry per outcome, 8 MB a deployment at a gateway's 2,000 requests/s."""
+    clock = FakeClock()
+    rt = breaker(clock, min_requests=10**9, window=60)
+    target = rt.routes["chat"].targets[0]
+    with rt._lock:
+        for i in range(100_000):
+            rt._record(target, i % 10 != 0, clock())
+            clock.advance(0.0006)
+    health = target.health
+    assert len(health.buckets) <= 61
+    assert health.total == 100_000 and health.failures == 10_000
+    clock.advance(61.1)  # every bucket is now older than the window
+    with rt._lock:
+        rt._record(target, True, clock())
+    assert (health.total, health.failures, len(health.buckets)) == (1, 0, 1)
