@@ -34,9 +34,10 @@ VENV = BENCH / ".venv"
 PY = VENV / "bin" / "python"
 RESULTS = BENCH / "results"
 #: ``anthropic`` and ``google-genai`` are for bench/bench_native.py (pinned: the versions their
-#: emulators are proven against).
+#: emulators are proven against). ``litellm[proxy]`` (the proxy server's extras) is for
+#: bench/bench_gateway.py, which runs LiteLLM's proxy as the peer of ``llmrouter serve``.
 PEERS = [
-    "litellm",
+    "litellm[proxy]",
     "openai",
     "aiohttp",
     "httpx-aiohttp",
