@@ -161,6 +161,20 @@ def redact_obj(value: Any) -> Any:
     return value
 
 
+def redact_url(url: str) -> str:
+    """``url`` without its user name and password (``redis://<redacted>@host:6379/0``), for
+    reprs and messages about a connection URL that may carry credentials."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return parts._replace(netloc=f"<redacted>@{host}").geturl()
+
+
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """A copy of ``headers`` with credential headers replaced, safe to log."""
     return {k: (REDACTED if k.lower() in CREDENTIAL_HEADERS else v) for k, v in headers.items()}

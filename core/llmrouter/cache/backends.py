@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from llmrouter.errors import InvalidRequestError
+from llmrouter.secrets import redact_url
 
 if TYPE_CHECKING:
     import redis
@@ -316,17 +317,6 @@ class SQLiteBackend:
 # --- redis ------------------------------------------------------------------------------------
 
 
-def _safe_url(url: str) -> str:
-    """``url`` without its user name and password, for reprs and messages."""
-    parts = urlsplit(url)
-    if parts.password is None and parts.username is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return parts._replace(netloc=f"<redacted>@{host}").geturl()
-
-
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
@@ -367,7 +357,7 @@ class RedisBackend:
         if not isinstance(url, str) or urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
             raise InvalidRequestError(
                 "the redis cache needs url='redis://host:port/db' (or rediss:// or unix://), "
-                f"got {_safe_url(url) if isinstance(url, str) else url!r}",
+                f"got {redact_url(url) if isinstance(url, str) else url!r}",
                 param="url",
             )
         try:
@@ -392,7 +382,7 @@ class RedisBackend:
     @property
     def url(self) -> str:
         """The server's URL with any password removed."""
-        return _safe_url(self._url)
+        return redact_url(self._url)
 
     def _secrets(self) -> list[str]:
         parts = urlsplit(self._url)

@@ -587,19 +587,28 @@ class Gateway:
             code="admin_only",
         )
 
-    async def chat(self, request: Request) -> Any:
-        endpoint = "chat"
+    async def _complete(
+        self,
+        request: Request,
+        endpoint: str,
+        required: str,
+        messages_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+        answer: Callable[[Any], bytes],
+        chunk: Callable[[Any], bytes],
+    ) -> Any:
+        """One chat-shaped router call: ``messages_of(params)`` turns the body into messages
+        (and may set router options), ``answer``/``chunk`` encode the result for the client."""
         started = time.perf_counter()
         alias = ""
         try:
-            alias, params, use = await self._begin(request, "messages")
-            messages = params.pop("messages")
+            alias, params, use = await self._begin(request, required)
+            messages = messages_of(params)
             router = self.router
             if params.pop("stream", False):
                 stream = await self._guarded(
                     request, router.completion(alias, messages, stream=True, **params)
                 )
-                return self._stream(endpoint, alias, started, stream, _chunk_json, use)
+                return self._stream(endpoint, alias, started, stream, chunk, use)
             response = await self._guarded(request, router.completion(alias, messages, **params))
         except BaseException as exc:
             if not isinstance(exc, Exception | _ClientGone):
@@ -607,36 +616,17 @@ class Gateway:
                 raise
             return self._fail(endpoint, alias or _denied_alias(exc), started, exc, request)
         return _Answer(
-            response.__pydantic_serializer__.to_json(response),
-            partial(self._done, endpoint, alias, started, response, use),
+            answer(response), partial(self._done, endpoint, alias, started, response, use)
+        )
+
+    async def chat(self, request: Request) -> Any:
+        return await self._complete(
+            request, "chat", "messages", _chat_messages, _model_json, _model_json
         )
 
     async def completions(self, request: Request) -> Any:
-        endpoint = "completions"
-        started = time.perf_counter()
-        alias = ""
-        try:
-            alias, params, use = await self._begin(request, "prompt")
-            for key in ("messages", "logprobs"):
-                if key in params:
-                    raise RequestProblem(_NOT_ON_COMPLETIONS[key], param=key)
-            messages = text_prompt_messages(params.pop("prompt"))
-            params["prompt_template"] = RAW_PROMPT
-            router = self.router
-            if params.pop("stream", False):
-                stream = await self._guarded(
-                    request, router.completion(alias, messages, stream=True, **params)
-                )
-                return self._stream(endpoint, alias, started, stream, _text_chunk_json, use)
-            response = await self._guarded(request, router.completion(alias, messages, **params))
-        except BaseException as exc:
-            if not isinstance(exc, Exception | _ClientGone):
-                self.metrics.in_flight.dec()
-                raise
-            return self._fail(endpoint, alias or _denied_alias(exc), started, exc, request)
-        return _Answer(
-            to_json(text_completion_body(response)),
-            partial(self._done, endpoint, alias, started, response, use),
+        return await self._complete(
+            request, "completions", "prompt", _prompt_messages, _text_json, _text_model_json
         )
 
     async def embeddings(self, request: Request) -> Any:
@@ -860,11 +850,29 @@ def _too_large(size: int, limit: int) -> RequestProblem:
     )
 
 
-def _chunk_json(chunk: Any) -> bytes:
+def _chat_messages(params: dict[str, Any]) -> list[dict[str, Any]]:
+    return params.pop("messages")  # type: ignore[no-any-return]
+
+
+def _prompt_messages(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """A legacy completion: one prompt, sent verbatim through the raw template."""
+    for key in ("messages", "logprobs"):
+        if key in params:
+            raise RequestProblem(_NOT_ON_COMPLETIONS[key], param=key)
+    messages = text_prompt_messages(params.pop("prompt"))
+    params["prompt_template"] = RAW_PROMPT
+    return messages
+
+
+def _text_json(response: Any) -> bytes:
+    return to_json(text_completion_body(response))
+
+
+def _model_json(chunk: Any) -> bytes:
     return chunk.__pydantic_serializer__.to_json(chunk)  # type: ignore[no-any-return]
 
 
-def _text_chunk_json(chunk: Any) -> bytes:
+def _text_model_json(chunk: Any) -> bytes:
     return to_json(text_completion_chunk(chunk))
 
 

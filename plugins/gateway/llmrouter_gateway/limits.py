@@ -96,6 +96,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_ch
 from urllib.parse import urlsplit
 
 from llmrouter.errors import InvalidRequestError, LLMRouterError
+from llmrouter.secrets import redact_url
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -895,16 +896,6 @@ _SCRIPTS = {
 }
 
 
-def _safe_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None and parts.username is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return parts._replace(netloc=f"<redacted>@{host}").geturl()
-
-
 def _int(value: Any) -> int:
     return int(value.decode() if isinstance(value, bytes) else value)
 
@@ -937,7 +928,7 @@ class RedisLimiter:
         if not isinstance(url, str) or urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
             raise InvalidRequestError(
                 "the Redis limiter needs url='redis://host:port/db' (or rediss:// or unix://), "
-                f"got {_safe_url(url) if isinstance(url, str) else type(url).__name__}",
+                f"got {redact_url(url) if isinstance(url, str) else type(url).__name__}",
                 param="redis_url",
             )
         if not isinstance(prefix, str):
@@ -981,7 +972,7 @@ class RedisLimiter:
     @property
     def url(self) -> str:
         """The server's URL with any user name and password removed."""
-        return _safe_url(self._url)
+        return redact_url(self._url)
 
     def _client(self) -> redis.asyncio.Redis:
         loop = asyncio.get_running_loop()

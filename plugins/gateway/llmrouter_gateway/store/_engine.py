@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +126,18 @@ def _setup_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN (below)
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            # Switching a new file to WAL needs its lock for a moment; several gateways
+            # starting together on one new file may find it taken (SQLite answers "database
+            # is locked" at once, without the busy timeout), so try for up to the timeout.
+            deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_S
+            while True:
+                try:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
             cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
             cursor.close()
