@@ -50,7 +50,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -208,6 +208,9 @@ class _Health:
     half_open: bool = False
     trips: int = 0
     in_flight: int = 0
+    #: Calls other processes have in flight on this deployment, as last told through
+    #: :meth:`Routing.set_in_flight_elsewhere` (``least-busy`` adds it to ``in_flight``).
+    elsewhere: int = 0
     latency: float | None = None
     starts: deque[float] = field(default_factory=deque)
 
@@ -270,11 +273,12 @@ class Routing:
     Thread-safe: a sync Router may be shared by threads, so every change of shared state happens
     under one lock (uncontended and cheap in the async case).
 
-    Health stays in this process, but it can be shared through two hooks, so that several
+    Health stays in this process, but it can be shared through a few hooks, so that several
     processes in front of the same deployments (gateway workers on several machines) eject a
-    failing one together without this module doing any I/O: :attr:`on_trip` tells of every
-    deployment the breaker ejects here, and :meth:`cool_down` applies an ejection decided
-    elsewhere.
+    failing one together, and balance ``least-busy`` over all their calls, without this module
+    doing any I/O: :attr:`on_trip` tells of every deployment the breaker ejects here and
+    :meth:`cool_down` applies an ejection decided elsewhere; :meth:`in_flight` reads this
+    process's calls in flight and :meth:`set_in_flight_elsewhere` adds the others'.
     """
 
     #: Called as ``on_trip(alias, deployment_name, seconds)`` each time this process's breaker
@@ -344,6 +348,7 @@ class Routing:
                             "cooldown_until": h.cooldown_until,
                             "trips": h.trips,
                             "in_flight": h.in_flight,
+                            "in_flight_elsewhere": h.elsewhere,
                             "latency": h.latency,
                             "window": h.total,
                             "failures": h.failures,
@@ -439,13 +444,7 @@ class Routing:
         from now if it would end sooner. :attr:`on_trip` is not called. Returns whether the
         deployment is cooling now.
         """
-        route = self.routes.get(alias) if isinstance(alias, str) else None
-        if route is None:
-            raise InvalidRequestError(
-                f"cool_down: unknown alias {alias!r}; the aliases are "
-                f"{', '.join(sorted(self.routes)) or '(none)'}",
-                param="alias",
-            )
+        route = self._route(alias, "cool_down")
         target = next((t for t in route.targets if t.name == deployment), None)
         if target is None:
             raise InvalidRequestError(
@@ -472,6 +471,51 @@ class Routing:
                 h.cooldown_until = max(h.cooldown_until or now, now + seconds)
                 return True
             return self._trip(target, now, seconds, notify=False)
+
+    def in_flight(self, alias: str) -> dict[str, int]:
+        """Calls this process has in flight on each deployment of ``alias``, by deployment
+        name: what it tells other processes through a shared store (the gateway's Redis)."""
+        route = self._route(alias, "in_flight")
+        with self._lock:
+            self._drain()
+            return {t.name: t.health.in_flight for t in route.targets}
+
+    def set_in_flight_elsewhere(self, alias: str, counts: Mapping[str, int]) -> None:
+        """Tell this process how many calls *other* processes have in flight on deployments of
+        ``alias`` (by deployment name; a name left out keeps its last count), so that
+        ``least-busy`` compares every process's calls, not only its own. The counts are as
+        fresh as the caller's last read; this module does no I/O."""
+        route = self._route(alias, "set_in_flight_elsewhere")
+        by_name = {t.name: t for t in route.targets}
+        checked: list[tuple[Target, int]] = []
+        for name, count in counts.items():
+            target = by_name.get(name)
+            if target is None:
+                raise InvalidRequestError(
+                    f"set_in_flight_elsewhere: alias {alias!r} has no deployment named "
+                    f"{name!r}; its deployments are {', '.join(by_name)}",
+                    param="counts",
+                )
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise InvalidRequestError(
+                    f"set_in_flight_elsewhere: the count of {name!r} must be an integer >= 0, "
+                    f"got {count!r}",
+                    param="counts",
+                )
+            checked.append((target, count))
+        with self._lock:
+            for target, count in checked:
+                target.health.elsewhere = count
+
+    def _route(self, alias: str, what: str) -> _Route:
+        route = self.routes.get(alias) if isinstance(alias, str) else None
+        if route is None:
+            raise InvalidRequestError(
+                f"{what}: unknown alias {alias!r}; the aliases are "
+                f"{', '.join(sorted(self.routes)) or '(none)'}",
+                param="alias",
+            )
+        return route
 
     def _rpm_wait(self, target: Target, now: float) -> float:
         rpm = target.deployment.rpm
@@ -513,8 +557,10 @@ class Routing:
             return candidates[0]
         rng = self.rng
         if strategy == "least-busy":
-            low = min(t.health.in_flight for t in candidates)
-            return rng.choice([t for t in candidates if t.health.in_flight == low])
+            low = min(t.health.in_flight + t.health.elsewhere for t in candidates)
+            return rng.choice(
+                [t for t in candidates if t.health.in_flight + t.health.elsewhere == low]
+            )
         if strategy == "lowest-latency":
             unmeasured = [t for t in candidates if t.health.latency is None]
             if unmeasured:

@@ -469,6 +469,14 @@ class GatewaySettings(_Strict):
         "gateway processes published, so a deployment one process ejects is skipped by the "
         "others within this time (each process publishes its own ejections at once).",
     )
+    inflight_sync_interval: float = Field(
+        0.25,
+        gt=0,
+        le=60,
+        description="With `redis_url`: seconds between two exchanges of the calls in flight "
+        "per deployment with the other gateway processes, for `least-busy` aliases (one Redis "
+        "round trip per exchange, none per request); the others' counts are this old at most.",
+    )
     key_cache_ttl: float = Field(
         30.0,
         ge=0,

@@ -181,3 +181,65 @@ def test_cool_down_rejects_bad_arguments(
         rt.cool_down(alias, name, seconds)
     assert caught.value.param == param and says in str(caught.value)
     assert not any(r["cooling"] for r in rt.snapshot()["chat"])
+
+
+def make_least_busy(*names: str) -> Routing:
+    cfg = load_config(
+        {
+            "router": {"num_retries": 0},
+            "models": {
+                "chat": {
+                    "strategy": "least-busy",
+                    "deployments": [{"model": M, "name": n} for n in names],
+                }
+            },
+        }
+    )
+    return Routing(cfg, clock=FakeClock(), rng=random.Random(0))
+
+
+def test_in_flight_reports_this_process_calls_per_deployment() -> None:
+    rt = make_least_busy("a", "b")
+    plan = rt.plan("chat")
+    step = plan.next()
+    busy = step.target.name  # type: ignore[union-attr]
+    assert rt.in_flight("chat") == {"a": int(busy == "a"), "b": int(busy == "b")}
+    plan.succeeded(step)  # type: ignore[arg-type]
+    assert rt.in_flight("chat") == {"a": 0, "b": 0}
+
+
+def test_least_busy_adds_the_calls_other_processes_have_in_flight() -> None:
+    rt = make_least_busy("a", "b", "c")
+    rt.set_in_flight_elsewhere("chat", {"a": 5, "b": 3})
+    # c has none anywhere: chosen every time while these calls last (20 random ties would not).
+    plans = [(p, p.next()) for p in (rt.plan("chat") for _ in range(3))]
+    assert [s.target.name for _, s in plans] == ["c", "c", "c"]  # type: ignore[union-attr]
+    # now c has 3 here: b (3 elsewhere) ties with c, a (5) never chosen
+    assert picks(rt, 40) <= {"b", "c"}
+    assert row(rt, "a")["in_flight_elsewhere"] == 5
+    rt.set_in_flight_elsewhere("chat", {"a": 0})  # b keeps its last count
+    assert row(rt, "b")["in_flight_elsewhere"] == 3
+    assert rt.plan("chat").next().target.name == "a"  # type: ignore[union-attr]
+    for plan, step in plans:
+        plan.succeeded(step)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("alias", "counts", "says"),
+    [
+        ("nope", {"a": 1}, "unknown alias 'nope'"),
+        ("chat", {"x": 1}, "no deployment named 'x'"),
+        ("chat", {"a": -1}, "must be an integer >= 0"),
+        ("chat", {"a": 1.5}, "must be an integer >= 0"),
+        ("chat", {"a": True}, "must be an integer >= 0"),
+    ],
+)
+def test_set_in_flight_elsewhere_refuses_bad_input(
+    alias: str, counts: dict[str, Any], says: str
+) -> None:
+    rt = make_least_busy("a", "b")
+    with pytest.raises(E.InvalidRequestError, match=says):
+        rt.set_in_flight_elsewhere(alias, counts)
+    assert [r["in_flight_elsewhere"] for r in rt.snapshot()["chat"]] == [0, 0]
+    with pytest.raises(E.InvalidRequestError, match="unknown alias"):
+        rt.in_flight("nope")

@@ -58,7 +58,7 @@ from llmrouter_gateway.requests import (
 
 if TYPE_CHECKING:
     from llmrouter_gateway.keys import Keys, KeyUse
-    from llmrouter_gateway.shared import SharedCooldowns
+    from llmrouter_gateway.shared import SharedCooldowns, SharedInFlight
     from llmrouter_gateway.store import KeyRecord
 
 __all__ = ["CONFIG_ENV", "Gateway", "create_app", "create_app_from_env"]
@@ -230,6 +230,8 @@ class Gateway:
         self.keys: Keys | None = None
         #: Deployment cooldowns shared through Redis (``shared.py``), started with ``redis_url``.
         self.shared: SharedCooldowns | None = None
+        #: In-flight counts exchanged through Redis for ``least-busy`` aliases (``shared.py``).
+        self.shared_in_flight: SharedInFlight | None = None
         settings = self.settings
         self._keys_wanted = bool(settings.database_url or settings.database_url_env)
         if self._keys_wanted and self._key is None:
@@ -283,6 +285,13 @@ class Gateway:
             )
             if self.shared is not None:
                 self.shared.start()
+                from llmrouter_gateway.shared import SharedInFlight
+
+                self.shared_in_flight = SharedInFlight.open(
+                    routing, self.settings, self.shared.limiter
+                )
+                if self.shared_in_flight is not None:
+                    self.shared_in_flight.start()
         if self.tune_gc:
             _tune_gc()  # after the plugins loaded: they are part of what is frozen
         self.started = True
@@ -303,6 +312,9 @@ class Gateway:
 
     async def shutdown(self) -> None:
         self.started = False
+        in_flight, self.shared_in_flight = self.shared_in_flight, None
+        if in_flight is not None:
+            await in_flight.stop()  # before its limiter closes
         shared, self.shared = self.shared, None
         if shared is not None:
             await shared.stop()  # before the keys close a limiter it may share

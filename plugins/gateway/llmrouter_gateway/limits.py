@@ -65,7 +65,9 @@ Every key starts with ``prefix`` (``llmrouter:`` by default) and carries a TTL: 
 ``{prefix}rl:{key_id}`` (two buckets past the window; fields ``R`` and ``T`` the totals, ``o``
 the oldest bucket counted, ``r<bucket>`` and ``t<bucket>`` the buckets), the spend counter
 ``{prefix}spend:{key_id}`` (its period), ``{prefix}inflight:{deployment}`` (a sorted set of
-leases, the longest lease), ``{prefix}cooldown:{deployment}`` (the cooldown). Each script touches
+leases, the longest lease), ``{prefix}cooldown:{deployment}`` (the cooldown),
+``{prefix}inflight-shared`` (every gateway process's in-flight counts per deployment, for
+``least-busy`` routing across processes: :meth:`RedisLimiter.share_in_flight`). Each script touches
 one key, so the layout also works on Redis Cluster. Scripts read the time with Redis's ``TIME``,
 so machines whose clocks disagree still share one window; a ``clock`` passed to
 :class:`RedisLimiter` replaces it (tests).
@@ -862,6 +864,40 @@ return redis.call('ZCARD', KEYS[1])
 )
 
 
+# KEYS[1]: one hash for every process's in-flight counts, field '<deployment>|<process>', value
+# '<count>:<expiry ms>'. ARGV: now_ms, ttl_ms, process, then deployment, count pairs. Writes this
+# process's counts, drops every expired field (a process that stopped reporting), and returns
+# the other live processes' sums as {deployment, sum, ...} (deployments with none left out).
+_SHARE_IN_FLIGHT = (
+    _NOW
+    + """
+local ttl = tonumber(ARGV[2])
+local me = ARGV[3]
+for i = 4, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i] .. '|' .. me, ARGV[i + 1] .. ':' .. (now + ttl))
+end
+local all = redis.call('HGETALL', KEYS[1])
+local sums = {}
+for i = 1, #all, 2 do
+  local count, expiry = string.match(all[i + 1], '^(%d+):(%d+)$')
+  local deployment, process = string.match(all[i], '^(.*)|([^|]*)$')
+  if count == nil or deployment == nil or tonumber(expiry) <= now then
+    redis.call('HDEL', KEYS[1], all[i])
+  elseif process ~= me then
+    sums[deployment] = (sums[deployment] or 0) + tonumber(count)
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+local out = {}
+for deployment, total in pairs(sums) do
+  out[#out + 1] = deployment
+  out[#out + 1] = total
+end
+return out
+"""
+)
+
+
 class _Script:
     """A Lua script run by its SHA1 (``EVALSHA``, one round trip); loaded on the first
     ``NOSCRIPT`` (a new or flushed server) and run again."""
@@ -892,6 +928,7 @@ _SCRIPTS = {
         "cooldown": _SET_COOLDOWN,
         "inc": _INC,
         "dec": _DEC,
+        "share_in_flight": _SHARE_IN_FLIGHT,
     }.items()
 }
 
@@ -1121,6 +1158,52 @@ class RedisLimiter:
     async def in_flight(self, deployment: str) -> int:
         deployment = _name(deployment, "deployment")
         return int(await self._run("dec", f"{self.prefix}inflight:{deployment}", self._now(), ""))
+
+    async def share_in_flight(
+        self, process: str, counts: dict[str, int], *, ttl_seconds: float
+    ) -> dict[str, int]:
+        """Publish ``process``'s calls in flight per deployment and return the sums of every
+        *other* process that published within its ``ttl_seconds`` (one round trip, one hash).
+
+        Unlike :meth:`inc`/:meth:`dec`, nothing happens per request: a gateway calls this every
+        few hundred milliseconds with what :meth:`llmrouter.Routing.in_flight` says, so the
+        counts are that old at most and the request path never waits on Redis. A process that
+        stops calling (crashed, or stopped: see :meth:`withdraw_in_flight`) drops out after
+        its ``ttl_seconds``.
+        """
+        process = _name(process, "process")
+        if "|" in process:
+            raise InvalidRequestError(
+                f"process must not contain '|', got {process!r}", param="process"
+            )
+        ttl = _seconds(ttl_seconds, "ttl_seconds")
+        assert ttl is not None
+        args: list[str | int] = [self._now(), _ms(ttl), process]
+        for deployment, count in counts.items():
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise InvalidRequestError(
+                    f"the in-flight count of {deployment!r} must be an integer >= 0, got {count!r}",
+                    param="counts",
+                )
+            args += [_name(deployment, "deployment"), count]
+        reply = await self._run("share_in_flight", f"{self.prefix}inflight-shared", *args)
+        return {
+            (k.decode() if isinstance(k, bytes) else str(k)): _int(v)
+            for k, v in zip(reply[::2], reply[1::2], strict=True)
+        }
+
+    async def withdraw_in_flight(self, process: str, deployments: list[str]) -> None:
+        """Remove ``process``'s counts at once (a clean stop), instead of after their TTL."""
+        from redis.exceptions import RedisError
+
+        process = _name(process, "process")
+        fields = [f"{_name(d, 'deployment')}|{process}" for d in deployments]
+        if not fields:
+            return
+        try:
+            await self._client().hdel(f"{self.prefix}inflight-shared", *fields)
+        except RedisError as exc:
+            raise self._unavailable(exc) from None
 
     async def set_cooldown(self, deployment: str, seconds: float) -> float:
         deployment = _name(deployment, "deployment")

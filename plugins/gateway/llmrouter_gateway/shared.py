@@ -22,8 +22,15 @@ every process would count a second, tiny trip as its own cooldown ended a few mi
 before the flag's. A longer cooldown another process set meanwhile (its half-open trial failed)
 ends later than that and is applied.
 
-Only cooldowns are shared here. In-flight counts (what ``least-busy`` compares) stay per
-process: sharing them would put a Redis round trip before and after every attempt.
+In-flight counts (what ``least-busy`` compares) are shared by :class:`SharedInFlight`: every
+``[gateway] inflight_sync_interval`` seconds each process writes its own counts
+(:meth:`Routing.in_flight`) and reads the sum of the others' in one script run
+(:meth:`~llmrouter_gateway.limits.RedisLimiter.share_in_flight`), which it hands to
+:meth:`Routing.set_in_flight_elsewhere`. Counting each attempt in Redis instead would be exact,
+but would put two round trips on every request (and a third, to read the candidates, before
+choosing); the exchange costs one round trip per interval and process, and the counts are at
+most one interval old. A process that stops exchanging (crashed) drops out of the sums after
+:data:`INFLIGHT_TTL_INTERVALS` intervals; one that stops cleanly withdraws its counts at once.
 
 Every process on one Redis must route the same aliases to the same deployments: the flags are
 named by alias and deployment name only.
@@ -36,24 +43,35 @@ import contextlib
 import logging
 import math
 import os
+import secrets
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from llmrouter.config import GatewaySettings
 from llmrouter.errors import ConfigError
-from llmrouter_gateway.limits import Limiter, make_limiter
+from llmrouter_gateway.limits import Limiter, RedisLimiter, make_limiter
 
 if TYPE_CHECKING:
     from llmrouter import Routing
 
-__all__ = ["ECHO_TOLERANCE", "SharedCooldowns", "cooldown_key", "shared_redis_url"]
+__all__ = [
+    "ECHO_TOLERANCE",
+    "INFLIGHT_TTL_INTERVALS",
+    "SharedCooldowns",
+    "SharedInFlight",
+    "cooldown_key",
+    "shared_redis_url",
+]
 
 log = logging.getLogger("llmrouter.gateway")
 
 #: Seconds by which a flag's end may differ from a cooldown this process already knows of and
 #: still be taken for that same cooldown (a publish's round trip, a read's).
 ECHO_TOLERANCE = 0.5
+#: A process's in-flight counts count for others this many exchange intervals (at least 1 s)
+#: after its last exchange: a late tick or two is forgiven, a dead process soon forgotten.
+INFLIGHT_TTL_INTERVALS = 5
 #: Seconds a stopping gateway waits for its last publishes to reach Redis.
 _STOP_SECONDS = 2.0
 #: At most one warning about an unreachable Redis per this many seconds.
@@ -102,18 +120,9 @@ class SharedCooldowns:
         owns_limiter: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if (
-            isinstance(interval, bool)
-            or not isinstance(interval, (int, float))
-            or not (math.isfinite(interval) and interval > 0)
-        ):
-            raise ConfigError(
-                f"cooldown_sync_interval must be a positive number of seconds, got {interval!r}",
-                key="gateway.cooldown_sync_interval",
-            )
         self.routing = routing
         self.limiter = limiter
-        self.interval = float(interval)
+        self.interval = _interval(interval, "gateway.cooldown_sync_interval")
         self._owns_limiter = owns_limiter
         self._clock = clock
         #: (alias, deployment name, limiter key) of every deployment that can cool down.
@@ -270,6 +279,136 @@ class SharedCooldowns:
         log.warning(
             "llmrouter.gateway.shared_cooldown_unavailable: %s: %s: %s (deployments keep "
             "cooling down per process meanwhile)",
+            what,
+            type(exc).__name__,
+            exc,
+        )
+
+
+def _interval(value: object, key: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (math.isfinite(value) and value > 0)
+    ):
+        raise ConfigError(
+            f"{key.split('.')[-1]} must be a positive number of seconds, got {value!r}", key=key
+        )
+    return float(value)
+
+
+class SharedInFlight:
+    """Exchanges in-flight counts with the other gateway processes on one Redis, for every
+    ``least-busy`` alias with two or more deployments (the only ones whose choice reads them).
+
+    :meth:`start` it in the gateway's event loop and :meth:`stop` it there; it never closes
+    the limiter (its owner does). A failed exchange keeps the last counts (logged at most once
+    per ten seconds): routing goes on with slightly older news, never stops.
+    """
+
+    def __init__(
+        self,
+        routing: Routing,
+        limiter: RedisLimiter,
+        *,
+        interval: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.routing = routing
+        self.limiter = limiter
+        self.interval = _interval(interval, "gateway.inflight_sync_interval")
+        self.ttl = max(1.0, INFLIGHT_TTL_INTERVALS * self.interval)
+        self._clock = clock
+        #: Names this process's counts in Redis: unique per process and start.
+        self.process = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._aliases = [
+            alias
+            for alias, route in routing.routes.items()
+            if route.strategy == "least-busy" and len(route.targets) > 1
+        ]
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._last_warning = -math.inf
+        #: Exchanges done, exchanges that failed.
+        self.exchanges = 0
+        self.failures = 0
+
+    @classmethod
+    def open(
+        cls, routing: Routing, settings: GatewaySettings, limiter: Limiter
+    ) -> SharedInFlight | None:
+        """The exchange a config asks for, on the gateway's Redis limiter: ``None`` when no
+        alias routes ``least-busy`` over several deployments (nothing would read the counts)."""
+        if not isinstance(limiter, RedisLimiter):
+            return None
+        shared = cls(routing, limiter, interval=settings.inflight_sync_interval)
+        return shared if shared._aliases else None
+
+    def __repr__(self) -> str:
+        return (
+            f"SharedInFlight(limiter={self.limiter!r}, interval={self.interval:g}, "
+            f"aliases={self._aliases!r})"
+        )
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop exchanging and withdraw this process's counts (best effort, briefly)."""
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        names = [
+            cooldown_key(alias, t.name)
+            for alias in self._aliases
+            for t in self.routing.routes[alias].targets
+        ]
+        try:
+            await asyncio.wait_for(
+                self.limiter.withdraw_in_flight(self.process, names), _STOP_SECONDS
+            )
+        except Exception as exc:  # their TTL removes them anyway
+            self._warn("could not withdraw this process's in-flight counts", exc)
+
+    async def exchange_once(self) -> dict[str, dict[str, int]]:
+        """Publish this process's counts, apply the others'; returns what was applied, by
+        alias and deployment name."""
+        mine: dict[str, int] = {}
+        for alias in self._aliases:
+            for name, count in self.routing.in_flight(alias).items():
+                mine[cooldown_key(alias, name)] = count
+        others = await self.limiter.share_in_flight(self.process, mine, ttl_seconds=self.ttl)
+        applied: dict[str, dict[str, int]] = {}
+        for alias in self._aliases:
+            counts = {
+                t.name: others.get(cooldown_key(alias, t.name), 0)
+                for t in self.routing.routes[alias].targets
+            }
+            self.routing.set_in_flight_elsewhere(alias, counts)
+            applied[alias] = counts
+        self.exchanges += 1
+        return applied
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.exchange_once()
+            except Exception as exc:  # never let the loop die: the next tick may work
+                self.failures += 1
+                self._warn("exchanging the in-flight counts failed", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval)
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        now = self._clock()
+        if now - self._last_warning < _WARN_EVERY:
+            return
+        self._last_warning = now
+        log.warning(
+            "llmrouter.gateway.shared_in_flight_unavailable: %s: %s: %s (least-busy keeps the "
+            "other processes' last counts meanwhile)",
             what,
             type(exc).__name__,
             exc,
