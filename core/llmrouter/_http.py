@@ -270,6 +270,8 @@ class AiohttpAsyncClient(httpx.AsyncClient):
         request's own of the same name; the JSON body; the client's or the call's timeout)."""
         body = None if request.json is None else encode_json(request.json, call)
         headers = self._request_headers(request.headers, body is not None)
+        if request.sign is not None:  # a signature over the final body (AWS SigV4)
+            headers.update(request.sign(body or b""))
         timeout = to_timeout(call.timeout) if call.timeout is not None else self.timeout
         return self.session().request(
             request.method,
@@ -504,6 +506,8 @@ def build_httpx_request(
     if request.json is not None:
         content = encode_json(request.json, call)
         headers = {"content-type": "application/json", **headers}
+    if request.sign is not None:  # a signature over the final body (AWS SigV4)
+        headers = {**headers, **request.sign(content or b"")}
     timeout = to_timeout(call.timeout) if call.timeout is not None else client.timeout
     timeouts = timeout.as_dict()
     untimed_reads = call.stream and isinstance(client, AiohttpAsyncClient)

@@ -1,5 +1,7 @@
 """Streams: SSE bytes in, chunks out, and the rule that a stream never ends quietly short.
 
+(A provider whose stream is not SSE names its own decoder in ``HTTPRequest.stream_decoder``.)
+
 :class:`StreamCore` is the pure part (decoder, per-event stage hook, end-of-stream checks, the
 once-per-call end hook); :class:`CompletionStream` and :class:`AsyncCompletionStream` add only
 the reading of bytes, sync or async, like the two Routers over their common base.
@@ -30,6 +32,7 @@ from llmrouter.pipeline import (
     HTTPRequest,
     HTTPResponse,
     Prompt,
+    StreamDecoder,
     StreamState,
 )
 from llmrouter.secrets import scrub_call_error
@@ -180,7 +183,12 @@ class StreamCore:
         self.state = StreamState()
         self.done = False
         self.usage: Any = None
-        self._decoder = SSEDecoder(max_event_bytes)
+        # Server-sent events unless the provider's request names its own decoder (a binary
+        # event stream such as Bedrock's); either way events come out as text.
+        factory = request.stream_decoder
+        self._decoder: StreamDecoder = (
+            SSEDecoder(max_event_bytes) if factory is None else factory(max_event_bytes)
+        )
         #: Seconds to the first event, then between events (None: no deadline).
         self.budget = budget
         #: The ``time.perf_counter()`` by which the awaited event must have arrived.

@@ -76,6 +76,11 @@ def llmrouter_build_request(call: Call, prompt: Prompt | None) -> HTTPRequest | 
     and builds method, URL, headers and JSON body. ``prompt`` is ``None`` for operations other
     than ``chat``. Runs before any I/O, so every argument error surfaces here.
 
+    Two fields serve providers off the beaten track: ``HTTPRequest.sign`` (a signature over the
+    final body bytes, which the core asks for just before each send: AWS SigV4) and
+    ``HTTPRequest.stream_decoder`` (a stream that is not server-sent events: Bedrock's binary
+    event stream).
+
     Implemented by: each provider. ``firstresult``.
     """
 
@@ -100,7 +105,8 @@ def llmrouter_parse_response(
 def llmrouter_parse_stream_event(
     call: Call, prompt: Prompt | None, data: str, state: StreamState
 ) -> ModelResponseStream | StreamDone | None:
-    """Turn the ``data`` of one server-sent event into a chunk.
+    """Turn the ``data`` of one server-sent event into a chunk (or, for a request that names
+    its own ``stream_decoder``, one text that decoder returned).
 
     Return a :class:`~llmrouter.types.ModelResponseStream`, ``None`` to skip the event (keep-alive,
     metadata), or :data:`~llmrouter.pipeline.STREAM_DONE` at the provider's end marker. A

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from llmrouter.secrets import Secret, redact_headers
 from llmrouter.types import _UNSET
@@ -34,6 +34,7 @@ __all__ = [
     "Operation",
     "Prompt",
     "ResponseHeaders",
+    "StreamDecoder",
     "StreamDone",
     "StreamState",
     "TextPrompt",
@@ -125,12 +126,47 @@ class HTTPRequest:
     #: Response headers that hold the provider's request id, tried in order, lower-case (the
     #: provider's dialect names them; the core knows no provider's header).
     request_id_headers: tuple[str, ...] = DEFAULT_REQUEST_ID_HEADERS
+    #: For a request whose signature covers the body (AWS SigV4): called by the core with the
+    #: body's final bytes (``b""`` without a body) just before each send, after every stage
+    #: and wrapper has had its say, and returns the headers to add (``authorization``,
+    #: ``x-amz-date``...). It runs only when the request is sent (never for a cache hit) and
+    #: must not do I/O. ``None`` (the default): nothing to sign.
+    sign: Callable[[bytes], Mapping[str, str]] | None = None
+    #: For a stream whose body is not server-sent events (Bedrock's binary event stream):
+    #: makes the stream's decoder, given the stream's ``max_event_bytes`` (``None``: no limit).
+    #: Each text the decoder returns reaches ``llmrouter_parse_stream_event`` as its ``data``.
+    #: ``None`` (the default): the core's SSE decoder.
+    stream_decoder: Callable[[int | None], StreamDecoder] | None = None
 
     def __repr__(self) -> str:
         return (
             f"HTTPRequest({self.method} {self.url}, headers={redact_headers(self.headers)}, "
             f"json_keys={sorted(self.json) if isinstance(self.json, dict) else None})"
         )
+
+
+class StreamDecoder(Protocol):
+    """Turns a streamed body's bytes into events, for a provider whose stream is not SSE
+    (``HTTPRequest.stream_decoder``); the core's own SSE decoder is the model.
+
+    ``feed`` takes the bytes as they arrive, cut anywhere, and returns the text of every event
+    they complete, in order: the ``data`` each ``llmrouter_parse_stream_event`` call receives
+    (and that the core keeps, to parse again for ``final_response()``, so it must carry the
+    whole event). ``flush`` is called once the body ends and returns what is left. Bytes that
+    cannot be decoded raise an :class:`~llmrouter.errors.LLMRouterError` (usually
+    :class:`~llmrouter.errors.StreamDecodeError`, or :class:`~llmrouter.errors.
+    ResponseTooLargeError` for an event over ``max_event_bytes``); events completed before the
+    fault are returned first and the error raised by the next call, so what a reader sees does
+    not depend on how the network cut the bytes. ``seen_event`` tells whether any event was
+    completed (the core's timeout messages say "first" or "next" event).
+    """
+
+    def feed(self, data: bytes) -> list[str]: ...
+
+    def flush(self) -> list[str]: ...
+
+    @property
+    def seen_event(self) -> bool: ...
 
 
 class ResponseHeaders(dict[str, str]):

@@ -57,6 +57,7 @@ CREDENTIAL_HEADERS: frozenset[str] = frozenset(
         "api-key",
         "x-goog-api-key",
         "x-together-key",
+        "x-amz-security-token",
         "cookie",
         "set-cookie",
     }

@@ -273,6 +273,8 @@ class BaseEmulator:
     stream_endpoints: ClassVar[frozenset[str]] = frozenset()
     #: The status whose default error an in-band stream error carries when the fault sets none.
     stream_error_status: ClassVar[int] = 500
+    #: The content type of a stream's answer (Bedrock's is a binary event stream).
+    stream_content_type: ClassVar[bytes] = b"text/event-stream;charset=utf-8"
     #: The version prefixes the API is served under (``/v1/...``; Gemini's also ``/v1beta/``).
     api_versions: ClassVar[tuple[str, ...]] = ("v1",)
     #: The opening of the default (prompt-derived) reply.
@@ -655,8 +657,7 @@ class BaseEmulator:
         if path.startswith("/t/"):
             tenant, _, rest = path[3:].partition("/")
             api_path = "/" + rest
-        version = next((v for v in self.api_versions if api_path.startswith(f"/{v}/")), "")
-        endpoint = api_path[len(version) + 1 :] if version else ""
+        version, endpoint = self._split_path(api_path)
         route = self._route(endpoint)
         stats_path = f"/{version}{endpoint}" if route is not None else "<unknown>"
         call = Call(request, conn, endpoint, stats_path, None)
@@ -769,6 +770,13 @@ class BaseEmulator:
             and isinstance(call.body, dict)
             and call.body.get("stream") is True
         )
+
+    def _split_path(self, api_path: str) -> tuple[str, str]:
+        """``(prefix, endpoint)`` of a path below the tenant: ``/v1/chat/completions`` ->
+        ``("v1", "/chat/completions")``; ``("", "")`` when no version prefix matches. A wire
+        whose prefix holds a parameter (Azure's ``/openai/deployments/{name}``) overrides this."""
+        version = next((v for v in self.api_versions if api_path.startswith(f"/{v}/")), "")
+        return version, (api_path[len(version) + 1 :] if version else "")
 
     def _route(self, endpoint: str) -> tuple[str, str] | None:
         """(method, handler name) of an endpoint, or None: a 404. A wire with path parameters
@@ -965,7 +973,7 @@ class BaseEmulator:
             call.record.status = 200
         self._count(call.stats_path, 200)
         self._event("streams")
-        conn.start_stream(200, headers=headers)
+        conn.start_stream(200, content_type=self.stream_content_type, headers=headers)
         if fault.malformed:
             conn.write_chunk(broken)
         stop_at = fault.cut_after if fault.cut_after is not None else fault.stream_error_after

@@ -119,6 +119,10 @@ class _ChatChecks(_Options):
             )
         if get("top_logprobs") is not None and get("logprobs") is False:
             raise ValueError("top_logprobs needs logprobs=True (or leave logprobs unset)")
+        if get("seed") is not None and get("random_seed") is not None:
+            raise ValueError(
+                "pass seed or random_seed, not both (Mistral's name for the same seed)"
+            )
         tools = get("tools")
         # OpenAI's documented forms, allowed_tools included (it restricts the function tools
         # in `tools`; custom tools, and so a custom tool_choice, are not supported).
@@ -308,6 +312,99 @@ CONTEXT_LENGTH_EXCEEDED_BEHAVIOR = extra(
     "What to do when prompt + max_tokens exceed the context.",
 )
 
+# Mistral (its SDK's ChatCompletionRequest)
+RANDOM_SEED = extra(
+    "random_seed", int | None, "Mistral's seed for deterministic sampling (OpenAI's seed)."
+)
+SAFE_PROMPT = extra("safe_prompt", bool | None, "Prepend Mistral's safety system prompt.")
+PROMPT_MODE = extra(
+    "prompt_mode",
+    Literal["reasoning"] | None,
+    "Reasoning models: 'reasoning' uses Mistral's reasoning system prompt.",
+)
+MISTRAL_REASONING_EFFORT = extra(
+    "reasoning_effort",
+    Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None,
+    "Reasoning models only: how much to think.",
+)
+MISTRAL_SERVICE_TIER = extra(
+    "service_tier", Literal["auto", "standard_only"] | None, "Mistral's capacity tier."
+)
+# DeepSeek
+DEEPSEEK_THINKING = extra(
+    "thinking", dict[str, Any] | None, "Thinking mode, e.g. {'type': 'enabled'} (DeepSeek)."
+)
+# xAI
+XAI_REASONING_EFFORT = extra(
+    "reasoning_effort", Literal["low", "high"] | None, "Grok reasoning models only."
+)
+# Cerebras (its SDK's CompletionCreateParams)
+NONE_TO_HIGH_REASONING_EFFORT = extra(
+    "reasoning_effort",
+    Literal["none", "low", "medium", "high"] | None,
+    "Reasoning models only: how much to think.",
+)
+CEREBRAS_REASONING_FORMAT = extra(
+    "reasoning_format",
+    Literal["none", "parsed", "text_parsed", "raw", "hidden"] | None,
+    "How reasoning models return their reasoning.",
+)
+DISABLE_REASONING = extra(
+    "disable_reasoning", bool | None, "Turn a reasoning model's thinking off."
+)
+CEREBRAS_SERVICE_TIER = extra(
+    "service_tier", Literal["auto", "default", "flex", "priority"] | None, "Cerebras' tier."
+)
+# SambaNova (its SDK's CompletionCreateParams)
+LOW_TO_HIGH_REASONING_EFFORT = extra(
+    "reasoning_effort", Literal["low", "medium", "high"] | None, "Reasoning models only."
+)
+DO_SAMPLE = extra("do_sample", bool | None, "Sample (True) or decode greedily (False).")
+# Perplexity (its SDK's chat CompletionCreateParams)
+PERPLEXITY_REASONING_EFFORT = extra(
+    "reasoning_effort",
+    Literal["minimal", "low", "medium", "high"] | None,
+    "Reasoning (sonar-reasoning, deep research) models only.",
+)
+SEARCH_MODE = extra("search_mode", Literal["web", "academic", "sec"] | None, "Where to search.")
+SEARCH_DOMAIN_FILTER = extra(
+    "search_domain_filter", list[str] | None, "Domains to search ('-example.com' excludes)."
+)
+SEARCH_RECENCY_FILTER = extra(
+    "search_recency_filter",
+    Literal["hour", "day", "week", "month", "year"] | None,
+    "Only sources published within this period.",
+)
+SEARCH_AFTER_DATE_FILTER = extra(
+    "search_after_date_filter", str | None, "Only sources published after this date (m/d/yyyy)."
+)
+SEARCH_BEFORE_DATE_FILTER = extra(
+    "search_before_date_filter", str | None, "Only sources published before this date."
+)
+LAST_UPDATED_AFTER_FILTER = extra(
+    "last_updated_after_filter", str | None, "Only sources updated after this date."
+)
+LAST_UPDATED_BEFORE_FILTER = extra(
+    "last_updated_before_filter", str | None, "Only sources updated before this date."
+)
+RETURN_IMAGES = extra("return_images", bool | None, "Return images found by the search.")
+RETURN_RELATED_QUESTIONS = extra(
+    "return_related_questions", bool | None, "Return related questions."
+)
+DISABLE_SEARCH = extra("disable_search", bool | None, "Answer from the model alone, no search.")
+ENABLE_SEARCH_CLASSIFIER = extra(
+    "enable_search_classifier", bool | None, "Let a classifier decide whether to search."
+)
+# LM Studio, llama.cpp
+REPEAT_PENALTY = extra(
+    "repeat_penalty",
+    float | None,
+    "Penalty (>1) or bonus (<1) for repeats (llama.cpp's name).",
+    gt=0.0,
+)
+TTL = extra("ttl", int | None, "Seconds a model loaded for this request stays loaded idle.", ge=0)
+DRAFT_MODEL = extra("draft_model", str | None, "A smaller model for speculative decoding.")
+
 #: OpenAI platform features no other provider of the family implements.
 PLATFORM_ONLY = frozenset(
     {
@@ -345,6 +442,7 @@ CHAT_ONLY = frozenset(
         "reasoning",
         "reasoning_format",
         "include_reasoning",
+        "disable_reasoning",
     }
 )
 
@@ -367,6 +465,27 @@ _ALL_EXTRAS = (
     MIROSTAT_TARGET,
     MIROSTAT_LR,
     CONTEXT_LENGTH_EXCEEDED_BEHAVIOR,
+    RANDOM_SEED,
+    SAFE_PROMPT,
+    PROMPT_MODE,
+    DEEPSEEK_THINKING,
+    CEREBRAS_REASONING_FORMAT,
+    DISABLE_REASONING,
+    DO_SAMPLE,
+    SEARCH_MODE,
+    SEARCH_DOMAIN_FILTER,
+    SEARCH_RECENCY_FILTER,
+    SEARCH_AFTER_DATE_FILTER,
+    SEARCH_BEFORE_DATE_FILTER,
+    LAST_UPDATED_AFTER_FILTER,
+    LAST_UPDATED_BEFORE_FILTER,
+    RETURN_IMAGES,
+    RETURN_RELATED_QUESTIONS,
+    DISABLE_SEARCH,
+    ENABLE_SEARCH_CLASSIFIER,
+    REPEAT_PENALTY,
+    TTL,
+    DRAFT_MODEL,
 )
 
 #: Every option name some provider of the family knows: used to tell "not supported by this

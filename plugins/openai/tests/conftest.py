@@ -25,6 +25,7 @@ PRESET_ENV = sorted(
         for name in (
             *preset.api_key_env,
             *preset.api_base_env,
+            *(variable.name for variable in preset.sdk_base_env),
             *(n for _, names in preset.header_env for n in names),
         )
     }

@@ -59,7 +59,10 @@ async def test_openai_compatible_takes_token_ids_async(compat: OpenAIEmulator) -
 
 
 @pytest.mark.parametrize(
-    "name", sorted(n for n, p in PRESETS.items() if not p.embedding_token_ids and n != "groq")
+    "name",
+    sorted(
+        n for n, p in PRESETS.items() if not p.embedding_token_ids and "embeddings" in p.endpoints
+    ),
 )
 def test_providers_without_token_ids_refuse_them_before_sending(
     compat: OpenAIEmulator, name: str
@@ -82,4 +85,6 @@ def test_which_presets_take_token_ids() -> None:
     assert {n for n, p in PRESETS.items() if p.embedding_token_ids} == {
         "openai",
         "openai_compatible",
+        "vllm",
+        "hosted_vllm",
     }

@@ -76,7 +76,9 @@ def build(name: str, **kw: Any) -> HTTPRequest:
 
 
 def test_table_covers_every_preset() -> None:
-    assert set(TABLE) == set(PRESETS)
+    # The OpenAI-compatible dialects (mistral, deepseek, ...) have their own table in
+    # test_dialects.py, which checks that every preset is in one of the two.
+    assert set(TABLE) <= set(PRESETS)
 
 
 def test_every_provider_is_listed() -> None:

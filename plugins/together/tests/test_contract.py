@@ -331,6 +331,8 @@ def test_without_the_spec_the_sdk_checks_run_and_the_skip_says_why(tmp_path: Pat
             "-rA",
             "-p",
             "no:cacheprovider",
+            "-n",
+            "0",
             "-k",
             "not without_the_spec",
             __file__,
