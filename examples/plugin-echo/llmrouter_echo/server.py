@@ -1,7 +1,8 @@
 """A tiny Echo API server: the "remote service" the echo provider talks to.
 
 It stands in for a real provider's API in tests and demos, the way ``llmrouter.testing`` ships a
-Together emulator. Standard library only; one thread per connection.
+Together emulator. Standard library only (and llmrouter's fault descriptions); one thread per
+connection.
 
     python -m llmrouter_echo.server --port 8642          # prints its base URL, serves until Ctrl-C
 
@@ -27,11 +28,19 @@ What each voice does: ``parrot`` repeats the last user turn (or the whole ``text
 upper-cases it, ``backwards`` reverses its words. A turn longer than 200 words is refused with
 ``too_many_words``. For testing error handling, a last user turn of ``!status 429`` (any status)
 is answered with that error, and ``!problem`` streams one word and then an in-band problem.
+
+Faults can also be installed from a test, the way llmrouter's own emulators take them, which is
+what llmrouter's conformance suite (``llmrouter.testing.conformance``) needs:
+``server.add_fault(Fault(status=429, retry_after=2), times=1)`` answers the next request with
+that error (``type`` names the problem's kind); ``Fault(cut_after=N)`` closes the connection
+after N words of a stream (before any answer, for a request that does not stream);
+``Fault(stream_error_after=N)`` streams N words and then a problem event.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import threading
@@ -40,6 +49,8 @@ from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+
+from llmrouter.testing.faults import Fault, FaultRule, FaultSpecError
 
 __all__ = ["VOICES", "EchoServer", "main"]
 
@@ -61,12 +72,21 @@ _KINDS = {
 _ids = itertools.count(1)
 
 
+#: The fields of a :class:`~llmrouter.testing.faults.Fault` this server plays.
+_FAULT_FIELDS = frozenset(
+    {"status", "type", "message", "retry_after", "cut_after", "stream_error_after"}
+)
+
+
 class _Problem(Exception):
-    def __init__(self, status: int, kind: str, detail: str) -> None:
+    def __init__(
+        self, status: int, kind: str, detail: str, retry_after: float | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.kind = kind
         self.detail = detail
+        self.retry_after = retry_after
 
 
 def _answer(voice: str, source: str, repeat: int) -> list[str]:
@@ -126,7 +146,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _problem(self, problem: _Problem) -> None:
-        headers = {"retry-after": "1"} if problem.status == 429 else None
+        retry_after = problem.retry_after
+        if retry_after is None and problem.status == 429:
+            retry_after = 1
+        headers = None if retry_after is None else {"retry-after": f"{retry_after:g}"}
         body = {"problem": {"kind": problem.kind, "detail": problem.detail}}
         self._json(problem.status, body, headers)
 
@@ -142,10 +165,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- endpoints ---
 
+    def _fault(self, fault: Fault | None, *, streams: bool) -> bool:
+        """Play the part of ``fault`` that comes before an answer; True when it answered."""
+        if fault is None or fault.stream_error_after is not None:
+            return False
+        if fault.status is not None:
+            kind = fault.type or _KINDS.get(fault.status, "broken")
+            detail = fault.message or f"a fault asked for {fault.status}"
+            self._problem(_Problem(fault.status, kind, detail, fault.retry_after))
+            return True
+        if fault.cut_after is not None and not streams:
+            self.close_connection = True  # no status line at all: the peer sees a cut
+            return True
+        return False
+
     def do_GET(self) -> None:
         self._record(None)
         if not self._authorised():
             return self._problem(_Problem(401, "unauthorized", "a valid key is required"))
+        if self._fault(self.server.next_fault(), streams=False):
+            return None
         if self.path.rstrip("/") != "/v1/voices":
             return self._problem(_Problem(404, "not_found", f"no such endpoint: {self.path}"))
         voices = [{"name": n, "description": d} for n, d in VOICES.items()]
@@ -161,6 +200,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if not self._authorised():
                 raise _Problem(401, "unauthorized", "a valid key is required")
+            fault = self.server.next_fault()
+            streams = isinstance(body, dict) and body.get("stream") is True
+            if self._fault(fault, streams=streams):
+                return None
             if self.path.rstrip("/") != "/v1/echo":
                 raise _Problem(404, "not_found", f"no such endpoint: {self.path}")
             if not isinstance(body, dict):
@@ -185,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
         if max_words is not None and len(words) > max_words:
             words, ended = words[:max_words], "max_words"
         if body.get("stream"):
-            return self._stream(words, ended, words_in, fail=source == "!problem")
+            return self._stream(words, ended, words_in, fail=source == "!problem", fault=fault)
         self._json(
             200,
             {
@@ -199,7 +242,9 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def _stream(self, words: list[str], ended: str, words_in: int, *, fail: bool) -> None:
+    def _stream(
+        self, words: list[str], ended: str, words_in: int, *, fail: bool, fault: Fault | None
+    ) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("x-request-id", f"req-{next(_ids)}")
@@ -209,12 +254,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"data: {data}\n\n".encode())
             self.wfile.flush()
 
+        stop_at = None if fault is None else fault.cut_after
+        fail_at = 1 if fail else None if fault is None else fault.stream_error_after
         for i, word in enumerate(words):
+            if i in (stop_at, fail_at):
+                break
             event(json.dumps({"type": "word", "text": word if i == 0 else " " + word}))
-            if fail:
-                problem = {"kind": "overloaded", "detail": "the echo went quiet"}
-                event(json.dumps({"type": "problem", "status": 503, "problem": problem}))
-                return
+        if stop_at is not None:
+            return  # the connection closes here, without the end events
+        if fail_at is not None:
+            status = 503 if fault is None or fault.status is None else fault.status
+            problem = {"kind": _KINDS.get(status, "broken"), "detail": "the echo went quiet"}
+            event(json.dumps({"type": "problem", "status": status, "problem": problem}))
+            return
         event(
             json.dumps(
                 {"type": "end", "ended": ended, "words_in": words_in, "words_out": len(words)}
@@ -231,6 +283,17 @@ class _HTTPServer(ThreadingHTTPServer):
         self.key = key
         self.lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
+        self.faults: list[FaultRule] = []
+
+    def next_fault(self) -> Fault | None:
+        """The fault of the first rule that still has a hit left (the rule is used up)."""
+        with self.lock:
+            for rule in self.faults:
+                if rule.try_consume():
+                    if rule.exhausted:
+                        self.faults.remove(rule)
+                    return rule.fault
+        return None
 
 
 class EchoServer:
@@ -257,6 +320,25 @@ class EchoServer:
     def clear(self) -> None:
         with self._httpd.lock:
             self._httpd.requests.clear()
+
+    def add_fault(self, fault: Fault, *, times: int | None = None) -> FaultRule:
+        """Answer the next ``times`` requests (every one: ``None``) with ``fault``; see the
+        module docstring for the fields played. Any other field is refused, not ignored."""
+        unplayed = [
+            f.name
+            for f in dataclasses.fields(fault)
+            if f.name not in _FAULT_FIELDS and getattr(fault, f.name) != f.default
+        ]
+        if unplayed:
+            raise FaultSpecError(f"the Echo server does not play {', '.join(unplayed)}")
+        rule = FaultRule(fault, times=times)
+        with self._httpd.lock:
+            self._httpd.faults.append(rule)
+        return rule
+
+    def clear_faults(self) -> None:
+        with self._httpd.lock:
+            self._httpd.faults.clear()
 
     def start(self) -> EchoServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)

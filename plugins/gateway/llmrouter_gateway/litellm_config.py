@@ -19,12 +19,20 @@ Keys stay out of files: ``api_key: os.environ/NAME`` becomes ``api_key_env = "NA
 ``general_settings.master_key`` is kept in memory only (:attr:`Conversion.master_key`,
 :attr:`LoadedConfig.master_key`: the gateway serves with it). A file cannot carry it, so the TOML
 that :func:`to_toml` writes names ``LLMROUTER_MASTER_KEY`` instead, for the user to export.
+
+Azure OpenAI and Bedrock deployments sign in with more than a key. Their settings (API version,
+region, profile, endpoint) become the deployment's options; their credentials can only be the
+variables llmrouter's provider reads itself, since a deployment names no variable but
+``api_key_env``: ``os.environ/`` one of those writes nothing, a literal one is a ConfigError, and
+anything else (another variable, a service principal, an assumed role) leaves the deployment out,
+reported, rather than calling it as whatever identity the gateway's environment holds.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import math
 import os
 import re
@@ -87,11 +95,41 @@ PROVIDERS: Mapping[str, str] = {
     # OpenAI-compatible /v1, which serves the same models.
     "ollama": "ollama",
     "ollama_chat": "ollama",
-    # Self-hosted servers that speak OpenAI's API.
-    "hosted_vllm": "openai_compatible",
+    # Azure OpenAI and AWS Bedrock (the Converse API; see _Converter.route for the model forms).
+    "azure": "azure",
+    "bedrock": "bedrock",
+    # OpenAI-compatible services llmrouter-openai has a dialect of, under LiteLLM's own names.
+    "mistral": "mistral",
+    "deepseek": "deepseek",
+    "xai": "xai",
+    "cerebras": "cerebras",
+    "perplexity": "perplexity",
+    "sambanova": "sambanova",
+    "nebius": "nebius",
+    "hyperbolic": "hyperbolic",
+    "novita": "novita",
+    # Self-hosted servers that speak OpenAI's API. hosted_vllm is llmrouter's vllm provider
+    # under LiteLLM's name (the same preset); llamafile and custom_openai have no dialect.
+    "lm_studio": "lm_studio",
+    "hosted_vllm": "hosted_vllm",
     "custom_openai": "openai_compatible",
-    "lm_studio": "openai_compatible",
     "llamafile": "openai_compatible",
+}
+
+#: LiteLLM prefixes that look like a mapped provider and are not: why each is left out.
+_LOOK_ALIKES: Mapping[str, str] = {
+    "vllm": "LiteLLM's 'vllm/' runs vLLM inside the proxy process; llmrouter talks to a vLLM "
+    "server: start one (vllm serve) and write hosted_vllm/<model> with its api_base",
+    "azure_ai": "Azure AI Foundry's model inference API is not Azure OpenAI's; an Azure OpenAI "
+    "deployment is azure/<deployment>",
+    "azure_text": "Azure's text-completion deployments have no llmrouter provider; a chat "
+    "deployment is azure/<deployment>",
+}
+
+#: Servers without a default address: a deployment of one needs api_base or this variable.
+_BASE_VARIABLES: Mapping[str, str] = {
+    "openai_compatible": "OPENAI_COMPATIBLE_API_BASE",
+    "hosted_vllm": "HOSTED_VLLM_API_BASE",
 }
 
 _ENV_PREFIX = "os.environ/"
@@ -158,10 +196,11 @@ _RPM_RULE = (
     "true or a usage-, latency- or cost-based routing_strategy"
 )
 
-#: llmrouter providers whose plugin takes a ``drop_params`` option (llmrouter-anthropic and
-#: llmrouter-gemini): the others refuse an option they do not know, ``drop_params`` included,
-#: so it must not be put on their deployments.
-_DROP_PARAMS_PROVIDERS = frozenset({"anthropic", "gemini"})
+#: llmrouter providers whose plugin takes a ``drop_params`` option (llmrouter-anthropic,
+#: llmrouter-gemini and llmrouter-bedrock): the others refuse an option they do not know,
+#: ``drop_params`` included, so it must not be put on their deployments.
+_DROP_PARAMS_PROVIDERS = frozenset({"anthropic", "gemini", "bedrock"})
+_DROPPERS = "anthropic, gemini and bedrock"
 _NO_TPM = (
     "llmrouter limits requests per minute (rpm), not tokens; set rpm on the deployment instead"
 )
@@ -175,10 +214,11 @@ _PARAM_REASONS: Mapping[str, str] = {
     "deployment",
     "order": "no deployment priority order: use weight, or move lower-priority deployments to "
     "an alias listed in fallbacks",
-    "api_version": "only Azure uses api_version, and llmrouter has no Azure provider",
+    "api_version": "api_version is an Azure OpenAI setting (azure/ deployments); this "
+    "provider takes none",
     "additional_drop_params": "no list of options to drop: an option a provider does not "
-    "take is an error before anything is sent; remove these options from the requests (anthropic "
-    "and gemini deployments can drop every option their API lacks: drop_params: true)",
+    f"take is an error before anything is sent; remove these options from the requests ({_DROPPERS} "
+    "deployments can drop every option their API lacks: drop_params: true)",
     "extra_headers": "no per-deployment headers; send them with the request",
     "headers": "no per-deployment headers; send them with the request",
     "extra_body": "no per-deployment extra body; send it with the request",
@@ -191,6 +231,73 @@ _PARAM_REASONS: Mapping[str, str] = {
     "litellm_credential_name": "no shared credential list: name the key's environment "
     "variable with api_key: os.environ/NAME",
     "tags": "no tag-based routing",
+}
+
+# --- Azure OpenAI and AWS Bedrock deployments -----------------------------------------------------
+
+#: What LiteLLM sends to Azure when neither the deployment nor ``AZURE_API_VERSION`` names a
+#: version (``litellm.AZURE_DEFAULT_API_VERSION``, LiteLLM 1.110). llmrouter's azure provider
+#: has no default (a call without a version is refused), so a converted deployment is given it.
+LITELLM_AZURE_API_VERSION = "2025-02-01-preview"
+
+#: ``azure/<marker>/<deployment>``: LiteLLM's markers that only pick its parameter handling for
+#: reasoning deployments; the deployment is what follows.
+_AZURE_MARKERS = ("o_series/", "gpt5_series/")
+# Azure's rule for deployment names (letters, digits, '-', '_', '.'; at most 64).
+_AZURE_DEPLOYMENT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_BEDROCK_ARN_REGION = re.compile(r"^arn:aws[a-z-]*:bedrock:([a-z0-9-]+):")
+
+#: Credential parameters llmrouter's provider reads from one variable of its own: ``os.environ/``
+#: that variable is what the provider does anyway, so nothing is written. A deployment cannot
+#: name another variable for them (only ``api_key_env``), so one that does is left out rather
+#: than called with whatever credentials the gateway's environment holds.
+_CREDENTIAL_VARIABLES: Mapping[str, Mapping[str, str]] = {
+    "azure": {"azure_ad_token": "AZURE_OPENAI_AD_TOKEN"},
+    "bedrock": {
+        "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+        "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+        "aws_session_token": "AWS_SESSION_TOKEN",
+    },
+}
+_OTHER_VARIABLE = {
+    "azure": "or give the deployment a key instead (api_key: os.environ/NAME)",
+    "bedrock": "or put each account's keys in an AWS profile and name it with aws_profile_name",
+}
+
+#: Parameters that make LiteLLM sign in as another identity (an Entra ID service principal or
+#: user, an assumed AWS role). Without them the calls would go out as the gateway's own
+#: identity, so such a deployment is left out.
+_OTHER_IDENTITY: Mapping[str, tuple[frozenset[str], str]] = {
+    "azure": (
+        frozenset({"tenant_id", "client_id", "client_secret", "azure_username", "azure_password"}),
+        "llmrouter's config cannot sign in to Entra ID: give the deployment a key (api_key: "
+        "os.environ/NAME) or export a token as AZURE_OPENAI_AD_TOKEN (or, in Python, pass "
+        "azure_ad_token_provider=llmrouter_openai.azure.entra_id_token_provider())",
+    ),
+    "bedrock": (
+        frozenset({"aws_role_name", "aws_web_identity_token"}),
+        "llmrouter's config cannot assume a role itself: describe it as an AWS profile "
+        "(role_arn with source_profile, or web_identity_token_file, in ~/.aws/config) and name "
+        "that profile with aws_profile_name; AWS's credential chain assumes the role",
+    ),
+}
+#: Parameters that only refine such a sign-in: nothing without it, reported.
+_IDENTITY_DETAILS: Mapping[str, frozenset[str]] = {
+    "azure": frozenset({"azure_scope"}),
+    "bedrock": frozenset(
+        {"aws_session_name", "aws_external_id", "aws_sts_endpoint", "aws_session_tags"}
+    ),
+}
+
+#: (provider, llmrouter setting) -> the variable LiteLLM falls back to when the deployment does
+#: not set it. llmrouter's provider reads other variables (or that one after another), so the
+#: value is read when the config is translated and written into the deployment.
+_LITELLM_VARIABLES: Mapping[tuple[str, str], str] = {
+    ("azure", "api_base"): "AZURE_API_BASE",
+    ("azure", "options.api_version"): "AZURE_API_VERSION",
+    ("bedrock", "options.aws_region_name"): "AWS_REGION_NAME",
+    ("bedrock", "options.aws_profile_name"): "AWS_PROFILE_NAME",
+    ("bedrock", "api_base"): "AWS_BEDROCK_RUNTIME_ENDPOINT",
 }
 
 _SECTION_REASONS: Mapping[str, str] = {
@@ -708,10 +815,14 @@ class _Converter:
             return
         dep["model"], fields["model"] = route, f"{pkey}.model"
         provider = route.partition("/")[0]
+        taken = self.cloud_params(provider, params, pkey, dep, fields, options)
+        if taken is None:
+            self.left_out.add(alias)
+            return
         weight = rpm = tpm = None
         for name, value in params.items():
             key = f"{pkey}.{_seg(name)}"
-            if name in ("model", "custom_llm_provider"):
+            if name in ("model", "custom_llm_provider") or name in taken:
                 continue
             if name == "api_key":
                 env = self.env_ref(value, key)
@@ -765,8 +876,8 @@ class _Converter:
                         key,
                         f"llmrouter's {provider} provider takes no drop_params: an option its "
                         "API lacks is an error before anything is sent, never dropped; remove "
-                        "such options from the requests (only anthropic and gemini deployments "
-                        "take drop_params)",
+                        f"such options from the requests (only {_DROPPERS} deployments take "
+                        "drop_params)",
                     )
             elif name in _PARAM_REASONS:
                 self.skip(key, _PARAM_REASONS[name])
@@ -794,16 +905,164 @@ class _Converter:
             else:
                 self.skip(key, "not a model_list key llmrouter knows")
         self.prices(prices, dep, fields)
+        self.litellm_variables(provider, pkey, dep, fields, options)
         if options:
             dep["options"] = options
         group = self.aliases.setdefault(alias, _Alias(first_index=i))
         group.deployments.append(dep)
         group.sources.append((i, weight, rpm, tpm))
         group.fields.append({"": base, **fields})
-        if dep["model"].startswith("openai_compatible/") and "api_base" not in dep:
+        if provider in _BASE_VARIABLES and "api_base" not in dep:
             self.notes.append(
-                f"{pkey}: an OpenAI-compatible server without api_base: set api_base in the "
-                "TOML or OPENAI_COMPATIBLE_API_BASE in the environment"
+                f"{pkey}: a {provider} server without api_base: set api_base in the TOML or "
+                f"{_BASE_VARIABLES[provider]} in the environment"
+            )
+
+    def cloud_params(
+        self,
+        provider: str,
+        params: Mapping[Any, Any],
+        pkey: str,
+        dep: dict[str, Any],
+        fields: dict[str, str],
+        options: dict[str, Any],
+    ) -> frozenset[str] | None:
+        """Azure's and Bedrock's own litellm_params (credentials, API version, region, profile,
+        endpoint) into the deployment. Returns the names it took, or ``None`` when the
+        deployment is left out (reported): llmrouter could not call it as the same identity."""
+        if provider not in _CREDENTIAL_VARIABLES:
+            return frozenset()
+        identity, why = _OTHER_IDENTITY[provider]
+        details = _IDENTITY_DETAILS[provider]
+        for name in params:
+            if name in identity and params[name] is not None:
+                self.skip(f"{pkey}.{_seg(name)}", f"{why}; this deployment is left out")
+                return None
+        standard: list[str] = []
+        for name, variable in _CREDENTIAL_VARIABLES[provider].items():
+            value = params.get(name)
+            if value is None:
+                continue
+            key = f"{pkey}.{name}"
+            if isinstance(value, str) and value.startswith("oidc/"):
+                self.skip(
+                    key,
+                    "LiteLLM's oidc/ token exchange has no llmrouter equivalent: "
+                    f"{_OTHER_VARIABLE[provider][3:]}; this deployment is left out",
+                )
+                return None
+            env = self.env_ref(value, key)
+            if env is None:
+                raise self.error(
+                    key,
+                    "a credential written in the config: llmrouter never keeps credentials in "
+                    f"its config. Export it as {variable} and write {name}: "
+                    f"os.environ/{variable}; the value is not shown",
+                )
+            if env != variable:
+                self.skip(
+                    key,
+                    f"llmrouter's {provider} provider reads {name} from {variable} only (a "
+                    f"deployment cannot name another variable for it): export it as {variable} "
+                    f"and write os.environ/{variable}, {_OTHER_VARIABLE[provider]}; this "
+                    "deployment is left out",
+                )
+                return None
+            standard.append(key)
+        if standard:
+            caveat = (
+                " (a Bedrock API key in AWS_BEARER_TOKEN_BEDROCK would win over them: leave it "
+                "unset)"
+                if provider == "bedrock"
+                else " (when the deployment has no api_key)"
+            )
+            self.notes.append(
+                f"{', '.join(standard)}: these are the variables llmrouter's {provider} "
+                f"provider reads anyway{caveat}; nothing is written"
+            )
+        for name in params:
+            if name in details and params[name] is not None:
+                self.skip(
+                    f"{pkey}.{_seg(name)}",
+                    f"only refines a sign-in with {' or '.join(sorted(identity))}, which "
+                    "this deployment does not use",
+                )
+        settings: tuple[str, ...] = (
+            ("api_version",) if provider == "azure" else ("aws_region_name", "aws_profile_name")
+        )
+        for name in settings:
+            if params.get(name) is not None:
+                key = f"{pkey}.{name}"
+                options[name], fields[f"options.{name}"] = self.setting_text(params[name], key), key
+        if provider == "bedrock":
+            region = _BEDROCK_ARN_REGION.match(dep["model"].partition("/")[2])
+            if region and "aws_region_name" not in options:
+                # LiteLLM takes an ARN's region before any variable; llmrouter's provider does not
+                options["aws_region_name"] = region.group(1)
+                fields["options.aws_region_name"] = f"{pkey}.model"
+            endpoint = params.get("aws_bedrock_runtime_endpoint")
+            if endpoint is not None:
+                key = f"{pkey}.aws_bedrock_runtime_endpoint"
+                if params.get("api_base") is not None:
+                    self.skip(key, f"{pkey}.api_base is set too, and wins (as in LiteLLM)")
+                else:
+                    dep["api_base"], fields["api_base"] = self.setting_text(endpoint, key), key
+            settings += ("aws_bedrock_runtime_endpoint",)
+        return frozenset(
+            {*identity, *details, *_CREDENTIAL_VARIABLES[provider], *settings}
+        ).intersection(params)
+
+    def setting_text(self, value: Any, key: str) -> str:
+        """A string setting (an API version, a region, a profile, a URL), ``os.environ/``
+        resolved. An unquoted date in YAML (``api_version: 2024-10-21``) is a date: its text."""
+        value = self.literal(value, key)
+        if isinstance(value, datetime.date):
+            value = value.isoformat()
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(key, f"must be a non-empty string, got {_type_name(value)}")
+        return value.strip()
+
+    def variable(self, name: str) -> str | None:
+        """A variable as LiteLLM would read it (the file's environment_variables first)."""
+        value = self.yaml_env.get(name, self.environ.get(name, "")).strip()
+        return value or None
+
+    def litellm_variables(
+        self,
+        provider: str,
+        pkey: str,
+        dep: dict[str, Any],
+        fields: dict[str, str],
+        options: dict[str, Any],
+    ) -> None:
+        """The settings LiteLLM reads from its own variables when a deployment does not set
+        them, written in (see :data:`_LITELLM_VARIABLES`); and Azure's default API version."""
+
+        def v1() -> bool:
+            # the v1 API (an endpoint ending with /openai/v1) takes no dated version
+            return str(dep.get("api_base", "")).rstrip("/").endswith("/openai/v1")
+
+        for (owner, setting), variable in _LITELLM_VARIABLES.items():
+            holder, name = (
+                (options, setting[8:]) if setting.startswith("options.") else (dep, setting)
+            )
+            if owner != provider or name in holder or (name == "api_version" and v1()):
+                continue
+            value = self.variable(variable)
+            if value is not None:
+                holder[name], fields[setting] = value, f"{variable} (for {pkey})"
+                self.notes.append(
+                    f"{pkey}: {setting} = {value!r} from {variable}, which LiteLLM reads for a "
+                    f"{provider} deployment that does not set it and llmrouter does not (or not "
+                    "first)"
+                )
+        if provider == "azure" and "api_version" not in options and not v1():
+            options["api_version"] = LITELLM_AZURE_API_VERSION
+            fields["options.api_version"] = f"{pkey} (LiteLLM's default api_version)"
+            self.notes.append(
+                f"{pkey}: no api_version (nor AZURE_API_VERSION): LiteLLM sends its default, "
+                f"{LITELLM_AZURE_API_VERSION!r} (LiteLLM 1.110); llmrouter's azure provider has "
+                "no default, so options.api_version is set to it"
             )
 
     def route(self, params: Mapping[Any, Any], pkey: str) -> str | None:
@@ -830,13 +1089,18 @@ class _Converter:
                 )
                 return None
         ours = PROVIDERS.get(provider)
-        if ours is None or not rest.strip():
+        rest = rest.strip()
+        if ours is None or not rest:
             known = ", ".join(sorted(PROVIDERS))
-            self.skip(
-                key,
-                f"LiteLLM provider {provider!r} has no llmrouter provider (mapped: {known}); "
-                "this deployment is left out",
-            )
+            why = _LOOK_ALIKES.get(provider) or f"llmrouter has no such provider (mapped: {known})"
+            self.skip(key, f"LiteLLM provider {provider!r}: {why}; this deployment is left out")
+            return None
+        model_id: str | None = rest
+        if ours == "azure":
+            model_id = self.azure_deployment(rest, key, pkey)
+        elif ours == "bedrock":
+            model_id = self.bedrock_model_id(rest, key)
+        if model_id is None:
             return None
         if ours == "openai" and "api_base" in params:
             base = self.literal(params["api_base"], f"{pkey}.api_base")
@@ -849,7 +1113,57 @@ class _Converter:
                     "OpenAI-compatible server: it becomes 'openai_compatible/'"
                 )
                 ours = "openai_compatible"
-        return f"{ours}/{rest.strip()}"
+        return f"{ours}/{model_id}"
+
+    def azure_deployment(self, rest: str, key: str, pkey: str) -> str | None:
+        """The deployment of ``azure/<rest>``, without LiteLLM's reasoning markers; ``None``
+        (reported) for LiteLLM's other routes, which are no deployment name."""
+        for marker in _AZURE_MARKERS:
+            if rest.startswith(marker):
+                rest = rest[len(marker) :]
+                self.notes.append(
+                    f"{pkey}.model: LiteLLM's {marker} marker only picks its handling of "
+                    f"reasoning models' parameters; the deployment is {rest!r}, and llmrouter's "
+                    "azure provider sends options as given: use max_completion_tokens (not "
+                    "max_tokens) with it, and no sampling options it does not take"
+                )
+                break
+        if _AZURE_DEPLOYMENT.match(rest):
+            return rest
+        if rest.startswith("responses/"):
+            why = "LiteLLM's responses/ route calls the Responses API, which llmrouter has not"
+        else:
+            why = (
+                "not an Azure deployment name (letters, digits, '-', '_' and '.', at most 64): "
+                "write azure/<deployment>"
+            )
+        self.skip(key, f"{why}; this deployment is left out")
+        return None
+
+    def bedrock_model_id(self, rest: str, key: str) -> str | None:
+        """The Bedrock model id of ``bedrock/<rest>``, as llmrouter's bedrock provider (the
+        Converse API) takes it; ``None`` (reported) for LiteLLM's other routes."""
+        if rest.startswith("converse/"):
+            rest = rest[len("converse/") :]  # LiteLLM's explicit Converse route: the same API
+        if rest and ("/" not in rest or rest.startswith("arn:")):
+            return rest
+        route = rest.partition("/")[0]
+        if not rest:
+            why = "no model id after converse/: write bedrock/<model-id>"
+        elif route == "invoke":
+            why = (
+                "LiteLLM's invoke/ route calls the InvokeModel API with each model family's own "
+                f"body; llmrouter's bedrock provider calls Converse: write bedrock/{rest[7:]} "
+                "for the same model through Converse"
+            )
+        else:
+            why = (
+                f"{route + '/'!r} is a LiteLLM route (or region path) llmrouter's bedrock "
+                "provider has not: it calls the Converse API with one model id or ARN "
+                "(bedrock/<model-id>; converse/ is accepted)"
+            )
+        self.skip(key, f"{why}; this deployment is left out")
+        return None
 
     def model_info(
         self,
@@ -996,7 +1310,7 @@ class _Converter:
                 )
                 self.skip(
                     key,
-                    "only anthropic and gemini deployments take drop_params, so it is not "
+                    f"only {_DROPPERS} deployments take drop_params, so it is not "
                     f"applied to {where}: there an option the API lacks is an error before "
                     "anything is sent, never dropped; remove such options from the requests",
                 )

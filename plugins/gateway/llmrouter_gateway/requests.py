@@ -30,11 +30,16 @@ __all__ = [
     "text_prompt_messages",
 ]
 
+_CREDENTIAL = (
+    "a deployment's credentials are held by the gateway (send yours in the Authorization header)"
+)
+_ENDPOINT = "a deployment's endpoint is set in the gateway's config"
+
 #: Body keys a request may not set, and why (each one would let a caller choose the endpoint,
 #: the credentials, the headers or the deadline of a deployment, or bypass its template).
 FORBIDDEN_KEYS: Mapping[str, str] = {
-    "api_base": "a deployment's endpoint is set in the gateway's config",
-    "base_url": "a deployment's endpoint is set in the gateway's config",
+    "api_base": _ENDPOINT,
+    "base_url": _ENDPOINT,
     "api_version": "a deployment's API version is set in the gateway's config",
     "anthropic_version": "a deployment's API version (and so its auth header) is set in the "
     "gateway's config",
@@ -49,6 +54,36 @@ FORBIDDEN_KEYS: Mapping[str, str] = {
     "custom_llm_provider": "the provider is the alias's deployment, set in the gateway's config",
     "http_client": "not a request parameter",
     "engine": "not a request parameter",
+    # Azure OpenAI (llmrouter-openai's azure provider): a token would replace the deployment's
+    # credential; a token provider is code, which a JSON body cannot carry anyway.
+    "azure_ad_token": _CREDENTIAL,
+    "azure_ad_token_provider": _CREDENTIAL,
+    # "On your data": names a search service and how to authenticate to it, possibly as the
+    # Azure resource's own managed identity, so a caller could make the deployment read
+    # (and quote back) an index it chose.
+    "data_sources": "Azure's data sources reach services with the deployment's identity; "
+    "set them in the gateway's config (a deployment's options)",
+    # AWS Bedrock (llmrouter-bedrock), under LiteLLM's names: keys and a profile pick the AWS
+    # account the call is signed for, the region picks the endpoint it is sent to.
+    "aws_access_key_id": _CREDENTIAL,
+    "aws_secret_access_key": _CREDENTIAL,
+    "aws_session_token": _CREDENTIAL,
+    "aws_profile_name": _CREDENTIAL,
+    "aws_region_name": "a deployment's region (and so its endpoint) is set in the gateway's config",
+    # LiteLLM's other credential and endpoint parameters for the same clouds. No llmrouter
+    # provider takes them today; refusing them here keeps it so for any plugin that might.
+    "aws_role_name": _CREDENTIAL,
+    "aws_session_name": _CREDENTIAL,
+    "aws_web_identity_token": _CREDENTIAL,
+    "aws_external_id": _CREDENTIAL,
+    "aws_sts_endpoint": _ENDPOINT,
+    "aws_bedrock_runtime_endpoint": _ENDPOINT,
+    "tenant_id": _CREDENTIAL,
+    "client_id": _CREDENTIAL,
+    "client_secret": _CREDENTIAL,
+    "azure_username": _CREDENTIAL,
+    "azure_password": _CREDENTIAL,
+    "azure_scope": _CREDENTIAL,
 }
 
 #: Longest ``model`` accepted (aliases are short; this only bounds what an error echoes).

@@ -19,6 +19,7 @@ from llmrouter.errors import ConfigError
 from llmrouter.testing import TogetherEmulator
 from llmrouter_anthropic.testing import AnthropicEmulator
 from llmrouter_gateway.litellm_config import (
+    _LITELLM_VARIABLES,
     MASTER_KEY_ENV,
     Conversion,
     LoadedConfig,
@@ -94,8 +95,11 @@ def test_realistic_config_deployments(proxy: Conversion) -> None:
     models = proxy.data["models"]
     assert list(models) == ["gpt-4o", "llama", "claude"]
     gpt = models["gpt-4o"]["deployments"]
-    # The azure deployment is left out (no llmrouter provider); the other two keep their order.
-    assert [d["model"] for d in gpt] == ["openai/gpt-4o", "openrouter/openai/gpt-4o"]
+    assert [d["model"] for d in gpt] == [
+        "openai/gpt-4o",
+        "azure/gpt-4o-eu",
+        "openrouter/openai/gpt-4o",
+    ]
     assert gpt[0] == {
         "model": "openai/gpt-4o",
         "name": "openai-primary",
@@ -105,12 +109,19 @@ def test_realistic_config_deployments(proxy: Conversion) -> None:
         "weight": 480,
         "options": {"temperature": 0.2},
     }
-    assert gpt[1]["weight"] == 120 and gpt[1]["api_key_env"] == "OPENROUTER_API_KEY"
+    assert gpt[1] == {
+        "model": "azure/gpt-4o-eu",
+        "api_base": "https://example-eu.openai.azure.com/",
+        "api_key_env": "AZURE_API_KEY_EU",
+        "weight": 60,
+        "options": {"api_version": "2024-02-01"},
+    }
+    assert gpt[2]["weight"] == 120 and gpt[2]["api_key_env"] == "OPENROUTER_API_KEY"
     together, vllm = models["llama"]["deployments"]
     assert together["input_cost_per_mtok"] == 0.88 and together["output_cost_per_mtok"] == 0.88
     assert together["timeout"] == 45
     assert vllm == {
-        "model": "openai_compatible/meta-llama/Llama-3.3-70B-Instruct",
+        "model": "hosted_vllm/meta-llama/Llama-3.3-70B-Instruct",
         "api_base": "http://10.0.0.7:8000/v1",  # os.environ/VLLM_API_BASE, resolved
     }
     # litellm_settings.drop_params reaches the one provider here that can drop options
@@ -142,7 +153,6 @@ def test_realistic_config_reports_every_unsupported_key(proxy: Conversion) -> No
         [
             "model_list[0].litellm_params.tpm",
             "model_list[0].model_info.mode",
-            "model_list[1].litellm_params.model",
             "model_list[4].litellm_params.stream_timeout",
             "router_settings.context_window_fallbacks",
             "router_settings.redis_host",
@@ -152,17 +162,17 @@ def test_realistic_config_reports_every_unsupported_key(proxy: Conversion) -> No
         ]
     )
     reasons = {u.key: u.reason for u in proxy.unsupported}
-    assert "azure" in reasons["model_list[1].litellm_params.model"]
     # reported for the deployments that cannot take it, by provider and entry
     drop = reasons["litellm_settings.drop_params"]
     for where in (
         "openai (model_list[0])",
+        "azure (model_list[1])",
         "openrouter (model_list[2])",
         "together_ai (model_list[3])",
-        "openai_compatible (model_list[4])",
+        "hosted_vllm (model_list[4])",
     ):
         assert where in drop
-    assert "model_list[5]" not in drop and "only anthropic and gemini" in drop
+    assert "model_list[5]" not in drop and "only anthropic, gemini and bedrock" in drop
     assert all("\n" not in r and r for r in reasons.values())
 
 
@@ -200,7 +210,24 @@ model_list:
         ("deepinfra/meta-llama/x", "deepinfra/meta-llama/x"),
         ("ollama/llama3.2", "ollama/llama3.2"),
         ("ollama_chat/llama3.2", "ollama/llama3.2"),
-        ("lm_studio/qwen", "openai_compatible/qwen"),
+        ("lm_studio/qwen", "lm_studio/qwen"),
+        ("hosted_vllm/meta-llama/x", "hosted_vllm/meta-llama/x"),
+        ("llamafile/mistral-7b", "openai_compatible/mistral-7b"),
+        ("custom_openai/x", "openai_compatible/x"),
+        ("mistral/mistral-large-latest", "mistral/mistral-large-latest"),
+        ("deepseek/deepseek-chat", "deepseek/deepseek-chat"),
+        ("xai/grok-4", "xai/grok-4"),
+        ("cerebras/llama-3.3-70b", "cerebras/llama-3.3-70b"),
+        ("perplexity/sonar-pro", "perplexity/sonar-pro"),
+        ("sambanova/Meta-Llama-3.3-70B-Instruct", "sambanova/Meta-Llama-3.3-70B-Instruct"),
+        ("nebius/Qwen/Qwen3-32B", "nebius/Qwen/Qwen3-32B"),
+        ("hyperbolic/deepseek-ai/DeepSeek-V3", "hyperbolic/deepseek-ai/DeepSeek-V3"),
+        ("novita/meta-llama/llama-3.1-8b-instruct", "novita/meta-llama/llama-3.1-8b-instruct"),
+        ("azure/my-gpt-4o", "azure/my-gpt-4o"),
+        ("azure/o_series/my-o3", "azure/my-o3"),
+        ("azure/gpt5_series/my-gpt-5", "azure/my-gpt-5"),
+        ("bedrock/amazon.nova-pro-v1:0", "bedrock/amazon.nova-pro-v1:0"),
+        ("bedrock/converse/us.anthropic.claude-3-5-haiku", "bedrock/us.anthropic.claude-3-5-haiku"),
     ],
 )
 def test_provider_prefixes(litellm: str, ours: str) -> None:
@@ -224,8 +251,14 @@ def test_openai_prefix_with_a_foreign_api_base_is_an_openai_compatible_server() 
 @pytest.mark.parametrize(
     ("model", "fragment"),
     [
-        ("bedrock/anthropic.claude-v2", "'bedrock'"),
         ("vertex_ai/gemini-pro", "'vertex_ai'"),
+        ("vllm/facebook/opt-125m", "inside the proxy process"),
+        ("azure_ai/mistral-large", "Foundry"),
+        ("azure/responses/my-codex", "Responses API"),
+        ("azure/team/deployment", "not an Azure deployment name"),
+        ("bedrock/invoke/anthropic.claude-v2", "write bedrock/anthropic.claude-v2"),
+        ("bedrock/us-west-2/meta.llama3-70b", "'us-west-2/'"),
+        ("bedrock/converse/", "no model id after converse/"),
         ("gpt-4o", "no provider prefix"),  # LiteLLM would guess 'openai'; llmrouter does not
     ],
 )
@@ -240,7 +273,7 @@ def test_unknown_or_missing_provider_is_reported_and_left_out(model: str, fragme
 
 def test_nothing_convertible_is_an_error() -> None:
     with pytest.raises(ConfigError, match=r"model_list: no model could be converted"):
-        convert_litellm(one("azure/gpt-4o"), environ={})
+        convert_litellm(one("vertex_ai/gemini-pro"), environ={})
 
 
 @pytest.mark.parametrize(
@@ -592,7 +625,7 @@ def test_retry_after_and_drop_params_for_openai_are_unsupported_with_a_reason() 
     reasons = {u.key: u.reason for u in conv.unsupported}
     assert "backoff" in reasons["router_settings.retry_after"]
     assert "cannot be switched off" in reasons["router_settings.disable_cooldowns"]
-    assert "only anthropic and gemini" in reasons["litellm_settings.drop_params"]
+    assert "only anthropic, gemini and bedrock" in reasons["litellm_settings.drop_params"]
     assert "openai (model_list[0])" in reasons["litellm_settings.drop_params"]
     assert "options" not in conv.data["models"]["m"]["deployments"][0]
     assert "router" not in conv.data
@@ -772,7 +805,7 @@ def test_fallbacks_targets_that_do_not_exist_are_dropped_and_reported() -> None:
     data: dict[str, Any] = {
         "model_list": [
             *aliases("a", "b"),
-            {"model_name": "gone", "litellm_params": {"model": "azure/x"}},
+            {"model_name": "gone", "litellm_params": {"model": "vertex_ai/x"}},
         ],
         "router_settings": {
             "fallbacks": [{"a": ["b", "nowhere", "gone", "a", "b"]}, {"ghost": ["a"]}],
@@ -860,7 +893,10 @@ def test_load_gateway_config_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert loaded.source == "litellm"
         assert isinstance(loaded.config, RouterConfig)
         assert loaded.config.models["gpt-4o"].deployments[0].model == "openai/gpt-4o"
-        assert "model_list[1].litellm_params.model" in [u.key for u in loaded.unsupported]
+        assert "model_list[4].litellm_params.stream_timeout" in [u.key for u in loaded.unsupported]
+        assert loaded.config.models["gpt-4o"].deployments[1].options == {
+            "api_version": "2024-02-01"
+        }
     monkeypatch.setenv("VLLM_API_BASE", "http://127.0.0.1:8001/v1")  # default: os.environ
     loaded = load_gateway_config(tmp_path / "config.yaml")
     assert loaded.config.models["llama"].deployments[1].api_base == "http://127.0.0.1:8001/v1"
@@ -1022,8 +1058,10 @@ def fenced(lang: str) -> list[str]:
 
 
 def test_the_pages_before_and_after_example_is_what_convert_writes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for name in _LITELLM_VARIABLES.values():  # LiteLLM's fallbacks, written in when set
+        monkeypatch.delenv(name, raising=False)
     (before,) = fenced("yaml")
     (after,) = fenced("toml")
     (reported,) = fenced("text")

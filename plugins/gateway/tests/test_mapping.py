@@ -137,6 +137,44 @@ def test_call_params_refuses_each_forbidden_key(key: str) -> None:
     assert key in info.value.message
 
 
+def provider_credential_options() -> list[str]:
+    """The options with which a call names its own credentials, region or API version, as the
+    providers of llmrouter-openai (azure) and llmrouter-bedrock declare them."""
+    from llmrouter_bedrock.options import CREDENTIAL_OPTIONS
+    from llmrouter_openai.azure import AZURE_SETTINGS
+
+    return sorted({*CREDENTIAL_OPTIONS, *AZURE_SETTINGS})
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        *provider_credential_options(),
+        # LiteLLM's names for other ways to sign in to the same clouds, or to reach them
+        "tenant_id",
+        "client_id",
+        "client_secret",
+        "azure_username",
+        "azure_password",
+        "aws_role_name",
+        "aws_web_identity_token",
+        "aws_bedrock_runtime_endpoint",
+        "aws_sts_endpoint",
+        # Azure "on your data": a search service reached with the resource's identity
+        "data_sources",
+    ],
+)
+def test_a_request_cannot_choose_a_deployments_credentials_or_region(key: str) -> None:
+    """Listed here rather than read from FORBIDDEN_KEYS, so that removing one fails."""
+    body = {"model": "chat", "messages": [], key: "AKIDEXAMPLE-or-a-token"}
+    with pytest.raises(RequestProblem) as info:
+        call_params(body, ALIASES, required="messages")
+    problem = info.value
+    assert (problem.status, problem.param) == (400, key)
+    assert repr(key) in problem.message and "gateway" in problem.message
+    assert "AKIDEXAMPLE" not in problem.message  # the value is never echoed
+
+
 @pytest.mark.parametrize(
     ("body", "status", "param", "words"),
     [

@@ -387,7 +387,7 @@ def entra_id_token_provider(
     except ImportError:
         raise InvalidRequestError(
             "entra_id_token_provider() needs the azure-identity package: pip install "
-            "azure-identity",
+            "'llmrouter-openai[azure]' (or azure-identity)",
             param="azure_ad_token_provider",
             provider="azure",
         ) from None

@@ -413,7 +413,7 @@ def test_a_refused_token_stays_secret(
 
 def test_entra_id_helper_needs_azure_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "azure.identity", None)  # as if not installed
-    with pytest.raises(InvalidRequestError, match="pip install azure-identity"):
+    with pytest.raises(InvalidRequestError, match=r"pip install .llmrouter-openai\[azure\]."):
         azure_module.entra_id_token_provider()
 
 

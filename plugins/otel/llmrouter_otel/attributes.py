@@ -77,13 +77,18 @@ OPERATION_NAMES: Final[dict[str, str]] = {
 #: llmrouter's provider name -> the well-known ``gen_ai.provider.name`` (and ``gen_ai.system``)
 #: value where the conventions list one. llmrouter's ``gemini`` speaks the Gemini API
 #: (generativelanguage.googleapis.com), which the list names ``gcp.gemini`` (``gcp.vertex_ai``
-#: is Vertex). Together AI has no well-known value: its provider name is used as is, as is any
-#: other provider's (a third-party plugin's ``echo`` stays ``echo``; one named like a
-#: well-known value, ``groq`` or ``deepseek``, matches it that way).
+#: is Vertex); ``azure`` is Azure OpenAI (``azure.ai.openai``, not the model-inference API),
+#: ``bedrock`` the Bedrock runtime. Together AI has no well-known value: its provider name is
+#: used as is, as is any other provider's (a third-party plugin's ``echo`` stays ``echo``; one
+#: named like a well-known value, ``groq``, ``deepseek`` or ``perplexity``, matches it that way).
 PROVIDER_NAMES: Final[dict[str, str]] = {
     "openai": "openai",
     "anthropic": "anthropic",
     "gemini": "gcp.gemini",
+    "azure": "azure.ai.openai",
+    "bedrock": "aws.bedrock",
+    "mistral": "mistral_ai",
+    "xai": "x_ai",
     "together_ai": "together_ai",
 }
 

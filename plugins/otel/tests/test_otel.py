@@ -506,6 +506,15 @@ def test_attribute_names_match_the_semantic_conventions_package() -> None:
     assert {"openai", "anthropic", "gcp.gemini"} <= well_known
     for ours_name, value in A.PROVIDER_NAMES.items():
         assert value in well_known or value == ours_name
+    # every first-party provider the conventions name is mapped to that name
+    import llmrouter
+
+    installed = set(llmrouter.providers())
+    for ours_name in ("openai", "anthropic", "gemini", "azure", "bedrock", "mistral", "xai"):
+        if ours_name in installed:
+            assert A.PROVIDER_NAMES[ours_name] in well_known, ours_name
+    for same in ("groq", "deepseek", "perplexity"):
+        assert same in well_known and same not in A.PROVIDER_NAMES
     operations = {v.value for v in semconv.GenAiOperationNameValues}
     assert {A.OPERATION_NAMES[o] for o in ("chat", "text_completion", "embedding")} <= operations
 
