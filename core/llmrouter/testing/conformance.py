@@ -623,11 +623,12 @@ class ConformanceSuite:
     def test_rate_limit_without_retries(self, conformance: Conformance) -> None:
         """``num_retries = 0``: one attempt, no wait, the RateLimitError kept as the cause."""
         c = conformance
-        c.fail_next(Fault(status=429, retry_after=2))
+        c.fail_next(Fault(status=429, retry_after=60))
         started = time.monotonic()
         with pytest.raises(AllDeploymentsFailedError) as info:
             c.routed(num_retries=0).completion(ALIAS, USER, **c.kwargs())
-        assert time.monotonic() - started < 1.5, "waited although no retry was allowed"
+        # not a speed bound: a call that honoured the 60 s Retry-After would take 60 s
+        assert time.monotonic() - started < 30, "waited although no retry was allowed"
         (attempt,) = info.value.attempts
         assert isinstance(attempt[1], RateLimitError)
         assert isinstance(info.value.__cause__, RateLimitError)

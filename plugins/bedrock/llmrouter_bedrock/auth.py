@@ -1,57 +1,80 @@
 """Who and where for a bedrock call: its credentials, its region and endpoint, and the SigV4
 signature over each request's final body.
 
-Two ways to authenticate, as the official SDK (botocore) chooses between them:
+Two ways to authenticate:
 
 - a **Bedrock API key** (a bearer token): ``api_key=``, else ``AWS_BEARER_TOKEN_BEDROCK`` when
-  the call names no AWS credentials of its own; sent as ``Authorization: Bearer``. No botocore.
+  the call names no AWS credentials of its own (no keys, no profile); sent as
+  ``Authorization: Bearer``. No botocore. (botocore's rule differs: with the variable set,
+  boto3 sends the bearer token even when keys are passed in code; here keys or a profile the
+  call names win, since the call asked for them.)
 - **AWS credentials**, signed with Signature Version 4 (service ``bedrock``): the call's
   ``aws_access_key_id``/``aws_secret_access_key`` (+ ``aws_session_token``), else the standard
   AWS chain through botocore (``aws_profile_name=`` or ``AWS_PROFILE``; environment variables,
   shared credentials and config files, SSO, web identity, container and instance roles).
   botocore is imported on the first such call, never at ``import llmrouter`` or at the
-  plugin's import. The chain's session is kept per profile and per the environment variables
-  it reads, so a changed variable is seen; temporary credentials refresh themselves (which is
-  the one place a call may wait on the chain's own I/O before its request is built).
+  plugin's import. The chain is kept per profile and per the environment variables it reads
+  (a changed variable is a new chain), each with a :class:`CredentialCache`: resolved once
+  (blocking: :func:`warm_credentials` does it ahead of time), temporary credentials refreshed
+  ahead of expiry in a background thread, a failure remembered for
+  :data:`NO_CREDENTIALS_TTL` seconds. A failure of the chain, whatever it raised, is a typed
+  error naming only what failed, never text it read (a credential process's output).
 
-The region is ``aws_region_name=``, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else the
+The region is ``aws_region_name=``, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION`` (botocore
+reads only the latter; ``AWS_REGION`` is what the other AWS SDKs and Lambda set), else the
 profile's ``region``. The endpoint is ``api_base=``, else ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``
 (botocore's variable for this service), else ``AWS_ENDPOINT_URL``, else
 ``https://bedrock-runtime.{region}.amazonaws.com``.
 
 The signature is made by :class:`SigV4Signer`, which the core calls with the body's final
-bytes just before each send (``HTTPRequest.sign``), so it covers exactly what is sent and is
-fresh on every attempt. Nothing here prints a secret: the classes holding one have reprs that
-say only whether it is set.
+bytes just before each send (``HTTPRequest.sign``), so it covers exactly the body sent and is
+fresh on every attempt. The URL and headers it signs are fixed when the request is built: an
+httpx client whose default params, event hooks or auth change them afterwards breaks the
+signature. Nothing here prints a secret: the classes holding one have reprs that say only
+whether it is set.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
+import logging
 import os
 import re
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
-from llmrouter.errors import InvalidRequestError, MissingAPIKeyError
+from llmrouter.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    LLMRouterError,
+    MissingAPIKeyError,
+)
 from llmrouter.pipeline import Call
 from llmrouter.provider import resolve_api_base, resolve_api_key
-from llmrouter.secrets import Secret
+from llmrouter.secrets import Secret, remember_secret
 from llmrouter_bedrock.options import AwsSettings
 
 __all__ = [
     "BEARER_ENV",
     "ENDPOINT_ENV",
+    "EXPIRY_MARGIN",
+    "NO_CREDENTIALS_TTL",
+    "REFRESH_AHEAD",
+    "REFRESH_RETRY",
     "REGION_ENV",
     "SERVICE",
+    "CredentialCache",
     "Credentials",
     "SigV4Signer",
     "credentials",
     "default_endpoint",
     "endpoint",
     "region",
+    "warm_credentials",
 ]
 
 #: SigV4's service name for Bedrock (the service model's ``signingName``).
@@ -112,13 +135,254 @@ class Credentials:
         raise TypeError("AWS credentials are not picklable")
 
 
-# --- the default chain (botocore), one session per profile and environment --------------------
+# --- the default chain (botocore): one cached source per profile and environment --------------
+
+_log = logging.getLogger("llmrouter.bedrock")
+
+#: Seconds a failed resolution of the chain ("no credentials found", a credential process that
+#: failed, an unknown profile...) is remembered for its source: calls within it get the same
+#: typed error at once instead of walking the chain (files, processes, the network) again.
+NO_CREDENTIALS_TTL: Final = 10.0
+#: Temporary credentials with fewer seconds than this left are refreshed in a background
+#: thread while requests go on being signed with them (botocore's advisory refresh window).
+REFRESH_AHEAD: Final = 15 * 60
+#: A request waits for a refresh only when its credentials have fewer seconds than this left:
+#: expired, for a request that takes time to reach AWS.
+EXPIRY_MARGIN: Final = 60
+#: The least time between two background refreshes of one source (a refresh that failed, or
+#: one that brought credentials that are already due again, is not retried on every request).
+REFRESH_RETRY: Final = 30.0
+
+_ENV_HELP: Final = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", *BEARER_ENV)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """Why a source has no credentials, as plain text with no secret in it: the typed error
+    is built from it per call, outside any ``except`` block, so no exception of the chain (a
+    ``JSONDecodeError`` holds a credential process's whole output, secret key included) is
+    ever chained to it."""
+
+    kind: Literal["missing", "failed", "refused", "profile"]
+    detail: str = ""
+    profile: str | None = None
+
+    def error(self, provider: str, model: str | None) -> LLMRouterError:
+        if self.kind == "profile":
+            return InvalidRequestError(
+                f"the AWS profile {self.profile!r} is not in your AWS config or credentials "
+                "file; check aws_profile_name= (or AWS_PROFILE)",
+                param="aws_profile_name",
+                provider=provider,
+                model=model,
+            )
+        if self.kind == "refused":
+            # An AWS service of the chain (STS, SSO) refused to hand out credentials.
+            return AuthenticationError(
+                f"the AWS credential chain could not get credentials for {provider}: "
+                f"{self.detail}; check the role or sign-in your AWS profile uses, or "
+                + _NO_CREDENTIALS_HELP,
+                provider=provider,
+                model=model,
+            )
+        if self.kind == "failed":
+            return MissingAPIKeyError(
+                f"the AWS credentials for {provider} could not be loaded ({self.detail}); "
+                + _NO_CREDENTIALS_HELP,
+                env_vars=list(_ENV_HELP),
+                provider=provider,
+                model=model,
+            )
+        return MissingAPIKeyError(
+            f"no AWS credentials for {provider}: " + _NO_CREDENTIALS_HELP,
+            env_vars=list(_ENV_HELP),
+            provider=provider,
+            model=model,
+        )
+
+
+def _failure_of(exc: Exception, profile: str | None) -> _Failure:
+    """What went wrong, told without any text an exception of unknown origin may hold."""
+    from botocore.exceptions import (  # type: ignore[import-untyped]
+        BotoCoreError,
+        ClientError,
+        ProfileNotFound,
+    )
+
+    if isinstance(exc, ProfileNotFound):
+        return _Failure("profile", profile=profile or os.environ.get("AWS_PROFILE"))
+    if isinstance(exc, ClientError):
+        # The service's error code is an identifier (AccessDenied, ExpiredToken); its message
+        # is left out.
+        code = exc.response.get("Error", {}).get("Code") if isinstance(exc.response, dict) else None
+        shown = f"ClientError {code}" if isinstance(code, str) and code.isidentifier() else ""
+        return _Failure("refused", shown or "ClientError")
+    if isinstance(exc, BotoCoreError):
+        # botocore's own messages name what failed (a provider, a file, a missing field), not
+        # the credentials it read.
+        return _Failure("failed", f"{type(exc).__name__}: {exc}")
+    return _Failure("failed", type(exc).__name__)
+
+
+class CredentialCache:
+    """The credentials of one source (a profile of the default chain, with the environment it
+    read), resolved once and then served from memory.
+
+    - The first :meth:`get` resolves them under :attr:`lock`: ``load()`` (botocore's
+      ``Session.get_credentials``, which walks the chain) and the first
+      ``get_frozen_credentials()``. That one is blocking (an SSO token file, a credential
+      process, STS, the instance metadata service); concurrent first calls wait for it and
+      use its result. :func:`warm_credentials` pays it ahead of the first request.
+    - Temporary credentials (botocore's ``RefreshableCredentials``) with fewer than
+      ``refresh_ahead`` seconds left are refreshed in a daemon thread while requests go on
+      being signed with the current ones; a request waits only when fewer than
+      ``expiry_margin`` seconds are left (or the refresh failed until then).
+    - A failure is remembered for ``failure_ttl`` seconds (``clock`` time): calls in that
+      time get the same typed error without walking the chain again.
+
+    Everything that touches botocore's objects holds :attr:`lock` (a botocore ``Session`` is
+    not thread-safe); serving credentials already resolved takes no lock.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], Any],
+        *,
+        profile: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        failure_ttl: float = NO_CREDENTIALS_TTL,
+        refresh_ahead: float = REFRESH_AHEAD,
+        expiry_margin: float = EXPIRY_MARGIN,
+        refresh_retry: float = REFRESH_RETRY,
+    ) -> None:
+        self.lock = threading.Lock()
+        self._load = load
+        self._profile = profile
+        self._clock = clock
+        self._failure_ttl = failure_ttl
+        self._refresh_ahead = refresh_ahead
+        self._expiry_margin = expiry_margin
+        self._refresh_retry = refresh_retry
+        self._provider: Any = None  # botocore's credentials object, once loaded
+        #: ``provider.refresh_needed`` for temporary credentials, else None (they never expire)
+        self._due: Callable[[float], bool] | None = None
+        self._current: Credentials | None = None
+        self._failure: _Failure | None = None
+        self._failure_until = 0.0
+        self._starting = threading.Lock()
+        self._refreshing = False
+        self._next_refresh = 0.0
+
+    def get(self) -> Credentials | _Failure:
+        """The credentials to sign with now, or why there are none."""
+        current, due = self._current, self._due
+        if current is not None:
+            if due is None or not due(self._refresh_ahead):
+                return current
+            if not due(self._expiry_margin):
+                self._refresh_in_background()
+                return current
+        with self.lock:
+            current, due = self._current, self._due
+            if current is not None and (due is None or not due(self._expiry_margin)):
+                return current  # resolved or refreshed while this call waited
+            if self._failure is not None and self._clock() < self._failure_until:
+                return self._failure
+            outcome = self._resolve()
+            if isinstance(outcome, _Failure):
+                self._failure, self._failure_until = outcome, self._clock() + self._failure_ttl
+                self._current = None
+            else:
+                self._failure, self._current = None, outcome
+            return outcome
+
+    def _resolve(self) -> Credentials | _Failure:
+        """Load (once) and freeze the credentials; call with :attr:`lock` held."""
+        failure: _Failure | None = None
+        try:
+            provider = self._provider
+            if provider is None:
+                provider = self._load()
+                if provider is None:
+                    return _Failure("missing")
+                self._provider = provider
+            frozen = provider.get_frozen_credentials()
+            due = getattr(provider, "refresh_needed", None)
+        except Exception as exc:  # whatever the chain raises, told by type only (_failure_of)
+            failure = _failure_of(exc, self._profile)
+        if failure is not None:
+            return failure
+        if frozen is None or not frozen.access_key or not frozen.secret_key:
+            return _Failure("missing")
+        self._due = due if callable(due) else None
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token or None)
+
+    def _refresh_in_background(self) -> None:
+        """Start one refresh thread, unless one runs or the last began too recently."""
+        if not self._starting.acquire(blocking=False):
+            return
+        try:
+            now = self._clock()
+            if self._refreshing or now < self._next_refresh:
+                return
+            self._refreshing, self._next_refresh = True, now + self._refresh_retry
+        finally:
+            self._starting.release()
+        try:
+            threading.Thread(
+                target=self._refresh, name="llmrouter-bedrock-credentials", daemon=True
+            ).start()
+        except RuntimeError:  # no thread at interpreter shutdown: the current ones serve
+            self._refreshing = False
+
+    def _refresh(self) -> None:
+        try:
+            with self.lock:
+                outcome = self._resolve()
+                if isinstance(outcome, Credentials):
+                    self._current = outcome
+            if isinstance(outcome, _Failure):
+                _log.warning(
+                    "refreshing temporary AWS credentials in the background failed (%s); the "
+                    "current ones are used until they are about to expire",
+                    outcome.detail or outcome.kind,
+                )
+        finally:
+            self._refreshing = False
+
+    def __repr__(self) -> str:
+        state = "resolved" if self._current is not None else "unresolved"
+        return f"<CredentialCache profile={self._profile!r} {state}>"
+
+
 class _Chain:
-    session: Any
-    provider: Any = None  # botocore Credentials (refreshable or not), resolved once
+    """One botocore session (per profile and chain variables), its credentials and region."""
+
+    __slots__ = ("_region", "credentials", "profile", "session")
+
+    def __init__(self, profile: str | None) -> None:
+        import botocore.session  # type: ignore[import-untyped]  # the first chain call pays
+
+        self.profile = profile
+        self.session: Any = botocore.session.Session(profile=profile)
+        self.credentials = CredentialCache(self.session.get_credentials, profile=profile)
+        self._region: str | bool | None = False  # False: not read yet
+
+    def config_region(self) -> str | None:
+        """The profile's ``region`` from the AWS config (read once), or None."""
+        region = self._region
+        if region is False:
+            with self.credentials.lock:  # the session is not thread-safe
+                region = self._region
+                if region is False:
+                    try:
+                        value = self.session.get_config_variable("region")
+                    except Exception:  # an unreadable config names no region
+                        value = None
+                    region = value if isinstance(value, str) and _REGION.fullmatch(value) else None
+                    self._region = region
+        assert region is not True
+        return region
 
 
 _CHAINS: dict[str, _Chain] = {}
@@ -126,7 +390,8 @@ _CHAINS_LOCK = threading.Lock()
 
 
 def _chain(profile: str | None) -> _Chain:
-    """The botocore session for ``profile`` and the current chain variables."""
+    """The chain for ``profile`` and the current values of the variables it reads (a changed
+    variable is a new chain)."""
     digest = hashlib.sha256((profile or "").encode())
     for name in _CHAIN_ENV:
         digest.update(b"\0" + os.environ.get(name, "").encode())
@@ -134,55 +399,46 @@ def _chain(profile: str | None) -> _Chain:
     chain = _CHAINS.get(key)
     if chain is not None:
         return chain
-    # The first call that needs the chain pays for the import.
-    import botocore.session  # type: ignore[import-untyped]
-
     with _CHAINS_LOCK:
         chain = _CHAINS.get(key)
         if chain is None:
             if len(_CHAINS) >= 16:
                 _CHAINS.clear()
-            chain = _CHAINS[key] = _Chain(botocore.session.Session(profile=profile))
+            chain = _CHAINS[key] = _Chain(profile)
     return chain
 
 
 def _chain_credentials(call: Call, profile: str | None) -> Credentials:
-    from botocore.exceptions import BotoCoreError, ProfileNotFound  # type: ignore[import-untyped]
+    outcome = _chain(profile).credentials.get()
+    if isinstance(outcome, _Failure):
+        raise outcome.error(call.provider, call.model)
+    # Remembered by the scrub list (as every Secret's text is), then used as text.
+    remember_secret(outcome.secret_key)
+    if outcome.token:
+        remember_secret(outcome.token)
+    return outcome
 
-    try:
-        chain = _chain(profile)
-        provider = chain.provider
-        if provider is None:
-            provider = chain.provider = chain.session.get_credentials()
-        frozen = None if provider is None else provider.get_frozen_credentials()
-    except ProfileNotFound:
-        raise InvalidRequestError(
-            f"the AWS profile {profile or os.environ.get('AWS_PROFILE')!r} is not in your AWS "
-            "config or credentials file; check aws_profile_name= (or AWS_PROFILE)",
-            param="aws_profile_name",
-            provider=call.provider,
-            model=call.model,
-        ) from None
-    except BotoCoreError as exc:
-        raise MissingAPIKeyError(
-            f"the AWS credentials for {call.provider} could not be loaded ({exc}); "
-            + _NO_CREDENTIALS_HELP,
-            env_vars=["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", *BEARER_ENV],
-            provider=call.provider,
-            model=call.model,
-        ) from None
-    if frozen is None or not frozen.access_key or not frozen.secret_key:
-        raise MissingAPIKeyError(
-            f"no AWS credentials for {call.provider}: " + _NO_CREDENTIALS_HELP,
-            env_vars=["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", *BEARER_ENV],
-            provider=call.provider,
-            model=call.model,
-        )
-    # The secret is remembered by the scrub list (as every Secret is), then used as text.
-    Secret(frozen.secret_key)
-    if frozen.token:
-        Secret(frozen.token)
-    return Credentials(frozen.access_key, frozen.secret_key, frozen.token or None)
+
+def warm_credentials(*, aws_profile_name: str | None = None) -> None:
+    """Resolve the default chain's credentials (and import botocore) now, not in the first
+    request.
+
+    A request's credentials are found when it is built, synchronously, also for
+    ``acompletion``: the chain's first resolution (reading an SSO token, running a credential
+    process, asking STS or the instance metadata service) then holds up the event loop once,
+    for up to a second or two. Call this at start-up, e.g. ``await
+    asyncio.to_thread(llmrouter_bedrock.warm_credentials)``, with the ``aws_profile_name`` the
+    calls will use (``None``: ``AWS_PROFILE`` or the default profile). Raises the error a call
+    would raise (:class:`~llmrouter.errors.MissingAPIKeyError`...) when there are none.
+    """
+    chain = _chain(aws_profile_name)
+    outcome = chain.credentials.get()
+    if isinstance(outcome, _Failure):
+        raise outcome.error("bedrock", None)
+    chain.config_region()
+    # What the first signature and the first stream would import.
+    for module in ("botocore.auth", "botocore.awsrequest", "botocore.eventstream"):
+        importlib.import_module(module)
 
 
 def credentials(call: Call, settings: AwsSettings) -> Secret | Credentials:
@@ -207,7 +463,8 @@ def credentials(call: Call, settings: AwsSettings) -> Secret | Credentials:
             None if token is None else token.get_secret_value(),
         )
     if settings.profile_name is None:
-        # botocore's rule: a bearer token wins when the code names no credentials itself.
+        # Our rule: the variable's bearer token serves a call that names no credentials (keys
+        # or a profile) itself. (botocore lets the variable win over keys passed in code too.)
         key = resolve_api_key(call, BEARER_ENV, required=False)
         if key is not None:
             return key
@@ -234,13 +491,8 @@ def region(call: Call, settings: AwsSettings, *, required: bool = True) -> str |
                     model=call.model,
                 )
             return value
-    from botocore.exceptions import BotoCoreError
-
-    try:
-        configured = _chain(settings.profile_name).session.get_config_variable("region")
-    except BotoCoreError:
-        configured = None
-    if isinstance(configured, str) and _REGION.fullmatch(configured):
+    configured = _chain(settings.profile_name).config_region()
+    if configured is not None:
         return configured
     if not required:
         return None

@@ -152,8 +152,9 @@ class BedrockOptions(BaseModel):
     )
     stream_options: dict[str, Any] | None = Field(
         None,
-        description="Accepted for OpenAI compatibility and not sent: a stream always ends "
-        "with the usage.",
+        description="OpenAI's {'include_usage': bool}: a stream ends with the usage chunk "
+        "unless include_usage is False (then no usage chunk, as with OpenAI: no usage, "
+        "metrics or trace, and no cost, for the stream). Nothing is sent.",
     )
     additional_model_request_fields: dict[str, Any] | None = Field(
         None,
@@ -199,6 +200,22 @@ class BedrockOptions(BaseModel):
                 other_types=" (Bedrock's system tools are not translated: send the whole "
                 "toolConfig with extra_body={'toolConfig': {...}})",
             )
+        return v
+
+    @field_validator("stream_options")
+    @classmethod
+    def _stream_options(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is None:
+            return v
+        unknown = sorted(set(v) - {"include_usage", "include_obfuscation"})
+        if unknown:
+            raise ValueError(
+                f"stream_options takes include_usage (and OpenAI's include_obfuscation, which "
+                f"changes nothing here), not {', '.join(map(repr, unknown))}"
+            )
+        for name in ("include_usage", "include_obfuscation"):
+            if name in v and not isinstance(v[name], bool):
+                raise ValueError(f"stream_options.{name} must be true or false")
         return v
 
     @field_validator("response_format")

@@ -58,7 +58,8 @@ PRICE_PROVIDER_IDS.setdefault("bedrock", "aws")
 
 
 def model_id(call: Call) -> str:
-    """The Bedrock model id of ``call``: its model, without LiteLLM's ``converse/`` route."""
+    """The Bedrock model id of ``call``: its model, without LiteLLM's ``converse/`` route
+    (``invoke/``, an empty id, ``.`` and ``..`` refused)."""
     model = call.model
     if model.startswith("converse/"):
         model = model[len("converse/") :]
@@ -73,6 +74,16 @@ def model_id(call: Call) -> str:
     if not model:
         raise InvalidRequestError(
             "no Bedrock model id: use bedrock/<model-id>, e.g. "
+            "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0",
+            param="model",
+            provider=call.provider,
+            model=call.model,
+        )
+    if model in (".", ".."):
+        # As a path segment, "." and ".." are removed by URL normalisation (httpx, yarl and
+        # proxies do it): the request would reach another path than the one signed.
+        raise InvalidRequestError(
+            f"{model!r} is not a Bedrock model id: use bedrock/<model-id>, e.g. "
             "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0",
             param="model",
             provider=call.provider,

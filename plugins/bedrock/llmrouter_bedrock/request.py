@@ -9,15 +9,18 @@ below has a before/after example in docs/providers/bedrock.md:
   -> ``{"image": {"format", "source": {"bytes"}}}`` from a ``data:`` URL (the base64 data as
   it is: JSON carries Converse's blobs as base64), or ``{"s3Location": {"uri"}}`` from an
   ``s3://`` URL (Converse fetches no http(s) URL); ``file`` -> ``{"document": {"format",
-  "name", "source": {"bytes"}}}``; a part with ``cache_control`` is followed by a
-  ``{"cachePoint": {"type": "default"}}`` block; a part that carries one of Converse's own
+  "name", "source": {"bytes"}}}``; a part with ``cache_control`` (Anthropic's
+  ``{"type": "ephemeral"}``, with ``"ttl": "5m"`` or ``"1h"``) is followed by a
+  ``{"cachePoint": {"type": "default"}}`` block (with the ``ttl``); a part that carries one of
+  Converse's own
   blocks, ``{"type": <block key>, <block key>: {...}}`` (``{"type": "video", "video": ...}``),
   becomes that block;
 - assistant messages -> their ``thinking_blocks`` (an earlier llmrouter answer's, Anthropic's
   shape) back as ``reasoningContent`` blocks first, then text, then ``tool_calls`` as
   ``{"toolUse": {"toolUseId", "name", "input"}}`` (the JSON arguments parsed: an object);
 - ``tool`` messages -> ``{"toolResult": {"toolUseId", "content": [{"text"}]}}`` in a user
-  turn; consecutive turns of one role are merged into one (Converse requires the roles to
+  turn (a tool result holds no cache point: one marked with ``cache_control`` is followed by
+  the cache point, in the turn); consecutive turns of one role are merged into one (Converse requires the roles to
   alternate, starting with the user), so consecutive tool results share one user turn;
 - ``tools`` -> ``toolConfig.tools[].toolSpec {name, description, inputSchema: {json}}``;
   ``tool_choice`` ``auto``/``required``/a function -> ``{"auto": {}}``/``{"any": {}}``/
@@ -49,9 +52,11 @@ from llmrouter_bedrock.options import BedrockOptions
 __all__ = [
     "BLOCK_KEYS",
     "CACHE_POINT",
+    "CACHE_TTLS",
     "DOCUMENT_FORMATS",
     "IMAGE_FORMATS",
     "RESERVED_BODY_KEYS",
+    "cache_point",
     "converse_body",
     "convert_messages",
     "has_tool_blocks",
@@ -79,6 +84,8 @@ BLOCK_KEYS: Final = frozenset(
 )
 #: The block that marks the end of a cached prefix (what ``cache_control`` becomes).
 CACHE_POINT: Final[Mapping[str, Any]] = {"cachePoint": {"type": "default"}}
+#: ``cache_control.ttl`` values Converse's ``CachePointBlock.ttl`` takes (``CacheTTL``).
+CACHE_TTLS: Final = ("5m", "1h")
 #: Media type -> Converse's ``ImageFormat``.
 IMAGE_FORMATS: Final[Mapping[str, str]] = {
     "image/png": "png",
@@ -110,13 +117,15 @@ _USER_PARTS = (
 
 
 class _Errors:
-    """Raises the call's InvalidRequestError: one place that knows provider and model."""
+    """Raises the call's InvalidRequestError: one place that knows provider and model (and
+    whether ``drop_params=True`` lets what Converse cannot keep be dropped instead)."""
 
-    __slots__ = ("model", "provider")
+    __slots__ = ("drop", "model", "provider")
 
     def __init__(self, call: Call) -> None:
         self.provider = call.provider
         self.model = call.model
+        self.drop = call.params.get("drop_params") is True
 
     def __call__(self, message: str, param: str) -> InvalidRequestError:
         return InvalidRequestError(message, param=param, provider=self.provider, model=self.model)
@@ -145,14 +154,62 @@ def _data_url(url: str, where: str, fail: _Errors) -> tuple[str, str]:
     return media, data
 
 
-def _with_cache_point(block: dict[str, Any], part: Mapping[str, Any]) -> list[dict[str, Any]]:
+def cache_point(control: object, where: str, fail: _Errors) -> dict[str, Any] | None:
+    """Anthropic's ``cache_control`` -> Converse's cache point block (``None``: not marked).
+
+    ``{"type": "ephemeral"}`` is ``{"cachePoint": {"type": "default"}}``; a ``ttl`` of
+    :data:`CACHE_TTLS` is kept (``CachePointBlock.ttl``). Anything else is refused, never
+    turned into a cache point with another lifetime than the one asked for."""
+    if control is None:
+        return None
+    at = f"{where}.cache_control"
+    if not isinstance(control, Mapping):
+        raise fail(
+            f"{at} must be {{'type': 'ephemeral'}} (optionally with 'ttl': '5m' or '1h'), got "
+            f"{type(control).__name__}",
+            at,
+        )
+    unknown = sorted(str(k) for k in control if k not in ("type", "ttl"))
+    if control.get("type") != "ephemeral" or unknown:
+        raise fail(
+            f"{at} must be {{'type': 'ephemeral'}} (optionally with 'ttl': '5m' or '1h'): "
+            "Converse's cache point has no other type"
+            + (f" and no field {', '.join(map(repr, unknown))}" if unknown else ""),
+            at,
+        )
+    point: dict[str, Any] = {"type": "default"}
+    ttl = control.get("ttl")
+    if ttl is not None:
+        if ttl not in CACHE_TTLS:
+            raise fail(
+                f"{at}.ttl must be '5m' or '1h' (the lifetimes Converse's cache points take), "
+                f"got {str(ttl)[:20]!r}",
+                f"{at}.ttl",
+            )
+        point["ttl"] = ttl
+    return {"cachePoint": point}
+
+
+def _with_cache_point(
+    block: dict[str, Any], part: Mapping[str, Any], where: str, fail: _Errors
+) -> list[dict[str, Any]]:
     """``block``, then a cache point when the part carried ``cache_control``."""
-    return [block, dict(CACHE_POINT)] if part.get("cache_control") else [block]
+    point = cache_point(part.get("cache_control"), where, fail)
+    return [block] if point is None else [block, point]
 
 
 def _image_block(part: Mapping[str, Any], where: str, fail: _Errors) -> dict[str, Any]:
     spec = part.get("image_url")
     url = spec.get("url") if isinstance(spec, Mapping) else spec
+    detail = spec.get("detail") if isinstance(spec, Mapping) else None
+    if detail not in (None, "auto") and not fail.drop:
+        at = f"{where}.image_url.detail"
+        raise fail(
+            f"{at} is {str(detail)[:20]!r}: Converse has no image detail setting (the model "
+            "reads the image as sent); leave detail out (or 'auto'), resize the image "
+            "yourself, or pass drop_params=True to send it without the setting",
+            at,
+        )
     at = f"{where}.image_url.url"
     if not isinstance(url, str):
         raise fail(f"{at} must be a URL string, got {type(url).__name__}", at)
@@ -240,12 +297,12 @@ def _user_blocks(content: list[Any], where: str, fail: _Errors) -> list[dict[str
             raise fail(f"{at} must be a content part object, got {type(part).__name__}", at)
         kind = part.get("type")
         if kind == "text":
-            blocks += _with_cache_point(_text_block(part, at, fail), part)
+            blocks += _with_cache_point(_text_block(part, at, fail), part, at, fail)
         elif kind == "image_url":
-            blocks += _with_cache_point(_image_block(part, at, fail), part)
+            blocks += _with_cache_point(_image_block(part, at, fail), part, at, fail)
         elif kind == "file":
             documents += 1
-            blocks += _with_cache_point(_document_block(part, at, documents, fail), part)
+            blocks += _with_cache_point(_document_block(part, at, documents, fail), part, at, fail)
         elif (native := _native(part)) is not None:
             blocks.append(native)
         elif kind == "input_audio":
@@ -335,7 +392,7 @@ def _assistant_blocks(msg: Mapping[str, Any], i: int, fail: _Errors) -> list[dic
             kind = part.get("type") if isinstance(part, Mapping) else None
             if kind == "text":
                 if part.get("text") != "":
-                    blocks += _with_cache_point(_text_block(part, at, fail), part)
+                    blocks += _with_cache_point(_text_block(part, at, fail), part, at, fail)
             elif kind == "refusal":
                 blocks.append({"text": str(part.get("refusal") or "")})
             elif isinstance(part, Mapping) and (native := _native(part)) is not None:
@@ -355,20 +412,25 @@ def _assistant_blocks(msg: Mapping[str, Any], i: int, fail: _Errors) -> list[dic
     return blocks
 
 
-def _tool_result(msg: Mapping[str, Any], i: int, fail: _Errors) -> dict[str, Any]:
+def _tool_result(msg: Mapping[str, Any], i: int, fail: _Errors) -> list[dict[str, Any]]:
+    """A ``tool`` message -> its ``toolResult`` block, then the cache point of its parts'
+    ``cache_control`` (a tool result's content holds no cache point; the turn does: the
+    prefix cached ends after the result). The last marked part's lifetime is the point's."""
     content = msg.get("content")
-    result: list[dict[str, Any]]
+    result: list[dict[str, Any]] = []
+    point: dict[str, Any] | None = None
     if isinstance(content, list):
-        result = [
-            b
-            for b in _user_blocks(content, f"messages[{i}].content", fail)
-            if "cachePoint" not in b  # a tool result holds no cache point
-        ]
+        for block in _user_blocks(content, f"messages[{i}].content", fail):
+            if "cachePoint" in block:
+                point = block
+            else:
+                result.append(block)
     elif content is None:
         result = [{"text": ""}]
     else:
         result = [{"text": content}]
-    return {"toolResult": {"toolUseId": msg["tool_call_id"], "content": result}}
+    blocks = [{"toolResult": {"toolUseId": msg["tool_call_id"], "content": result}}]
+    return blocks if point is None else [*blocks, point]
 
 
 def _append(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
@@ -400,7 +462,7 @@ def convert_messages(
             if blocks:  # an empty assistant turn carries nothing (and Converse refuses it)
                 _append(turns, "assistant", blocks)
         elif role == "tool":
-            _append(turns, "user", [_tool_result(msg, i, fail)])
+            _append(turns, "user", _tool_result(msg, i, fail))
         elif role in ("system", "developer"):
             content = msg.get("content")
             if isinstance(content, str):
@@ -415,7 +477,7 @@ def convert_messages(
                             f"prompt is text), got type {kind!r}",
                             at,
                         )
-                    system += _with_cache_point(_text_block(part, at, fail), part)
+                    system += _with_cache_point(_text_block(part, at, fail), part, at, fail)
         else:
             raise fail(
                 f"messages[{i}] has role {role!r}; Converse takes system, developer, user, "
@@ -476,7 +538,8 @@ def tool_config(
             )
         choice = None
     specs = []
-    for tool in tools:
+    fail = _Errors(call)
+    for n, tool in enumerate(tools):
         fn = tool["function"]
         spec: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
@@ -485,8 +548,9 @@ def tool_config(
         if isinstance(fn.get("strict"), bool):
             spec["strict"] = fn["strict"]
         specs.append({"toolSpec": spec})
-        if tool.get("cache_control"):
-            specs.append(dict(CACHE_POINT))
+        point = cache_point(tool.get("cache_control"), f"tools[{n}]", fail)
+        if point is not None:
+            specs.append(point)
     config: dict[str, Any] = {"tools": specs}
     if isinstance(choice, str):
         if choice == "required":

@@ -6,10 +6,17 @@
   input re-serialised as JSON text), ``reasoningContent`` blocks -> ``message.reasoning_content``
   (their text) and ``message.thinking_blocks`` (Anthropic's shape: ``thinking`` with its
   ``signature``, or ``redacted_thinking``; sent back unchanged by :mod:`.request`), and
-  ``stopReason`` -> ``finish_reason`` through :data:`FINISH_REASONS`. Blocks OpenAI's message
-  has no field for (citations, images...) are not dropped: the whole content is kept as
-  ``message.bedrock_content``. Bedrock's ``stopReason``, ``metrics``, ``trace`` and
-  ``additionalModelResponseFields`` stay on the response as extra fields.
+  ``stopReason`` -> ``finish_reason`` through :data:`FINISH_REASONS`.
+- ``citationsContent`` blocks: their generated text joins ``message.content`` in place, and
+  ``message.citations`` lists one ``{"text", "citations"}`` per block (the text it supports,
+  Converse's citations as sent). A ``toolUse`` of ``type`` ``server_tool_use`` is a tool the
+  service ran itself, not one for the caller to run: it is listed in
+  ``message.server_tool_uses`` (as sent), never in ``tool_calls``; the service's results of
+  such tools (``toolResult`` blocks in the answer) in ``message.server_tool_results``.
+- Blocks OpenAI's message has no field for (those, images, block types to come) are not
+  dropped: the whole content, in order, is also kept as ``message.bedrock_content``.
+  Bedrock's ``stopReason``, ``metrics``, ``trace`` and ``additionalModelResponseFields`` stay
+  on the response as extra fields.
 - Converse has no response id: the id is ``chatcmpl-`` and a random hex string (the request
   id, ``x-amzn-RequestId``, is ``response.llmrouter.request_id``).
 - Usage: ``inputTokens`` counts the prompt tokens that were neither read from nor written to a
@@ -59,6 +66,8 @@ __all__ = [
     "ERROR_STATUS",
     "FINISH_REASONS",
     "REQUEST_ID_HEADERS",
+    "SERVER_TOOL_USE",
+    "citations_text",
     "error_type",
     "finish_reason",
     "inband_error",
@@ -168,16 +177,44 @@ def _thinking_block(reasoning: Mapping[str, Any]) -> tuple[dict[str, Any], str |
     return {"type": "redacted_thinking", "data": reasoning["redactedContent"]}, None
 
 
+#: ``ToolUseBlock.type`` of a tool the service runs itself (not the caller's to run).
+SERVER_TOOL_USE: Final = "server_tool_use"
+
+
+def citations_text(block: Mapping[str, Any]) -> str:
+    """The generated text of a ``citationsContent`` block (its ``content[].text``, joined)."""
+    return "".join(
+        part["text"]
+        for part in block.get("content") or ()
+        if isinstance(part, Mapping) and isinstance(part.get("text"), str)
+    )
+
+
 def message_fields(content: list[Any]) -> dict[str, Any]:
     """The blocks of an answer -> the fields of its OpenAI message."""
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     thinking: list[dict[str, Any]] = []
     thoughts: list[str] = []
+    extras: dict[str, list[Any]] = {}
     other = False
     for block in content:
         if "text" in block:
             texts.append(block["text"])
+        elif "citationsContent" in block:
+            cited = block["citationsContent"]
+            supported = citations_text(cited)
+            texts.append(supported)
+            extras.setdefault("citations", []).append(
+                {"text": supported, "citations": cited.get("citations") or []}
+            )
+            other = True
+        elif "toolUse" in block and block["toolUse"].get("type") == SERVER_TOOL_USE:
+            extras.setdefault("server_tool_uses", []).append(block["toolUse"])
+            other = True
+        elif "toolResult" in block:
+            extras.setdefault("server_tool_results", []).append(block["toolResult"])
+            other = True
         elif "toolUse" in block:
             use = block["toolUse"]
             calls.append(
@@ -193,7 +230,7 @@ def message_fields(content: list[Any]) -> dict[str, Any]:
             if text is not None:
                 thoughts.append(text)
         else:
-            other = True  # citations, images, and block types to come
+            other = True  # images, and block types to come
     message: dict[str, Any] = {
         "role": "assistant",
         "content": "".join(texts) if texts or not calls else None,
@@ -203,6 +240,7 @@ def message_fields(content: list[Any]) -> dict[str, Any]:
     if thinking:
         message["reasoning_content"] = "".join(thoughts) if thoughts else None
         message["thinking_blocks"] = thinking
+    message.update(extras)
     if other:
         # Blocks OpenAI's message has no field for are not dropped: the whole content, in
         # order, is kept here.

@@ -29,12 +29,24 @@ while it arrives.
   content blocks;
 - ``contentBlockStop`` of a reasoning block -> ``delta.thinking_blocks`` with the whole block
   (text and signature, or redacted), so a streamed tool loop can send it back unchanged;
+- what has no OpenAI delta is collected per content block and sent whole on the chunk of the
+  block's ``contentBlockStop``, as extra delta fields (lists: the core's
+  ``final_response()`` concatenates them onto the message, as a non-streamed answer has
+  them): ``citation`` deltas -> ``delta.citations`` ``[{"text", "citations"}]`` (the block's
+  text, which also streamed as ``delta.content``, and its citation deltas as sent); a
+  ``toolUse`` of type ``server_tool_use`` (a tool the service runs: never a ``tool_calls``
+  piece) -> ``delta.server_tool_uses`` ``[{"toolUseId", "name", "type", "input"}]``; a
+  ``toolResult`` block (the service's result of such a tool) ->
+  ``delta.server_tool_results`` ``[{"toolUseId", ..., "content"}]``; a block of any other
+  kind (images...) -> ``delta.bedrock_events`` ``[{"contentBlockIndex", "events"}]``, its
+  start and delta payloads as sent;
 - ``messageStop`` -> the chunk with ``finish_reason`` (Bedrock's ``stopReason`` kept as an
   extra); ``metadata`` -> the last chunk, ``choices=[]`` with the usage (as OpenAI's
-  ``include_usage`` chunk), which completes the stream (``state.done``): ConverseStream has no
-  other end marker, so a stream cut before ``metadata`` is an error in the core;
+  ``include_usage`` chunk; none when the call's ``stream_options`` says ``include_usage:
+  False``), which completes the stream (``state.done``): ConverseStream has no other end
+  marker, so a stream cut before ``metadata`` is an error in the core;
 - an exception -> the typed error, raised (``throttlingException`` is a retryable
-  RateLimitError); other events (citations, ``contentBlockStop`` of text) -> ``None``.
+  RateLimitError); other events (``contentBlockStop`` of text) -> ``None``.
 """
 
 from __future__ import annotations
@@ -50,7 +62,13 @@ from pydantic_core import from_json
 from llmrouter.errors import APIError, LLMRouterError, ResponseTooLargeError, StreamDecodeError
 from llmrouter.pipeline import Call, StreamDone, StreamState
 from llmrouter.types import ModelResponseStream
-from llmrouter_bedrock.response import finish_reason, inband_error, new_id, usage_of
+from llmrouter_bedrock.response import (
+    SERVER_TOOL_USE,
+    finish_reason,
+    inband_error,
+    new_id,
+    usage_of,
+)
 
 __all__ = ["EventStreamDecoder", "parse_stream_event"]
 
@@ -59,6 +77,11 @@ _validate_chunk = ModelResponseStream.__pydantic_validator__.validate_python
 #: ``StreamState.data`` keys.
 _TOOLS: Final = "bedrock.tools"  # content block index -> tool-call index
 _REASONING: Final = "bedrock.reasoning"  # content block index -> the reasoning block so far
+_TEXT: Final = "bedrock.text"  # content block index -> its text pieces (for its citations)
+_CITED: Final = "bedrock.citations"  # content block index -> its citation deltas
+_SERVER: Final = "bedrock.server_tools"  # content block index -> a server tool use so far
+_RESULTS: Final = "bedrock.server_results"  # content block index -> a tool result so far
+_RAW: Final = "bedrock.raw"  # content block index -> the payloads of a block of another kind
 # An event type goes into a JSON key unescaped: only what Converse's names are made of.
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 # A frame's 12-byte prelude: total length, headers length, CRC32 of those 8 bytes.
@@ -219,7 +242,7 @@ def parse_stream_event(
         if "messageStop" in event:
             return _message_stop(event["messageStop"], state)
         if "metadata" in event:
-            return _metadata(event["metadata"], state)
+            return _metadata(call, event["metadata"], state)
         exception = event.get("exception")
     except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
         raise _unreadable(call, data, exc) from None
@@ -245,13 +268,19 @@ def _delta(call: Call, event: dict[str, Any], state: StreamState) -> ModelRespon
     delta = event["delta"]
     index = event["contentBlockIndex"]
     if "text" in delta:
-        return _chunk(state, {"content": delta["text"]})
+        text = delta["text"]
+        state.data.setdefault(_TEXT, {}).setdefault(index, []).append(text)
+        return _chunk(state, {"content": text})
     use = delta.get("toolUse")
     if use is not None:
         piece = use["input"]
         tool = state.data.get(_TOOLS, {}).get(index)
         if tool is None:
-            raise KeyError(f"no toolUse block started at index {index}")
+            server = state.data.get(_SERVER, {}).get(index)
+            if server is None:
+                raise KeyError(f"no toolUse block started at index {index}")
+            server["pieces"].append(piece)
+            return None
         if not piece:
             return None
         return _chunk(state, {"tool_calls": [{"index": tool, "function": {"arguments": piece}}]})
@@ -266,21 +295,41 @@ def _delta(call: Call, event: dict[str, Any], state: StreamState) -> ModelRespon
         elif "redactedContent" in reasoning:
             block["redacted"] = block.get("redacted", "") + reasoning["redactedContent"]
         return None
-    return None  # citations, tool results, images: nothing for an OpenAI chunk
+    if "citation" in delta:
+        state.data.setdefault(_CITED, {}).setdefault(index, []).append(delta["citation"])
+    elif "toolResult" in delta:
+        result = state.data.get(_RESULTS, {}).get(index)
+        if result is None:
+            raise KeyError(f"no toolResult block started at index {index}")
+        result["content"].extend(delta["toolResult"])
+    else:
+        state.data.setdefault(_RAW, {}).setdefault(index, []).append({"delta": delta})
+    return None  # sent whole at the block's end (_block_stop)
 
 
 def _block_start(event: dict[str, Any], state: StreamState) -> ModelResponseStream | None:
-    use = event["start"].get("toolUse")
+    start = event["start"]
+    index = event["contentBlockIndex"]
+    use = start.get("toolUse")
     if use is None:
+        if "toolResult" in start:
+            result = {**start["toolResult"], "content": []}
+            state.data.setdefault(_RESULTS, {})[index] = result
+        else:
+            state.data.setdefault(_RAW, {}).setdefault(index, []).append({"start": start})
+        return None
+    if use.get("type") == SERVER_TOOL_USE:
+        # The service runs it: kept for the block's end, never a tool call for the caller.
+        state.data.setdefault(_SERVER, {})[index] = {**use, "pieces": []}
         return None
     tools: dict[int, int] = state.data.setdefault(_TOOLS, {})
-    index = tools[event["contentBlockIndex"]] = len(tools)
+    position = tools[index] = len(tools)
     return _chunk(
         state,
         {
             "tool_calls": [
                 {
-                    "index": index,
+                    "index": position,
                     "id": use["toolUseId"],
                     "type": "function",
                     "function": {"name": use["name"], "arguments": ""},
@@ -291,20 +340,56 @@ def _block_start(event: dict[str, Any], state: StreamState) -> ModelResponseStre
 
 
 def _block_stop(event: dict[str, Any], state: StreamState) -> ModelResponseStream | None:
-    reasoning = state.data.get(_REASONING)
-    if not reasoning:
-        return None
-    block = reasoning.pop(event["contentBlockIndex"], None)
-    if block is None:
-        return None
-    kept: dict[str, Any]
+    """The end of a content block: what was collected for it, whole, as extra delta fields."""
+    index = event["contentBlockIndex"]
+    data = state.data
+    delta: dict[str, Any] = {}
+    reasoning = _pop(data, _REASONING, index)
+    if reasoning is not None:
+        delta["thinking_blocks"] = [_thinking_block(reasoning)]
+    pieces = _pop(data, _TEXT, index)
+    cited = _pop(data, _CITED, index)
+    if cited is not None:
+        delta["citations"] = [{"text": "".join(pieces or ()), "citations": cited}]
+    server = _pop(data, _SERVER, index)
+    if server is not None:
+        text = "".join(server.pop("pieces"))
+        delta["server_tool_uses"] = [{**server, "input": json.loads(text) if text else {}}]
+    result = _pop(data, _RESULTS, index)
+    if result is not None:
+        result["content"] = _joined_text(result["content"])
+        delta["server_tool_results"] = [result]
+    raw = _pop(data, _RAW, index)
+    if raw is not None:
+        delta["bedrock_events"] = [{"contentBlockIndex": index, "events": raw}]
+    return _chunk(state, delta) if delta else None
+
+
+def _pop(data: dict[str, Any], key: str, index: int) -> Any:
+    blocks = data.get(key)
+    return blocks.pop(index, None) if blocks else None
+
+
+def _thinking_block(block: dict[str, Any]) -> dict[str, Any]:
+    """A reasoning block's collected pieces -> Anthropic's thinking block."""
     if "redacted" in block and not block["pieces"]:
-        kept = {"type": "redacted_thinking", "data": block["redacted"]}
-    else:
-        kept = {"type": "thinking", "thinking": "".join(block["pieces"])}
-        if block.get("signature"):
-            kept["signature"] = block["signature"]
-    return _chunk(state, {"thinking_blocks": [kept]})
+        return {"type": "redacted_thinking", "data": block["redacted"]}
+    kept: dict[str, Any] = {"type": "thinking", "thinking": "".join(block["pieces"])}
+    if block.get("signature"):
+        kept["signature"] = block["signature"]
+    return kept
+
+
+def _joined_text(content: list[Any]) -> list[Any]:
+    """A streamed tool result's pieces: adjacent ``{"text"}`` pieces joined into one block,
+    as the non-streamed answer holds it."""
+    out: list[Any] = []
+    for piece in content:
+        if isinstance(piece, dict) and set(piece) == {"text"} and out and set(out[-1]) == {"text"}:
+            out[-1] = {"text": out[-1]["text"] + piece["text"]}
+        else:
+            out.append(piece)
+    return out
 
 
 def _message_stop(event: dict[str, Any], state: StreamState) -> ModelResponseStream:
@@ -322,9 +407,12 @@ def _message_stop(event: dict[str, Any], state: StreamState) -> ModelResponseStr
     return _validate_chunk(chunk)  # type: ignore[no-any-return]
 
 
-def _metadata(event: dict[str, Any], state: StreamState) -> ModelResponseStream:
-    state.usage_seen = True
+def _metadata(call: Call, event: dict[str, Any], state: StreamState) -> ModelResponseStream | None:
     state.done = True  # the last event of a ConverseStream
+    options = call.params.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage") is False:
+        return None  # asked for no usage chunk, as OpenAI streams without it
+    state.usage_seen = True
     chunk: dict[str, Any] = {
         "id": state.response_id,
         "created": state.created,

@@ -40,7 +40,10 @@ id -> secret key) the key must be known and the signature is recomputed and comp
 SigV4 specification (canonical request, string to sign, derived key), not with botocore. Or
 ``Authorization: Bearer <Bedrock API key>`` (``api_key`` set: exactly that one). Failures are
 403 ``UnrecognizedClientException``, ``InvalidSignatureException`` or
-``MissingAuthenticationTokenException``, or 400 ``IncompleteSignatureException``.
+``MissingAuthenticationTokenException``, or 400 ``IncompleteSignatureException``. A signature
+that does not match is answered as AWS answers it: the message quotes the canonical request
+(the signed headers' values, a session token's among them) and the string to sign
+(:func:`sigv4_canonical`), so a client's redaction of it is tested against the real thing.
 
 Errors are ``{"message": ...}`` with the type in ``x-amzn-ErrorType`` (``<type>:http://...``)
 and a request id in ``x-amzn-RequestId`` (so is every answer): 400 ``ValidationException``,
@@ -104,6 +107,7 @@ __all__ = [
     "Signature",
     "encode_frame",
     "sign_reasoning",
+    "sigv4_canonical",
     "sigv4_signature",
 ]
 
@@ -226,8 +230,7 @@ def _hmac(key: bytes, text: str) -> bytes:
     return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
 
 
-def sigv4_signature(
-    secret_key: str,
+def sigv4_canonical(
     *,
     method: str,
     raw_path: str,
@@ -238,11 +241,11 @@ def sigv4_signature(
     amz_date: str,
     region: str,
     service: str,
-) -> str:
-    """The SigV4 signature of a request as received (its path still percent-encoded, as sent):
-    the canonical request (the path encoded once more, as non-S3 services sign it; the query
-    pairs sorted; the signed headers lower-cased, trimmed and sorted; the body's SHA-256), the
-    string to sign, and the key derived from the secret, date, region and service."""
+) -> tuple[str, str]:
+    """The SigV4 canonical request of a request as received (its path still percent-encoded,
+    as sent: encoded once more, as non-S3 services sign it; the query pairs sorted; the signed
+    headers lower-cased, trimmed and sorted, with their values; the body's SHA-256) and the
+    string to sign. AWS quotes both back in the message of a signature mismatch."""
     pairs = sorted(tuple(p.partition("=")[::2]) for p in query.split("&")) if query else []
     canonical_headers = "".join(
         f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed_headers
@@ -261,6 +264,36 @@ def sigv4_signature(
     scope = f"{amz_date[:8]}/{region}/{service}/aws4_request"
     to_sign = "\n".join(
         ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    return canonical, to_sign
+
+
+def sigv4_signature(
+    secret_key: str,
+    *,
+    method: str,
+    raw_path: str,
+    query: str,
+    headers: Mapping[str, str],
+    signed_headers: Sequence[str],
+    body: bytes,
+    amz_date: str,
+    region: str,
+    service: str,
+) -> str:
+    """The SigV4 signature of a request as received: the HMAC chain over
+    :func:`sigv4_canonical`'s string to sign, with the key derived from the secret, date,
+    region and service."""
+    _, to_sign = sigv4_canonical(
+        method=method,
+        raw_path=raw_path,
+        query=query,
+        headers=headers,
+        signed_headers=signed_headers,
+        body=body,
+        amz_date=amz_date,
+        region=region,
+        service=service,
     )
     key = _hmac(("AWS4" + secret_key).encode("utf-8"), amz_date[:8])
     for part in (region, service, "aws4_request"):
@@ -474,6 +507,17 @@ def _b64(value: object, where: str) -> None:
         raise _bad(f"{where} is not valid base64") from None
 
 
+def _cache_point(value: object, where: str) -> None:
+    """``CachePointBlock``: ``type`` ``default``, and an optional ``ttl`` of ``CacheTTL``."""
+    if (
+        not isinstance(value, dict)
+        or value.get("type") != "default"
+        or set(value) - {"type", "ttl"}
+        or value.get("ttl", "5m") not in ("5m", "1h")
+    ):
+        raise _bad(f"{where} must be {{'type': 'default'}}, with an optional ttl of '5m' or '1h'")
+
+
 def _one_key(block: object, where: str, keys: frozenset[str]) -> str:
     if not isinstance(block, dict) or len(block) != 1 or next(iter(block)) not in keys:
         raise _bad(f"{where} must be an object with exactly one of: {', '.join(sorted(keys))}")
@@ -565,10 +609,8 @@ class _Checker:
                 raise _bad(f"{where}.reasoningContent.reasoningText.text must be a string")
             if inner == "redactedContent":
                 _b64(value[inner], f"{where}.reasoningContent.redactedContent")
-        elif kind == "cachePoint" and (
-            not isinstance(value, dict) or value.get("type") != "default"
-        ):
-            raise _bad(f"{where}.cachePoint must be {{'type': 'default'}}")
+        elif kind == "cachePoint":
+            _cache_point(value, f"{where}.cachePoint")
 
     def image(self, value: object, where: str) -> None:
         if not isinstance(value, dict) or value.get("format") not in _IMAGE_FORMATS:
@@ -666,6 +708,8 @@ class _Checker:
         for j, block in enumerate(system):
             kind = _one_key(block, f"system.{j}", frozenset({"text", "guardContent", "cachePoint"}))
             assert isinstance(block, dict)
+            if kind == "cachePoint":
+                _cache_point(block[kind], f"system.{j}.cachePoint")
             if kind == "text" and (
                 not isinstance(block["text"], str) or (self.strict and not block["text"])
             ):
@@ -718,6 +762,8 @@ class _Checker:
             kind = _one_key(
                 tool, f"toolConfig.tools.{k}", frozenset({"toolSpec", "cachePoint", "systemTool"})
             )
+            if kind == "cachePoint":
+                _cache_point(tool[kind], f"toolConfig.tools.{k}.cachePoint")
             if kind != "toolSpec":
                 continue
             spec = tool["toolSpec"]
@@ -1032,19 +1078,19 @@ class BedrockEmulator(BaseEmulator):
         signed = tuple(match["signed"].split(";"))
         secret = (self.credentials or {}).get(match["key"])
         verified: bool | None = None
+        request: dict[str, Any] = {
+            "method": call.request.method,
+            "raw_path": call.request.path,
+            "query": call.request.query,
+            "headers": headers,
+            "signed_headers": signed,
+            "body": call.request.body,
+            "amz_date": headers["x-amz-date"],
+            "region": match["region"],
+            "service": match["service"],
+        }
         if secret is not None:
-            expected = sigv4_signature(
-                secret,
-                method=call.request.method,
-                raw_path=call.request.path,
-                query=call.request.query,
-                headers=headers,
-                signed_headers=signed,
-                body=call.request.body,
-                amz_date=headers["x-amz-date"],
-                region=match["region"],
-                service=match["service"],
-            )
+            expected = sigv4_signature(secret, **request)
             verified = hmac.compare_digest(expected, match["signature"])
         with self._lock:
             self._signatures.append(
@@ -1053,9 +1099,15 @@ class BedrockEmulator(BaseEmulator):
                 )
             )
         if verified is False:
+            # As AWS answers it: the canonical request (the signed headers' values, a session
+            # token's among them) and the string to sign, quoted back.
+            canonical, to_sign = sigv4_canonical(**request)
             raise _bad(
                 "The request signature we calculated does not match the signature you "
-                "provided. Check your AWS Secret Access Key and signing method.",
+                "provided. Check your AWS Secret Access Key and signing method. Consult the "
+                "service documentation for details.\n\nThe Canonical String for this request "
+                f"should have been\n'{canonical}'\n\nThe String-to-Sign should have been\n"
+                f"'{to_sign}'\n",
                 403,
                 "InvalidSignatureException",
             )

@@ -71,6 +71,23 @@ def test_a_stream(bedrock: BedrockEmulator) -> None:
     assert bedrock.requests[0].path.endswith("/converse-stream") and verified(bedrock)
 
 
+def test_a_stream_asked_for_no_usage_ends_without_the_usage_chunk(
+    bedrock: BedrockEmulator,
+) -> None:
+    stream = llmrouter.completion(
+        model=MODEL, messages=USER, stream=True, stream_options={"include_usage": False}
+    )
+    chunks = list(stream)
+    assert chunks and all(c.usage is None and c.choices for c in chunks)
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    with_usage = list(
+        llmrouter.completion(
+            model=MODEL, messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert with_usage[-1].usage is not None and len(with_usage) == len(chunks) + 1
+
+
 @pytest.mark.parametrize("engine", ["httpx-stock", "aiohttp"])
 def test_every_async_engine_sends_the_signature(bedrock: BedrockEmulator, engine: str) -> None:
     """The aiohttp engine sends non-streamed calls on a path of its own: signed there too."""
@@ -217,6 +234,33 @@ def test_bad_credentials_are_an_authentication_error_without_the_secret(
     assert error.status_code == 403 and error.error_type == kind
     for text in (str(error), repr(error.body), repr(error.headers)):
         assert secret not in text and "Signature=" not in text
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["converse", "converse_stream"])
+@pytest.mark.parametrize("source", ["options", "chain"])
+def test_a_session_token_quoted_back_in_a_signature_error_is_not_in_the_error(
+    bedrock: BedrockEmulator, monkeypatch: pytest.MonkeyPatch, stream: bool, source: str
+) -> None:
+    """A signature mismatch quotes the canonical request back, the session token's value
+    among its headers (as AWS does): none of the error may hold it, whether the token came
+    as an option or from the credential chain."""
+    wrong = {"aws_access_key_id": KEY_ID, "aws_secret_access_key": SECRET + "wrong"}
+    if source == "options":
+        params: dict[str, Any] = {**wrong, "aws_session_token": TOKEN}
+    else:
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", wrong["aws_secret_access_key"])
+        monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
+        params = {}
+    with pytest.raises(errors.AuthenticationError) as info:
+        answer = llmrouter.completion(model=MODEL, messages=USER, stream=stream, **params)
+        if stream:
+            list(answer)
+    error = info.value
+    assert error.error_type == "InvalidSignatureException"
+    assert "The Canonical String for this request" in error.message  # the echo came back
+    assert "x-amz-security-token:" in error.message
+    for text in (str(error), repr(error), repr(error.args), repr(error.body), repr(error.headers)):
+        assert TOKEN not in text and wrong["aws_secret_access_key"] not in text
 
 
 # --- errors ---------------------------------------------------------------------------------------

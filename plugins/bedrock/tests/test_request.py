@@ -111,10 +111,27 @@ def test_a_tool_result_given_as_parts_keeps_them() -> None:
             ],
         },
     ]
-    result = body_of(conversation, tools=samples.TOOLS)["messages"][2]["content"][0]
-    assert result["toolResult"]["content"] == [
+    turn = body_of(conversation, tools=samples.TOOLS)["messages"][2]["content"]
+    assert turn[0]["toolResult"]["content"] == [
         {"text": "sunny"},
         {"image": {"format": "png", "source": {"bytes": PIXEL}}},
+    ]
+    # A tool result holds no cache point: its cache_control marks the turn after it.
+    assert turn[1:] == [{"cachePoint": {"type": "default"}}]
+
+
+def test_a_cached_tool_result_is_followed_by_its_cache_point_in_the_turn() -> None:
+    marked = {"type": "text", "text": "a long result", "cache_control": {"type": "ephemeral"}}
+    conversation = [
+        *samples.TOOL_CONVERSATION[1:3],
+        {"role": "tool", "tool_call_id": "call_1", "content": [marked]},
+        {"role": "user", "content": "And tomorrow?"},
+    ]
+    turn = body_of(conversation, tools=samples.TOOLS)["messages"][2]["content"]
+    assert turn == [
+        {"toolResult": {"toolUseId": "call_1", "content": [{"text": "a long result"}]}},
+        {"cachePoint": {"type": "default"}},
+        {"text": "And tomorrow?"},
     ]
 
 
@@ -177,6 +194,21 @@ def test_a_data_url_image_becomes_bytes_with_its_format(media: str, fmt: str) ->
     assert part_body(part) == [{"image": {"format": fmt, "source": {"bytes": PIXEL}}}]
 
 
+def test_an_image_detail_converse_cannot_honour_is_refused_unless_dropped() -> None:
+    def image(detail: str) -> dict[str, Any]:
+        url = f"data:image/png;base64,{PIXEL}"
+        return {"type": "image_url", "image_url": {"url": url, "detail": detail}}
+
+    expected = [{"image": {"format": "png", "source": {"bytes": PIXEL}}}]
+    assert part_body(image("auto")) == expected
+    for detail in ("high", "low"):
+        error = error_of([{"role": "user", "content": [image(detail)]}])
+        assert error.param == "messages[0].content[0].image_url.detail"
+        assert "no image detail setting" in error.message
+        dropped = body_of([{"role": "user", "content": [image(detail)]}], drop_params=True)
+        assert dropped["messages"][0]["content"] == expected
+
+
 def test_an_s3_image_becomes_an_s3_location() -> None:
     part = {"type": "image_url", "image_url": {"url": "s3://bucket/cat.JPG"}}
     assert part_body(part) == [
@@ -225,6 +257,46 @@ def test_cache_control_becomes_a_cache_point_after_the_block() -> None:
     assert body["system"] == [{"text": "<the long policy>"}, point]
     assert body["messages"][0]["content"] == [{"text": "<the long policy>"}, point]
     assert body["toolConfig"]["tools"][1] == point
+
+
+def test_a_cache_lifetime_is_kept_on_the_cache_point() -> None:
+    def marked(ttl: str) -> dict[str, Any]:
+        return {
+            "type": "text",
+            "text": "policy",
+            "cache_control": {"type": "ephemeral", "ttl": ttl},
+        }
+
+    body = body_of(
+        [
+            {"role": "system", "content": [marked("1h")]},
+            {"role": "user", "content": [marked("5m")]},
+        ],
+        tools=[{**samples.WEATHER_TOOL, "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+    )
+    assert body["system"][1] == {"cachePoint": {"type": "default", "ttl": "1h"}}
+    assert body["messages"][0]["content"][1] == {"cachePoint": {"type": "default", "ttl": "5m"}}
+    assert body["toolConfig"]["tools"][1] == {"cachePoint": {"type": "default", "ttl": "1h"}}
+
+
+@pytest.mark.parametrize(
+    ("control", "param", "problem"),
+    [
+        ({"type": "ephemeral", "ttl": "2h"}, "messages[0].content[0].cache_control.ttl", "'5m'"),
+        ({"type": "ephemeral", "ttl": 3600}, "messages[0].content[0].cache_control.ttl", "'1h'"),
+        ({"type": "persistent"}, "messages[0].content[0].cache_control", "no other type"),
+        ({"type": "ephemeral", "scope": "x"}, "messages[0].content[0].cache_control", "'scope'"),
+        ("ephemeral", "messages[0].content[0].cache_control", "got str"),
+    ],
+)
+def test_a_cache_control_converse_cannot_keep_is_refused(
+    control: object, param: str, problem: str
+) -> None:
+    part = {"type": "text", "text": "policy", "cache_control": control}
+    error = error_of([{"role": "user", "content": [part]}])
+    assert error.param == param and problem in error.message
+    tool = {**samples.WEATHER_TOOL, "cache_control": control}
+    assert error_of(HI, tools=[tool]).param.startswith("tools[0].cache_control")
 
 
 def test_a_part_carrying_a_converse_block_is_sent_as_that_block() -> None:
@@ -432,6 +504,19 @@ def test_every_engine_sends_the_path_byte_for_byte(model: str) -> None:
     url = "https://bedrock-runtime.us-east-1.amazonaws.com" + converse_path(model, stream=False)
     assert str(yarl.URL(url)) == url
     assert str(httpx.URL(url)) == url
+
+
+@pytest.mark.parametrize("model", [".", "..", "converse/.."])
+def test_a_model_id_that_url_normalisation_would_remove_is_refused(model: str) -> None:
+    with pytest.raises(InvalidRequestError, match="is not a Bedrock model id") as info:
+        model_id(make_call(HI, model=model))
+    assert info.value.param == "model"
+
+
+def test_stream_options_take_include_usage_only() -> None:
+    body_of(HI, stream_options={"include_usage": False, "include_obfuscation": True})
+    assert error_of(HI, stream_options={"include_usage": "no"}).param == "stream_options"
+    assert "'chunk_size'" in error_of(HI, stream_options={"chunk_size": 3}).message
 
 
 def test_the_invoke_route_is_refused() -> None:

@@ -77,6 +77,55 @@ def test_blocks_without_an_openai_field_are_kept_whole() -> None:
     assert message.content == "See" and message["bedrock_content"] == content
 
 
+CITED = {
+    "citationsContent": {
+        "content": [{"text": "revenue grew 12%"}],
+        "citations": [
+            {
+                "title": "report.pdf",
+                "sourceContent": [{"text": "Revenue grew 12%"}],
+                "location": {"documentPage": {"documentIndex": 0, "start": 1, "end": 1}},
+            }
+        ],
+    }
+}
+
+
+def test_cited_text_joins_the_content_and_its_citations_are_kept() -> None:
+    content = [{"text": "According to the report, "}, CITED, {"text": "."}]
+    message = parse_converse(CALL, answer(content)).choices[0].message
+    assert message.content == "According to the report, revenue grew 12%."
+    assert message["citations"] == [
+        {"text": "revenue grew 12%", "citations": CITED["citationsContent"]["citations"]}
+    ]
+    assert message["bedrock_content"] == content
+
+
+SERVER_USE = {
+    "toolUse": {
+        "toolUseId": "srv_1",
+        "name": "web_search",
+        "input": {"query": "rivers"},
+        "type": "server_tool_use",
+    }
+}
+SERVER_RESULT = {
+    "toolResult": {
+        "toolUseId": "srv_1",
+        "type": "web_search_result",
+        "content": [{"text": "The Nile is long."}],
+    }
+}
+
+
+def test_a_tool_the_service_ran_is_not_a_tool_call_for_the_caller() -> None:
+    content = [SERVER_USE, SERVER_RESULT, {"text": "The Nile."}]
+    choice = parse_converse(CALL, answer(content)).choices[0]
+    assert choice.message.tool_calls is None and choice.message.content == "The Nile."
+    assert choice.message["server_tool_uses"] == [SERVER_USE["toolUse"]]
+    assert choice.message["server_tool_results"] == [SERVER_RESULT["toolResult"]]
+
+
 @pytest.mark.parametrize(
     ("stop", "finish"),
     [

@@ -293,6 +293,47 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "messages": BOTO_HI,
         },
     ),
+    "cache_lifetimes_and_a_cached_tool_result": (
+        {
+            "messages": [
+                {
+                    "role": "system",
+                    "content": [
+                        {
+                            "type": "text",
+                            "text": "Rules.",
+                            "cache_control": {"type": "ephemeral", "ttl": "1h"},
+                        }
+                    ],
+                },
+                *samples.TOOL_CONVERSATION[1:3],
+                {
+                    "role": "tool",
+                    "tool_call_id": "call_1",
+                    "content": [
+                        {"type": "text", "text": "sunny", "cache_control": {"type": "ephemeral"}}
+                    ],
+                },
+                {"role": "user", "content": "And tomorrow?"},
+            ],
+            "tools": samples.TOOLS,
+        },
+        {
+            "system": [{"text": "Rules."}, {"cachePoint": {"type": "default", "ttl": "1h"}}],
+            "messages": [
+                *TOOL_TURNS_BOTO[:2],
+                {
+                    "role": "user",
+                    "content": [
+                        {"toolResult": {"toolUseId": "call_1", "content": [{"text": "sunny"}]}},
+                        {"cachePoint": {"type": "default"}},
+                        {"text": "And tomorrow?"},
+                    ],
+                },
+            ],
+            "toolConfig": {"tools": [TOOL_SPEC]},
+        },
+    ),
     "top_k_and_thinking": (
         {"messages": HI, "top_k": 20, "thinking": {"type": "enabled", "budget_tokens": 1024}},
         {

@@ -15,8 +15,9 @@ import pytest
 
 from llmrouter import errors
 from llmrouter.chunks import stream_chunk_builder
-from llmrouter.pipeline import StreamState
+from llmrouter.pipeline import HTTPResponse, StreamState
 from llmrouter.types import ModelResponseStream
+from llmrouter_bedrock.response import parse_converse
 from llmrouter_bedrock.stream import EventStreamDecoder, parse_stream_event
 from llmrouter_bedrock.testing import encode_frame
 
@@ -207,6 +208,140 @@ def test_reasoning_streams_as_reasoning_content_then_a_whole_thinking_block() ->
     assert message["reasoning_content"] == "Hmm"
     assert message["thinking_blocks"] == [
         {"type": "thinking", "thinking": "Hmm", "signature": "c2ln"}
+    ]
+    assert message.content == "Hello"
+
+
+def non_streamed(content: list[dict[str, Any]]) -> Any:
+    """The message of the non-streamed answer with ``content``."""
+    raw = {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 4, "outputTokens": 2, "totalTokens": 6},
+    }
+    return parse_converse(CALL, HTTPResponse(200, {}, json.dumps(raw).encode())).choices[0].message
+
+
+def delta(index: int, **fields: Any) -> bytes:
+    return event("contentBlockDelta", {"delta": fields, "contentBlockIndex": index})
+
+
+def stop(index: int) -> bytes:
+    return event("contentBlockStop", {"contentBlockIndex": index})
+
+
+def test_citations_stream_with_their_text_and_end_as_the_non_streamed_answer() -> None:
+    citation = {
+        "title": "report.pdf",
+        "sourceContent": [{"text": "Revenue grew 12%"}],
+        "location": {"documentPage": {"documentIndex": 0, "start": 1, "end": 1}},
+    }
+    frames = [
+        TEXT_STREAM[0],
+        delta(0, text="According to the report, "),
+        stop(0),
+        delta(1, text="revenue grew "),
+        delta(1, text="12%"),
+        delta(1, citation=citation),
+        stop(1),
+        delta(2, text="."),
+        stop(2),
+        *TEXT_STREAM[-2:],
+    ]
+    message = stream_chunk_builder(chunks_of(frames)).choices[0].message
+    expected = non_streamed(
+        [
+            {"text": "According to the report, "},
+            {
+                "citationsContent": {
+                    "content": [{"text": "revenue grew 12%"}],
+                    "citations": [citation],
+                }
+            },
+            {"text": "."},
+        ]
+    )
+    assert message.content == expected.content == "According to the report, revenue grew 12%."
+    assert message["citations"] == expected["citations"]
+    assert message["citations"] == [{"text": "revenue grew 12%", "citations": [citation]}]
+
+
+def test_a_tool_the_service_runs_streams_as_server_fields_not_tool_calls() -> None:
+    frames = [
+        TEXT_STREAM[0],
+        event(
+            "contentBlockStart",
+            {
+                "start": {
+                    "toolUse": {
+                        "toolUseId": "srv_1",
+                        "name": "web_search",
+                        "type": "server_tool_use",
+                    }
+                },
+                "contentBlockIndex": 0,
+            },
+        ),
+        delta(0, toolUse={"input": '{"query": '}),
+        delta(0, toolUse={"input": '"rivers"}'}),
+        stop(0),
+        event(
+            "contentBlockStart",
+            {
+                "start": {"toolResult": {"toolUseId": "srv_1", "type": "web_search_result"}},
+                "contentBlockIndex": 1,
+            },
+        ),
+        delta(1, toolResult=[{"text": "The Nile "}]),
+        delta(1, toolResult=[{"text": "is long."}]),
+        stop(1),
+        delta(2, text="The Nile."),
+        stop(2),
+        *TEXT_STREAM[-2:],
+    ]
+    chunks = chunks_of(frames)
+    assert not any(c.choices and c.choices[0].delta.tool_calls for c in chunks)
+    message = stream_chunk_builder(chunks).choices[0].message
+    expected = non_streamed(
+        [
+            {
+                "toolUse": {
+                    "toolUseId": "srv_1",
+                    "name": "web_search",
+                    "type": "server_tool_use",
+                    "input": {"query": "rivers"},
+                }
+            },
+            {
+                "toolResult": {
+                    "toolUseId": "srv_1",
+                    "type": "web_search_result",
+                    "content": [{"text": "The Nile is long."}],
+                }
+            },
+            {"text": "The Nile."},
+        ]
+    )
+    assert message.tool_calls is None and message.content == expected.content
+    assert message["server_tool_uses"] == expected["server_tool_uses"]
+    assert message["server_tool_results"] == expected["server_tool_results"]
+
+
+def test_a_block_of_another_kind_is_kept_as_its_events() -> None:
+    start = {"image": {"format": "png"}}
+    frames = [
+        TEXT_STREAM[0],
+        event("contentBlockStart", {"start": start, "contentBlockIndex": 0}),
+        delta(0, image={"source": {"bytes": "iVBO"}}),
+        stop(0),
+        *TEXT_STREAM[1:],
+    ]
+    message = stream_chunk_builder(chunks_of(frames)).choices[0].message
+    assert message["bedrock_events"] == [
+        {
+            "contentBlockIndex": 0,
+            "events": [{"start": start}, {"delta": {"image": {"source": {"bytes": "iVBO"}}}}],
+        }
     ]
     assert message.content == "Hello"
 

@@ -40,7 +40,12 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from llmrouter.errors import InvalidRequestError, MissingAPIKeyError, NotFoundError
+from llmrouter.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    MissingAPIKeyError,
+    NotFoundError,
+)
 from llmrouter.hookspecs import hookimpl
 from llmrouter.openai_compat import Dialect
 from llmrouter.pipeline import Call, HTTPRequest, Prompt, StreamDone, StreamState
@@ -334,7 +339,13 @@ def _credential(call: Call) -> tuple[str, str]:
 
 
 def _token_from(call: Call, token_provider: object) -> str:
-    """Call the caller's token provider (once per request: tokens expire)."""
+    """Call the caller's token provider (once per request: tokens expire).
+
+    It runs synchronously while the request is built, on the caller's thread (the event loop's,
+    for an async call): a provider should cache its tokens, as azure-identity's do. An
+    exception it raises is an :class:`AuthenticationError` naming only its type (its message
+    may hold a token or a credential), built outside the ``except`` block so that nothing
+    chains the original to it; a router then fails over as for a refused credential."""
     if not callable(token_provider):
         raise _invalid(
             call,
@@ -342,7 +353,20 @@ def _token_from(call: Call, token_provider: object) -> str:
             "azure_ad_token_provider must be a callable that returns an Entra ID token, got "
             f"{type(token_provider).__name__}",
         )
-    token = token_provider()
+    failed: str | None = None
+    try:
+        token = token_provider()
+    except Exception as exc:  # the caller's code: anything, told by its type only
+        failed = type(exc).__name__
+    if failed is not None:
+        raise AuthenticationError(
+            f"azure_ad_token_provider raised {failed} (its message is not shown: it may hold a "
+            f"credential), so {call.provider} has no Entra ID token for this request; check the "
+            "credential behind the provider (az login, the managed identity, its environment "
+            "variables)",
+            provider=call.provider,
+            model=call.model,
+        )
     if inspect.isawaitable(token):
         close = getattr(token, "close", None)
         if callable(close):

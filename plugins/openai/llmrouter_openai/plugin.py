@@ -28,7 +28,7 @@ from llmrouter_openai.options import (
     check_supported,
     embedding_options_model,
 )
-from llmrouter_openai.presets import PRESETS, Preset
+from llmrouter_openai.presets import PRESETS, Preset, shown_url
 
 __all__ = ["OpenAIFamilyProvider", "check_messages"]
 
@@ -83,7 +83,8 @@ class OpenAIFamilyProvider(OpenAICompatibleProvider):
                     return variable.api_base(value)
                 except ValueError as exc:
                     raise InvalidRequestError(
-                        f"the base URL for {call.provider} from {variable.name} is unusable: {exc}",
+                        f"the base URL for {call.provider} from {variable.name} "
+                        f"({shown_url(value)}) is unusable: {exc}",
                         param="api_base",
                         provider=call.provider,
                         model=call.model,

@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from llmrouter.errors import APIStatusError, BadRequestError
 from llmrouter.openai_compat import ALL_ENDPOINTS, CODE_CLASSES, PATHS, Dialect, Endpoint
+from llmrouter.secrets import redact_url
 from llmrouter_openai import options as o
 from llmrouter_openai.errors import InsufficientQuotaError
 
@@ -43,6 +44,7 @@ __all__ = [
     "Endpoint",
     "Preset",
     "SDKBaseVariable",
+    "shown_url",
 ]
 
 #: The family's error codes: OpenAI's, plus a quota that waiting does not restore.
@@ -75,12 +77,28 @@ class SDKBaseVariable:
     default_port: int | None = None
 
     def api_base(self, value: str) -> str:
-        """The API base ``value`` stands for; :class:`ValueError` if it is not http(s)."""
+        """The API base ``value`` stands for; :class:`ValueError` if it is not http(s) (its
+        message does not quote ``value``: :func:`shown_url` shows it without credentials)."""
         base = _sdk_host(value, self.default_port) if self.default_port else value.strip()
         base = base.rstrip("/")
         if not base.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http(s) URL such as 'https://host', got {value!r}")
+            raise ValueError("expected an http(s) URL such as 'https://host'")
         return base if base.endswith(self.path) else base + self.path
+
+
+def shown_url(value: str) -> str:
+    """A base URL from the environment, fit for an error message: its user and password never
+    shown (:func:`llmrouter.secrets.redact_url`; a value without a scheme, or too malformed to
+    parse, loses everything before its last ``@`` instead) and no query (which may hold a key)."""
+    text = value.strip()
+    try:
+        shown = redact_url(text)
+    except ValueError:  # a port that is not a number, a broken IPv6 host...
+        shown = text
+    if shown == text and "@" in text:
+        shown = "<redacted>@" + text.rpartition("@")[2]
+    base, query, _ = shown.partition("?")
+    return repr(base[:120] + ("?..." if query else ""))
 
 
 def _sdk_host(value: str, default_port: int) -> str:

@@ -411,6 +411,26 @@ def test_a_refused_token_stays_secret(
     assert all(TOKEN not in text for text in texts)
 
 
+def test_a_token_provider_that_raises_is_an_authentication_error_without_its_message(
+    az: AzureOpenAIEmulator,
+) -> None:
+    def token_provider() -> str:
+        raise RuntimeError(f"ClientAuthenticationError: refresh token {TOKEN} was revoked")
+
+    with pytest.raises(AuthenticationError, match="raised RuntimeError") as info:
+        llmrouter.completion(
+            model=CHAT,
+            messages=HI,
+            api_base=az.endpoint,
+            api_version=VERSION,
+            azure_ad_token_provider=token_provider,
+        )
+    err = info.value
+    assert err.__context__ is None and err.__cause__ is None
+    assert TOKEN not in str(err) + repr(err.args) and "revoked" not in err.message
+    assert az.requests == []  # nothing was sent
+
+
 def test_entra_id_helper_needs_azure_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "azure.identity", None)  # as if not installed
     with pytest.raises(InvalidRequestError, match=r"pip install .llmrouter-openai\[azure\]."):

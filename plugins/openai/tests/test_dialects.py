@@ -681,6 +681,30 @@ def test_an_unusable_ollama_host_is_refused_naming_the_variable(
     assert info.value.param == "api_base" and "OLLAMA_HOST" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "shown"),
+    [
+        (
+            "GROQ_BASE_URL",
+            "ftp://user:s3cretPassw0rd@api.groq.com",
+            "'ftp://<redacted>@api.groq.com'",
+        ),
+        ("GROQ_BASE_URL", "user:s3cretPassw0rd@api.groq.com", "'<redacted>@api.groq.com'"),
+        ("OLLAMA_HOST", "http://user:s3cretPassw0rd@gpu:port", "'<redacted>@gpu:port'"),
+        ("GROQ_BASE_URL", "ftp://api.groq.com/?key=s3cretPassw0rd", "'ftp://api.groq.com/?...'"),
+    ],
+)
+def test_an_unusable_base_url_variable_is_shown_without_its_credentials(
+    variable: str, value: str, shown: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(llmrouter.InvalidRequestError) as info:
+        build("groq" if variable.startswith("GROQ") else "ollama")
+    error = info.value
+    assert variable in error.message and shown in error.message
+    assert "s3cretPassw0rd" not in str(error) + repr(error.args)
+
+
 def test_ollama_host_over_the_wire(emu: DialectEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{emu.port}")
     monkeypatch.setenv("OLLAMA_API_BASE", "http://127.0.0.1:9")  # the SDK's variable wins
