@@ -607,3 +607,61 @@ def test_make_limiter_picks_redis_only_when_configured() -> None:
     shared = make_limiter("redis://127.0.0.1:6379/0", prefix="other:")
     assert isinstance(shared, RedisLimiter) and shared.prefix == "other:"
     assert isinstance(shared, Limiter) and isinstance(MemoryLimiter(), Limiter)
+
+
+# --- one round trip per loop turn (RedisLimiter._send_batch) ------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_redis_scripts_asked_in_one_turn_share_one_pipeline(redis_prefix: str) -> None:
+    """300 admissions on one key with rpm=100, asked at once: exactly 100 admitted, as one
+    script at a time would decide, in a handful of pipelines rather than 300 round trips."""
+    limiter = RedisLimiter(REDIS_URL, prefix=redis_prefix)
+    pipelines: list[int] = []
+    send = limiter._pipeline
+
+    async def counted(items: list[Any]) -> list[Any]:
+        pipelines.append(len(items))
+        return await send(items)
+
+    limiter._pipeline = counted  # type: ignore[method-assign]
+    try:
+        decisions = await asyncio.gather(*(limiter.acquire("k", rpm=100) for _ in range(300)))
+        assert sum(d.allowed for d in decisions) == 100
+        assert sum(pipelines) == 300 and len(pipelines) <= 3, pipelines
+        # the denied ones carry the retry_after a lone script computes (read a moment later)
+        lone = await limiter.acquire("k", rpm=100)
+        assert not lone.allowed and lone.retry_after is not None
+        waits = [d.retry_after for d in decisions if not d.allowed]
+        assert all(w is not None and lone.retry_after <= w <= lone.retry_after + 1 for w in waits)
+    finally:
+        await limiter.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_pipeline_reloads_scripts_a_flushed_server_forgot(redis_prefix: str) -> None:
+    import redis.asyncio
+
+    limiter = RedisLimiter(REDIS_URL, prefix=redis_prefix)
+    admin = redis.asyncio.Redis.from_url(REDIS_URL)
+    try:
+        assert (await limiter.acquire("k", rpm=10)).allowed  # scripts loaded
+        await admin.script_flush()
+        decisions = await asyncio.gather(*(limiter.acquire("k", rpm=10) for _ in range(20)))
+        assert sum(d.allowed for d in decisions) == 9  # 10 in all, the first one included
+    finally:
+        await admin.aclose()
+        await limiter.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_batch_fails_as_a_whole_when_redis_does_not_answer() -> None:
+    """Every caller of a batch gets the typed error, none hangs."""
+    limiter = RedisLimiter("redis://127.0.0.1:1/0", connect_timeout=0.5)
+    try:
+        results = await asyncio.gather(
+            *(limiter.acquire("k", rpm=10) for _ in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(r, LimiterUnavailableError) for r in results), results
+    finally:
+        await limiter.aclose()
