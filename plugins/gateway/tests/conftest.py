@@ -78,6 +78,38 @@ api_key_env = "GW_TOGETHER_KEY"
 """
 
 
+def two_deployments_toml(
+    path: Path,
+    a: str,
+    b: str,
+    names: tuple[str, str],
+    *,
+    gateway: str = "",
+    router: str = "",
+    strategy: str | None = None,
+) -> Path:
+    """A config whose alias ``chat`` has two Together deployments named ``names``, at the
+    emulators ``a`` and ``b`` (key in ``GW_TOGETHER_KEY``), with extra ``[router]`` and
+    ``[gateway]`` lines: the shape of every test that runs several gateways on one Redis."""
+    chosen = f'strategy = "{strategy}"\n' if strategy else ""
+    deployments = "".join(
+        f"""
+[[models.chat.deployments]]
+name = "{name}"
+model = "together_ai/{TOGETHER_MODEL}"
+api_base = "{base}"
+api_key_env = "GW_TOGETHER_KEY"
+"""
+        for name, base in zip(names, (a, b), strict=True)
+    )
+    path.write_text(
+        f"[router]\nnum_retries = 0\n{router}\n[gateway]\n{gateway}\n[models.chat]\n{chosen}"
+        + deployments,
+        encoding="utf-8",
+    )
+    return path
+
+
 @dataclass
 class GatewayProcess:
     """One ``llmrouter serve`` subprocess and what it printed."""

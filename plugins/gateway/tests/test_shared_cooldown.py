@@ -26,7 +26,7 @@ from llmrouter.testing import Fault, TogetherEmulator
 from llmrouter_gateway.limits import LimiterUnavailableError, MemoryLimiter
 from llmrouter_gateway.shared import ECHO_TOLERANCE, SharedCooldowns, shared_redis_url
 
-from .conftest import TOGETHER_KEY, TOGETHER_MODEL, GatewayProcess, start_gateway
+from .conftest import TOGETHER_KEY, GatewayProcess, start_gateway, two_deployments_toml
 from .keys_support import REDIS_URL, require_redis
 
 M = "together_ai/m"
@@ -250,35 +250,11 @@ SYNC = 0.1
 
 def _config(path: Path, a: str, b: str, names: tuple[str, str], *, redis: bool) -> Path:
     shared = f'redis_url = "{REDIS_URL}"\ncooldown_sync_interval = {SYNC}\n' if redis else ""
-    path.write_text(
-        f"""
-[router]
-num_retries = 0
-backoff_base = 0.0
-
-[router.cooldown]
-min_requests = 2
-failure_rate = 0.5
-duration = {DURATION}
-
-[gateway]
-{shared}
-[models.chat]
-[[models.chat.deployments]]
-name = "{names[0]}"
-model = "together_ai/{TOGETHER_MODEL}"
-api_base = "{a}"
-api_key_env = "GW_TOGETHER_KEY"
-
-[[models.chat.deployments]]
-name = "{names[1]}"
-model = "together_ai/{TOGETHER_MODEL}"
-api_base = "{b}"
-api_key_env = "GW_TOGETHER_KEY"
-""",
-        encoding="utf-8",
+    breaker = (
+        "backoff_base = 0.0\n\n[router.cooldown]\nmin_requests = 2\nfailure_rate = 0.5\n"
+        f"duration = {DURATION}\n"
     )
-    return path
+    return two_deployments_toml(path, a, b, names, gateway=shared, router=breaker)
 
 
 def _chat(gateway: GatewayProcess) -> None:

@@ -28,7 +28,7 @@ from llmrouter.testing import Fault, TogetherEmulator
 from llmrouter_gateway.limits import MemoryLimiter, RedisLimiter
 from llmrouter_gateway.shared import SharedInFlight
 
-from .conftest import TOGETHER_KEY, TOGETHER_MODEL, start_gateway
+from .conftest import TOGETHER_KEY, start_gateway, two_deployments_toml
 from .keys_support import REDIS_URL, require_redis
 
 M = "together_ai/m"
@@ -200,34 +200,9 @@ def test_open_shares_only_what_least_busy_reads() -> None:
         SharedInFlight(rt, redis_limiter, interval=0)
 
 
-def _config(path: Path, a: str, b: str, names: tuple[str, str], prefix: str) -> Path:
-    path.write_text(
-        f"""
-[router]
-num_retries = 0
-
-[gateway]
-redis_url = "{REDIS_URL}"
-inflight_sync_interval = 0.05
-
-[models.chat]
-strategy = "least-busy"
-
-[[models.chat.deployments]]
-name = "{names[0]}"
-model = "together_ai/{TOGETHER_MODEL}"
-api_base = "{a}"
-api_key_env = "GW_TOGETHER_KEY"
-
-[[models.chat.deployments]]
-name = "{names[1]}"
-model = "together_ai/{TOGETHER_MODEL}"
-api_base = "{b}"
-api_key_env = "GW_TOGETHER_KEY"
-""",
-        encoding="utf-8",
-    )
-    return path
+def _config(path: Path, a: str, b: str, names: tuple[str, str]) -> Path:
+    shared = f'redis_url = "{REDIS_URL}"\ninflight_sync_interval = 0.05\n'
+    return two_deployments_toml(path, a, b, names, gateway=shared, strategy="least-busy")
 
 
 def _chat(base_url: str) -> int:
@@ -245,12 +220,8 @@ def test_least_busy_counts_the_other_gateways_calls(tmp_path: Path) -> None:
     env = {"GW_TOGETHER_KEY": TOGETHER_KEY}
     with TogetherEmulator() as a, TogetherEmulator() as b:
         a.add_fault(Fault(delay=6.0))  # every call to A hangs for 6 s
-        first = start_gateway(
-            _config(tmp_path / "1.toml", a.base_url, b.base_url, names, "x"), env=env
-        )
-        second = start_gateway(
-            _config(tmp_path / "2.toml", a.base_url, b.base_url, names, "x"), env=env
-        )
+        first = start_gateway(_config(tmp_path / "1.toml", a.base_url, b.base_url, names), env=env)
+        second = start_gateway(_config(tmp_path / "2.toml", a.base_url, b.base_url, names), env=env)
         background: list[threading.Thread] = []
         try:
             # gateway 1 sends one call at a time until one hangs on A (least-busy ties at
