@@ -4,13 +4,13 @@ Together provider, and the real Redis at 127.0.0.1:6379 (skipped when absent, un
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from llmrouter._plugins import PluginHost
+from llmrouter.testing.services import require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -46,18 +46,7 @@ def host() -> PluginHost:
 @pytest.fixture
 def redis_url() -> str:
     """The Redis URL, after checking the server answers."""
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        client.ping()
-    except Exception as exc:
-        message = f"Redis not reachable at 127.0.0.1:6379: {type(exc).__name__}: {exc}"
-        if os.environ.get("LLMROUTER_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    finally:
-        client.close()
+    require_redis()
     return REDIS_URL
 
 

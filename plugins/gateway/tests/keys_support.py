@@ -5,8 +5,6 @@ unless ``LLMROUTER_REQUIRE_SERVICES=1`` (then their absence fails the test)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
+
+from llmrouter.testing.services import unavailable
 
 from .conftest import (
     ANTHROPIC_KEY,
@@ -33,12 +32,6 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 CACHE_TTL = 1.0
 
 
-def _unavailable(message: str) -> None:
-    if os.environ.get("LLMROUTER_REQUIRE_SERVICES") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 async def pg(query: str, dsn: str = PG_ADMIN) -> Any:
     import asyncpg  # type: ignore[import-untyped]
 
@@ -54,7 +47,7 @@ def postgres_database() -> str:
     try:
         asyncio.run(pg("SELECT 1"))
     except Exception as exc:
-        _unavailable(f"PostgreSQL not reachable at 127.0.0.1:5432: {type(exc).__name__}: {exc}")
+        unavailable(f"PostgreSQL not reachable at 127.0.0.1:5432: {type(exc).__name__}: {exc}")
     name = f"llmrouter_keys_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(pg(f'CREATE DATABASE "{name}"'))
     return name
@@ -62,16 +55,6 @@ def postgres_database() -> str:
 
 def drop_database(name: str) -> None:
     asyncio.run(pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def require_redis() -> None:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as sock:
-            sock.sendall(b"PING\r\n")
-            if not sock.recv(16).startswith(b"+PONG"):
-                raise OSError("no PONG")
-    except OSError as exc:
-        _unavailable(f"Redis not reachable at 127.0.0.1:6379: {exc}")
 
 
 @dataclass

@@ -20,10 +20,11 @@ import openai
 import pytest
 
 from llmrouter.testing import TogetherEmulator
+from llmrouter.testing.services import require_redis
 from llmrouter_anthropic.testing import AnthropicEmulator
 
 from .conftest import MASTER_KEY, TOGETHER_KEY
-from .keys_support import CACHE_TTL, Keyed, database, require_redis, start_keyed
+from .keys_support import CACHE_TTL, Keyed, database, start_keyed
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 

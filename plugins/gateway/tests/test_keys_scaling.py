@@ -20,6 +20,7 @@ import pytest
 from llmrouter.config import GatewaySettings
 from llmrouter.errors import ConfigError
 from llmrouter.testing import TogetherEmulator
+from llmrouter.testing.services import require_redis
 from llmrouter_anthropic.testing import AnthropicEmulator
 
 from .conftest import config_toml, start_gateway
@@ -32,7 +33,6 @@ from .keys_support import (
     keyed_env,
     pg,
     postgres_database,
-    require_redis,
     start_keyed,
 )
 

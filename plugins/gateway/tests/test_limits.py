@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pytest
 import pytest_asyncio
 
 from llmrouter.errors import InvalidRequestError
+from llmrouter.testing.services import require_redis
 from llmrouter_gateway.limits import (
     DEFAULT_PREFIX,
     Decision,
@@ -61,18 +61,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def redis_url() -> str:
     """The Redis URL, after checking the server answers."""
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        client.ping()
-    except Exception as exc:
-        message = f"Redis not reachable at 127.0.0.1:6379: {type(exc).__name__}: {exc}"
-        if os.environ.get("LLMROUTER_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    finally:
-        client.close()
+    require_redis()
     return REDIS_URL
 
 

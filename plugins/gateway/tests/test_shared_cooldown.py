@@ -23,11 +23,12 @@ from llmrouter._routing import Routing
 from llmrouter.config import GatewaySettings, load_config
 from llmrouter.errors import ConfigError
 from llmrouter.testing import Fault, TogetherEmulator
+from llmrouter.testing.services import require_redis
 from llmrouter_gateway.limits import LimiterUnavailableError, MemoryLimiter
 from llmrouter_gateway.shared import ECHO_TOLERANCE, SharedCooldowns, shared_redis_url
 
 from .conftest import TOGETHER_KEY, GatewayProcess, start_gateway, two_deployments_toml
-from .keys_support import REDIS_URL, require_redis
+from .keys_support import REDIS_URL
 
 M = "together_ai/m"
 

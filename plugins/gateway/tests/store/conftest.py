@@ -6,7 +6,6 @@ dropped after it. PostgreSQL's tests skip when it does not answer, unless
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from llmrouter.testing.services import unavailable
 from llmrouter_gateway.store import Store
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -63,10 +63,7 @@ def _postgres_database() -> str:
 
         asyncio.run(_pg("SELECT 1"))
     except Exception as exc:
-        message = f"PostgreSQL not reachable at 127.0.0.1:5432: {type(exc).__name__}: {exc}"
-        if os.environ.get("LLMROUTER_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"PostgreSQL not reachable at 127.0.0.1:5432: {type(exc).__name__}: {exc}")
     name = f"llmrouter_store_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
     return name
