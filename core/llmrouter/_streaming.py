@@ -601,6 +601,18 @@ class CompletionStream(Iterator[ModelResponseStream]):
     def __iter__(self) -> CompletionStream:
         return self
 
+    def take_ready(self) -> list[ModelResponseStream]:
+        """The chunks already decoded from the bytes that have arrived, taken without waiting
+        for more (an empty list when there are none): exactly what the next iterations would
+        return without any I/O, in order, and consumed as if iterated. For a relay that writes
+        the chunks that arrived together in one write (the gateway); iteration goes on after
+        them as usual, end-of-stream checks included."""
+        buf, pos = self._buffer, self._pos
+        if pos >= len(buf):
+            return []
+        self._pos = len(buf)
+        return buf[pos:]
+
     def __next__(self) -> ModelResponseStream:
         while True:
             buf = self._buffer
@@ -745,6 +757,18 @@ class AsyncCompletionStream(AsyncIterator[ModelResponseStream]):
 
     def __aiter__(self) -> AsyncCompletionStream:
         return self
+
+    def take_ready(self) -> list[ModelResponseStream]:
+        """The chunks already decoded from the bytes that have arrived, taken without waiting
+        for more (an empty list when there are none): exactly what the next iterations would
+        return without any I/O, in order, and consumed as if iterated. For a relay that writes
+        the chunks that arrived together in one write (the gateway); iteration goes on after
+        them as usual, end-of-stream checks included."""
+        buf, pos = self._buffer, self._pos
+        if pos >= len(buf):
+            return []
+        self._pos = len(buf)
+        return buf[pos:]
 
     async def __anext__(self) -> ModelResponseStream:
         while True:

@@ -125,7 +125,10 @@ class _SSEResponse:
     leaves and always closed, and ``finish(status)`` is told how it ended.
 
     The chunks are written from this loop, with no async generator between the stream and
-    ``send`` (one fewer coroutine switch per chunk: docs/performance.md)."""
+    ``send`` (one fewer coroutine switch per chunk: docs/performance.md), and the chunks that
+    arrived together (decoded from one read of the upstream) go out in one write: nothing
+    waits for a chunk that has not arrived, and a burst costs one ASGI send instead of one
+    per chunk."""
 
     def __init__(
         self, stream: Any, encode: Callable[[Any], bytes], finish: Callable[[int, Any], None]
@@ -155,13 +158,16 @@ class _SSEResponse:
                 group.start_soon(watch)
                 try:
                     try:
+                        take_ready = stream.take_ready
                         async for chunk in stream:
+                            body = b"data: " + encode(chunk) + b"\n\n"
+                            ready = take_ready()
+                            if ready:  # arrived with it: one write for all of them
+                                body = b"".join(
+                                    [body, *(b"data: " + encode(c) + b"\n\n" for c in ready)]
+                                )
                             await send(
-                                {
-                                    "type": "http.response.body",
-                                    "body": b"data: " + encode(chunk) + b"\n\n",
-                                    "more_body": True,
-                                }
+                                {"type": "http.response.body", "body": body, "more_body": True}
                             )
                         last = _DONE
                     except OSError:  # the client went away between two events (ASGI 2.4)
