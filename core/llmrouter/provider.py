@@ -39,6 +39,7 @@ __all__ = [
     "parse_model_list",
     "parse_rate_limit_headers",
     "parse_retry_after",
+    "require_chat_prompt",
     "require_text_input",
     "resolve_api_base",
     "resolve_api_key",
@@ -302,6 +303,19 @@ def chat_prompt_only(call: Call, service: str) -> ChatPrompt:
             model=call.model,
         )
     return ChatPrompt(call.messages)
+
+
+def require_chat_prompt(call: Call, prompt: object) -> ChatPrompt:
+    """``prompt`` as the :class:`~llmrouter.pipeline.ChatPrompt` a chat-only provider's
+    ``llmrouter_build_request`` sends; any other prompt (a text prompt some other plugin's
+    ``llmrouter_format_prompt`` made) is an :class:`InvalidRequestError`, never sent."""
+    if not isinstance(prompt, ChatPrompt):
+        raise InvalidRequestError(
+            f"{call.provider} cannot send a prompt of type {type(prompt).__name__}",
+            provider=call.provider,
+            model=call.model,
+        )
+    return prompt
 
 
 def error_in_band(

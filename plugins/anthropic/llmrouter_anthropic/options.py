@@ -28,11 +28,11 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llmrouter.errors import InvalidRequestError
+from llmrouter.translation import check_token_limit, check_tool_choice, drop_unsupported
 from llmrouter.validation import (
     validate_options,
     validate_response_format,
     validate_stop,
-    validate_tool_choice,
     validate_tools,
 )
 
@@ -207,14 +207,8 @@ class AnthropicOptions(BaseModel):
     @model_validator(mode="after")
     def _together(self) -> AnthropicOptions:
         """Checks across fields: one token limit, a tool choice that names a tool."""
-        if self.max_tokens is not None and self.max_completion_tokens is not None:
-            raise ValueError(
-                "pass max_tokens or max_completion_tokens, not both (they mean the same limit)"
-            )
-        tools = self.tools
-        validate_tool_choice(
-            self.tool_choice, None if tools is None else [t["function"]["name"] for t in tools]
-        )
+        check_token_limit(self.max_tokens, self.max_completion_tokens)
+        check_tool_choice(self.tools, self.tool_choice)
         return self
 
     @property
@@ -228,17 +222,8 @@ class AnthropicOptions(BaseModel):
         return self.max_tokens if self.max_tokens is not None else self.max_completion_tokens
 
 
-def _asks_nothing(name: str, value: object) -> bool:
-    """Whether an unsupported option's value changes nothing (OpenAI's own default)."""
-    return (
-        value is None
-        or (name == "n" and value == 1 and not isinstance(value, bool))
-        or (name == "logprobs" and value is False)
-    )
-
-
 def parse_options(params: Mapping[str, Any], *, provider: str, model: str) -> AnthropicOptions:
-    """``params`` checked: unsupported and version-bound options refused (or, with
+    """``params`` checked: version-bound and unsupported options refused (or, with
     ``drop_params=True``, dropped), then the rest validated against :class:`AnthropicOptions`.
 
     Every problem is an :class:`~llmrouter.errors.InvalidRequestError` naming the option.
@@ -247,15 +232,10 @@ def parse_options(params: Mapping[str, Any], *, provider: str, model: str) -> An
         return validate_options(AnthropicOptions, params, provider=provider, what="chat")
     drop = params.get("drop_params") is True
     version = params.get("anthropic_version")
-    kept: dict[str, Any] | None = None
-    refused: list[str] = []
-    for name, value in params.items():
-        if name in UNSUPPORTED:
-            if not (drop or _asks_nothing(name, value)):
-                refused.append(name)
-        elif name in VERSIONED and version in (None, API_VERSION):
-            # (an unknown version is left to the model's own error about anthropic_version)
-            if value is not None and not drop:
+    # (an unknown version is left to the model's own error about anthropic_version)
+    if version in (None, API_VERSION) and any(name in params for name in VERSIONED):
+        for name, value in params.items():
+            if name in VERSIONED and value is not None and not drop:
                 raise InvalidRequestError(
                     f"{name} is accepted only with anthropic_version={LEGACY_VERSION!r}: "
                     f"Anthropic's API version {version or API_VERSION} has no temperature, "
@@ -266,23 +246,14 @@ def parse_options(params: Mapping[str, Any], *, provider: str, model: str) -> An
                     provider=provider,
                     model=model,
                 )
-        else:
-            continue
-        if kept is None:
-            kept = dict(params)
-        del kept[name]
-    if refused:
-        reasons = "; ".join(f"{name}: {UNSUPPORTED[name]}" for name in refused)
-        supported = ", ".join(sorted(AnthropicOptions.model_fields))
-        raise InvalidRequestError(
-            f"option(s) {', '.join(repr(n) for n in refused)} are not supported by "
-            f"Anthropic's Messages API ({reasons}). Supported: {supported}. Pass "
-            "drop_params=True to drop the options Anthropic lacks, or send Anthropic fields "
-            "with extra_body={...}",
-            param=refused[0],
-            provider=provider,
-            model=model,
-        )
-    return validate_options(
-        AnthropicOptions, params if kept is None else kept, provider=provider, what="chat"
+        params = {name: value for name, value in params.items() if name not in VERSIONED}
+    kept = drop_unsupported(
+        params,
+        UNSUPPORTED,
+        api="Anthropic's Messages API",
+        service="Anthropic",
+        supported=AnthropicOptions.model_fields,
+        provider=provider,
+        model=model,
     )
+    return validate_options(AnthropicOptions, kept, provider=provider, what="chat")

@@ -23,14 +23,18 @@ from llmrouter import hookimpl
 from llmrouter.errors import InvalidRequestError, LLMRouterError
 from llmrouter.pipeline import (
     Call,
-    ChatPrompt,
     HTTPRequest,
     HTTPResponse,
     Prompt,
     StreamDone,
     StreamState,
 )
-from llmrouter.provider import chat_prompt_only, resolve_api_base, resolve_api_key
+from llmrouter.provider import (
+    chat_prompt_only,
+    require_chat_prompt,
+    resolve_api_base,
+    resolve_api_key,
+)
 from llmrouter.types import ModelInfo, ModelResponse, ModelResponseStream
 from llmrouter_anthropic import request as _request
 from llmrouter_anthropic import response as _response
@@ -123,14 +127,9 @@ def llmrouter_format_prompt(call: Call) -> Prompt:
 def llmrouter_build_request(call: Call, prompt: Prompt | None) -> HTTPRequest:
     op = call.operation
     if op == "chat":
-        if not isinstance(prompt, ChatPrompt):
-            raise InvalidRequestError(
-                f"{call.provider} cannot send a prompt of type {type(prompt).__name__}",
-                provider=call.provider,
-                model=call.model,
-            )
+        messages = require_chat_prompt(call, prompt).messages
         options = parse_options(call.params, provider=call.provider, model=call.model)
-        body = _request.messages_body(call, options, prompt.messages)
+        body = _request.messages_body(call, options, messages)
         return HTTPRequest(
             method="POST",
             url=base_url(call) + MESSAGES_PATH,

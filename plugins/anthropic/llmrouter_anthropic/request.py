@@ -30,13 +30,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from typing import Any, Final
 
 from llmrouter.errors import InvalidRequestError
 from llmrouter.pipeline import Call
 from llmrouter.provider import merge_extra_body
+from llmrouter.translation import (
+    MEDIA_ALIASES,
+    RequestErrors,
+    parse_data_url,
+    parse_tool_calls,
+    part_text,
+    system_text_parts,
+)
 from llmrouter_anthropic.options import AnthropicOptions
 
 __all__ = [
@@ -92,7 +99,6 @@ PASSTHROUGH_BLOCKS: Final = frozenset(
 )
 
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-_MEDIA_ALIASES = {"image/jpg": "image/jpeg"}
 _EMPTY_SCHEMA: Final = {"type": "object", "properties": {}}
 _USER_PARTS = "'text', 'image_url', 'file' or one of Anthropic's block types"
 
@@ -105,37 +111,21 @@ def default_max_tokens(model: str) -> int:
     return FALLBACK_MAX_TOKENS
 
 
-class _Errors:
-    """Raises the call's InvalidRequestError: one place that knows provider and model."""
-
-    __slots__ = ("model", "provider")
-
-    def __init__(self, call: Call) -> None:
-        self.provider = call.provider
-        self.model = call.model
-
-    def __call__(self, message: str, param: str) -> InvalidRequestError:
-        return InvalidRequestError(message, param=param, provider=self.provider, model=self.model)
-
-
 # --- content ------------------------------------------------------------------------------------
 
 
-def _data_url(url: str, where: str, fail: _Errors) -> tuple[str, str]:
+def _data_url(url: str, where: str, fail: RequestErrors) -> tuple[str, str]:
     """``data:<media type>;base64,<data>`` -> (media type, base64 data)."""
-    header, sep, data = url[5:].partition(",")
-    fields = header.split(";")
-    media = fields[0].strip().lower()
-    if not sep or "base64" not in fields[1:] or not media:
-        raise fail(
-            f"{where} is a data: URL that is not 'data:<media type>;base64,<data>'; Anthropic "
-            "takes base64 data with its media type",
-            where,
-        )
-    return _MEDIA_ALIASES.get(media, media), data
+    return parse_data_url(
+        url,
+        where,
+        fail,
+        hint="Anthropic takes base64 data with its media type",
+        aliases=MEDIA_ALIASES,
+    )
 
 
-def _image_source(url: object, where: str, fail: _Errors) -> dict[str, Any]:
+def _image_source(url: object, where: str, fail: RequestErrors) -> dict[str, Any]:
     if not isinstance(url, str):
         raise fail(f"{where} must be a URL string, got {type(url).__name__}", where)
     if url.startswith("data:"):
@@ -152,7 +142,7 @@ def _image_source(url: object, where: str, fail: _Errors) -> dict[str, Any]:
     raise fail(f"{where} must be an http(s) URL or a data: URL with base64 image data", where)
 
 
-def _image_block(part: Mapping[str, Any], where: str, fail: _Errors) -> dict[str, Any]:
+def _image_block(part: Mapping[str, Any], where: str, fail: RequestErrors) -> dict[str, Any]:
     spec = part.get("image_url")
     url = spec.get("url") if isinstance(spec, Mapping) else spec
     block: dict[str, Any] = {
@@ -164,7 +154,7 @@ def _image_block(part: Mapping[str, Any], where: str, fail: _Errors) -> dict[str
     return block
 
 
-def _document_block(part: Mapping[str, Any], where: str, fail: _Errors) -> dict[str, Any]:
+def _document_block(part: Mapping[str, Any], where: str, fail: RequestErrors) -> dict[str, Any]:
     """OpenAI's ``file`` part: a PDF or plain text (``file_data``, a data: URL or bare base64
     taken as PDF), an image, or a Files API id (``file_id``). ``filename`` becomes the title."""
     spec = part.get("file")
@@ -208,13 +198,12 @@ def _document_block(part: Mapping[str, Any], where: str, fail: _Errors) -> dict[
     return block
 
 
-def _text_part(part: Mapping[str, Any], where: str, fail: _Errors) -> Mapping[str, Any]:
-    if not isinstance(part.get("text"), str):
-        raise fail(f"{where}.text must be a string", f"{where}.text")
+def _text_part(part: Mapping[str, Any], where: str, fail: RequestErrors) -> Mapping[str, Any]:
+    part_text(part, where, fail)
     return part  # OpenAI's text part is Anthropic's text block (cache_control and all)
 
 
-def _user_blocks(content: list[Any], where: str, fail: _Errors) -> list[Any]:
+def _user_blocks(content: list[Any], where: str, fail: RequestErrors) -> list[Any]:
     blocks: list[Any] = []
     for j, part in enumerate(content):
         at = f"{where}[{j}]"
@@ -234,7 +223,7 @@ def _user_blocks(content: list[Any], where: str, fail: _Errors) -> list[Any]:
     return blocks
 
 
-def _assistant_blocks(msg: Mapping[str, Any], i: int, fail: _Errors) -> str | list[Any]:
+def _assistant_blocks(msg: Mapping[str, Any], i: int, fail: RequestErrors) -> str | list[Any]:
     """An assistant message: its thinking blocks first, then text, then its tool calls; or,
     when it carries ``anthropic_content`` (an earlier answer with blocks OpenAI's shape has no
     field for, such as a server tool's), exactly that content."""
@@ -289,50 +278,25 @@ def _assistant_blocks(msg: Mapping[str, Any], i: int, fail: _Errors) -> str | li
                     "or one of Anthropic's block types",
                     at,
                 )
-    if calls:
-        if not isinstance(calls, list):
-            raise fail(f"messages[{i}].tool_calls must be a list", f"messages[{i}].tool_calls")
-        for j, tool_call in enumerate(calls):
-            blocks.append(_tool_use(tool_call, f"messages[{i}].tool_calls[{j}]", i, fail))
+    for tool_call in parse_tool_calls(
+        msg,
+        i,
+        fail,
+        takes="Anthropic takes a tool call's input",
+        field="Anthropic's tool input",
+    ):
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": tool_call.id,
+                "name": tool_call.name,
+                "input": tool_call.arguments,
+            }
+        )
     return blocks
 
 
-def _tool_use(tool_call: Any, where: str, i: int, fail: _Errors) -> dict[str, Any]:
-    fn = tool_call.get("function") if isinstance(tool_call, Mapping) else None
-    if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
-        raise fail(
-            f"{where} must be {{'id': ..., 'type': 'function', 'function': {{'name': ..., "
-            "'arguments': '<JSON object>'}}",
-            where,
-        )
-    call_id = tool_call.get("id")
-    if not isinstance(call_id, str) or not call_id:
-        raise fail(f"{where}.id must be the tool call's id (a non-empty string)", f"{where}.id")
-    arguments = fn.get("arguments")
-    at = f"{where}.function.arguments"
-    if arguments is None or arguments == "":
-        parsed: Any = {}
-    elif isinstance(arguments, str):
-        try:
-            parsed = json.loads(arguments)
-        except ValueError as exc:
-            raise fail(
-                f"messages[{i}]: {at} is not valid JSON ({exc}); Anthropic takes a tool call's "
-                "input as a JSON object",
-                at,
-            ) from None
-    else:
-        parsed = arguments
-    if not isinstance(parsed, dict):
-        raise fail(
-            f"messages[{i}]: {at} must be a JSON object (Anthropic's tool input is one), got "
-            f"{type(parsed).__name__}",
-            at,
-        )
-    return {"type": "tool_use", "id": call_id, "name": fn["name"], "input": parsed}
-
-
-def _tool_result(msg: Mapping[str, Any], i: int, fail: _Errors) -> dict[str, Any]:
+def _tool_result(msg: Mapping[str, Any], i: int, fail: RequestErrors) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": msg["tool_call_id"]}
     content = msg.get("content")
     if isinstance(content, list):
@@ -361,7 +325,7 @@ def convert_messages(
     messages: list[dict[str, Any]], call: Call
 ) -> tuple[str | list[Any] | None, list[dict[str, Any]]]:
     """OpenAI's messages -> (Anthropic's ``system``, Anthropic's ``messages``)."""
-    fail = _Errors(call)
+    fail = RequestErrors(call)
     system: list[Any] = []
     system_strings = True
     turns: list[dict[str, Any]] = []
@@ -384,26 +348,15 @@ def convert_messages(
                 system.append(content)
             else:
                 system_strings = False
-                for j, part in enumerate(content or ()):
-                    at = f"messages[{i}].content[{j}]"
-                    if part.get("type") != "text":
-                        raise fail(
-                            f"{at}: a system message holds text parts only (Anthropic's system "
-                            f"prompt is text), got type {part.get('type')!r}",
-                            at,
-                        )
-                    system.append(_text_part(part, at, fail))
+                # each part kept whole (its cache_control is Anthropic's own)
+                parts = system_text_parts(
+                    content or (), i, fail, prompt="Anthropic's system prompt"
+                )
+                system.extend(part for _, part in parts)
         else:
-            raise fail(
-                f"messages[{i}] has role {role!r}; Anthropic takes system, developer, user, "
-                "assistant and tool messages (the deprecated 'function' role: use tools)",
-                f"messages[{i}].role",
-            )
+            raise fail.unknown_role(i, role, "Anthropic")
     if not turns:
-        raise fail(
-            "messages holds only system messages; Anthropic needs at least one user message",
-            "messages",
-        )
+        raise fail.no_user_message("Anthropic")
     if not system:
         return None, turns
     if system_strings:

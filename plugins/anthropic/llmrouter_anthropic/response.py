@@ -20,17 +20,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
 from pydantic import ValidationError
-from pydantic_core import from_json
 
 from llmrouter.errors import (
-    APIError,
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -45,6 +42,13 @@ from llmrouter.errors import (
 )
 from llmrouter.pipeline import Call, HTTPResponse
 from llmrouter.provider import error_from_response, error_in_band, unreadable_response
+from llmrouter.translation import (
+    assistant_message,
+    cached_prompt_usage,
+    json_object_body,
+    one_page_error,
+    openai_tool_call,
+)
 from llmrouter.types import ModelInfo, ModelResponse, Usage
 
 __all__ = [
@@ -116,18 +120,12 @@ def finish_reason(stop_reason: Any) -> Any:
 
 def usage_of(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Anthropic's usage -> OpenAI's, as a dict (the cache counts kept under both names)."""
-    read = raw.get("cache_read_input_tokens") or 0
-    written = raw.get("cache_creation_input_tokens") or 0
-    prompt = (raw.get("input_tokens") or 0) + read + written
-    completion = raw.get("output_tokens") or 0
-    usage: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": read, "cache_creation_tokens": written},
-        "cache_read_input_tokens": read,
-        "cache_creation_input_tokens": written,
-    }
+    usage = cached_prompt_usage(
+        raw.get("input_tokens") or 0,
+        raw.get("cache_read_input_tokens") or 0,
+        raw.get("cache_creation_input_tokens") or 0,
+        raw.get("output_tokens") or 0,
+    )
     details = raw.get("output_tokens_details")
     if isinstance(details, Mapping) and isinstance(details.get("thinking_tokens"), int):
         usage["completion_tokens_details"] = {"reasoning_tokens": details["thinking_tokens"]}
@@ -146,13 +144,7 @@ def _message_fields(content: list[Any]) -> dict[str, Any]:
         if kind == "text":
             texts.append(block["text"])
         elif kind == "tool_use":
-            calls.append(
-                {
-                    "id": block["id"],
-                    "type": "function",
-                    "function": {"name": block["name"], "arguments": json.dumps(block["input"])},
-                }
-            )
+            calls.append(openai_tool_call(block["id"], block["name"], block["input"]))
         elif kind == "thinking":
             thinking.append(block)
             thoughts.append(block["thinking"])
@@ -160,15 +152,7 @@ def _message_fields(content: list[Any]) -> dict[str, Any]:
             thinking.append(block)
         else:
             other = True  # a server tool's use and result, and block types to come
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts or not calls else None,
-    }
-    if calls:
-        message["tool_calls"] = calls
-    if thinking:
-        message["reasoning_content"] = "".join(thoughts) if thoughts else None
-        message["thinking_blocks"] = thinking
+    message = assistant_message(texts, calls, thoughts, thinking)
     if other:
         # Blocks OpenAI's message has no field for (server_tool_use, web_search_tool_result...)
         # are not dropped: the whole content, in order, is kept here, and a message sent back
@@ -179,12 +163,7 @@ def _message_fields(content: list[Any]) -> dict[str, Any]:
 
 def _json_body(call: Call, response: HTTPResponse, what: str) -> dict[str, Any]:
     """The body as a dict; a 200 that carries an error object raises that error."""
-    try:
-        raw = from_json(response.content)  # a third of json.loads's time on a typical answer
-    except ValueError as exc:
-        raise unreadable_response(call, response, what, exc) from None
-    if not isinstance(raw, dict):
-        raise unreadable_response(call, response, what, TypeError("not a JSON object"))
+    raw = json_object_body(call, response, what)
     if raw.get("type") == "error":
         raise inband_error(call, raw, "error in a 200 response")
     return raw
@@ -304,13 +283,7 @@ def parse_models(call: Call, response: HTTPResponse) -> list[ModelInfo]:
     except (KeyError, TypeError, ValueError, ValidationError, AttributeError) as exc:
         raise unreadable_response(call, response, "model list", exc) from None
     if raw.get("has_more"):
-        raise APIError(
-            f"{call.provider} has more models than the {len(models)} of one page (has_more is "
-            f"true after {raw.get('last_id')!r}); llmrouter reads one page per call, and will "
-            "not return a short list as the whole one",
-            provider=call.provider,
-            model=call.model,
-            status_code=response.status_code,
-            request_id=response.request_id,
+        raise one_page_error(
+            call, response, len(models), f"has_more is true after {raw.get('last_id')!r}"
         )
     return models

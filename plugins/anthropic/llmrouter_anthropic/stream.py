@@ -33,8 +33,8 @@ from typing import Any, Final
 from pydantic import ValidationError
 from pydantic_core import from_json
 
-from llmrouter.errors import APIError
 from llmrouter.pipeline import STREAM_DONE, Call, StreamDone, StreamState
+from llmrouter.translation import stream_chunk, tool_call_start, unreadable_event
 from llmrouter.types import ModelResponseStream
 from llmrouter_anthropic.response import finish_reason, inband_error, usage_of
 
@@ -49,25 +49,6 @@ _THINKING: Final = "anthropic.thinking"  # content block index -> the block bein
 _USAGE: Final = "anthropic.usage"  # message_start's usage
 
 
-def _chunk(state: StreamState, delta: dict[str, Any], **fields: Any) -> ModelResponseStream:
-    return _validate_chunk(  # type: ignore[no-any-return]
-        {
-            "id": state.response_id,
-            "created": state.created,
-            "model": state.model,
-            "choices": [{"index": 0, "delta": delta, **fields}],
-        }
-    )
-
-
-def _unreadable(call: Call, data: str, exc: object) -> APIError:
-    return APIError(
-        f"{call.provider} sent a stream event llmrouter cannot read ({exc}): {data[:200]!r}",
-        provider=call.provider,
-        model=call.model,
-    )
-
-
 def parse_stream_event(
     call: Call, data: str, state: StreamState
 ) -> ModelResponseStream | StreamDone | None:
@@ -79,7 +60,7 @@ def parse_stream_event(
             delta = event["delta"]
             dtype = delta["type"]
             if dtype == "text_delta":
-                return _chunk(state, {"content": delta["text"]})
+                return stream_chunk(state, {"content": delta["text"]})
             if dtype == "input_json_delta":
                 part = delta["partial_json"]
                 if not part:
@@ -89,7 +70,7 @@ def parse_stream_event(
                     if event["index"] in state.data.get(_OTHER, ()):
                         return None  # a server tool's input: not a call for the app to run
                     raise KeyError(f"no tool_use block started at index {event['index']}")
-                return _chunk(
+                return stream_chunk(
                     state, {"tool_calls": [{"index": index, "function": {"arguments": part}}]}
                 )
             if dtype == "thinking_delta":
@@ -97,7 +78,7 @@ def parse_stream_event(
                 block = state.data.get(_THINKING, {}).get(event["index"])
                 if block is not None:
                     block["pieces"].append(text)
-                return _chunk(state, {"reasoning_content": text})
+                return stream_chunk(state, {"reasoning_content": text})
             if dtype == "signature_delta":
                 block = state.data.get(_THINKING, {}).get(event["index"])
                 if block is not None:
@@ -116,7 +97,7 @@ def parse_stream_event(
         if kind != "error":
             return None  # ping, and event types this plugin does not know yet
     except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
-        raise _unreadable(call, data, exc) from None
+        raise unreadable_event(call, data, exc) from None
     raise inband_error(call, event, f"error event in the stream after {state.chunks} chunk(s)")
 
 
@@ -125,7 +106,7 @@ def _message_start(call: Call, message: dict[str, Any], state: StreamState) -> M
     state.model = message.get("model") or call.model
     state.created = int(time.time())
     state.data[_USAGE] = message.get("usage") or {}
-    return _chunk(state, {"role": "assistant", "content": ""})
+    return stream_chunk(state, {"role": "assistant", "content": ""})
 
 
 def _block_start(event: dict[str, Any], state: StreamState) -> ModelResponseStream | None:
@@ -134,29 +115,17 @@ def _block_start(event: dict[str, Any], state: StreamState) -> ModelResponseStre
     if kind == "tool_use":
         tools: dict[int, int] = state.data.setdefault(_TOOLS, {})
         index = tools[event["index"]] = len(tools)
-        return _chunk(
-            state,
-            {
-                "tool_calls": [
-                    {
-                        "index": index,
-                        "id": block["id"],
-                        "type": "function",
-                        "function": {"name": block["name"], "arguments": ""},
-                    }
-                ]
-            },
-        )
+        return stream_chunk(state, tool_call_start(index, block["id"], block["name"]))
     if kind == "text":
         text = block.get("text")
-        return _chunk(state, {"content": text}) if text else None
+        return stream_chunk(state, {"content": text}) if text else None
     if kind in ("thinking", "redacted_thinking"):
         kept = dict(block)
         if kind == "thinking":
             kept["pieces"] = [block.get("thinking") or ""]
         state.data.setdefault(_THINKING, {})[event["index"]] = kept
         text = block.get("thinking")
-        return _chunk(state, {"reasoning_content": text}) if text else None
+        return stream_chunk(state, {"reasoning_content": text}) if text else None
     # A server tool's use (web search...) and block types to come: no OpenAI field; their
     # input deltas are expected and give nothing (see parse_stream_event).
     state.data.setdefault(_OTHER, set()).add(event["index"])
@@ -173,7 +142,7 @@ def _block_stop(event: dict[str, Any], state: StreamState) -> ModelResponseStrea
     pieces = block.pop("pieces", None)
     if pieces is not None:
         block["thinking"] = "".join(pieces)
-    return _chunk(state, {"thinking_blocks": [block]})
+    return stream_chunk(state, {"thinking_blocks": [block]})
 
 
 def _message_delta(event: dict[str, Any], state: StreamState) -> ModelResponseStream:

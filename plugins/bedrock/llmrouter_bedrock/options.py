@@ -34,11 +34,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from llmrouter.errors import InvalidRequestError
 from llmrouter.secrets import Secret
+from llmrouter.translation import check_token_limit, check_tool_choice, drop_unsupported
 from llmrouter.validation import (
     validate_options,
     validate_response_format,
     validate_stop,
-    validate_tool_choice,
     validate_tools,
 )
 
@@ -251,14 +251,8 @@ class BedrockOptions(BaseModel):
     @model_validator(mode="after")
     def _together(self) -> BedrockOptions:
         """Checks across fields: one token limit, a tool choice that names a tool."""
-        if self.max_tokens is not None and self.max_completion_tokens is not None:
-            raise ValueError(
-                "pass max_tokens or max_completion_tokens, not both (they mean the same limit)"
-            )
-        tools = self.tools
-        validate_tool_choice(
-            self.tool_choice, None if tools is None else [t["function"]["name"] for t in tools]
-        )
+        check_token_limit(self.max_tokens, self.max_completion_tokens)
+        check_tool_choice(self.tools, self.tool_choice)
         return self
 
     @property
@@ -358,16 +352,6 @@ def _aws_settings(values: Mapping[str, Any], *, provider: str, model: str) -> Aw
     )
 
 
-def _asks_nothing(name: str, value: object) -> bool:
-    """Whether an unsupported option's value changes nothing (OpenAI's own default)."""
-    return (
-        value is None
-        or (name == "n" and value == 1 and not isinstance(value, bool))
-        or (name == "logprobs" and value is False)
-        or (name == "parallel_tool_calls" and value is True)
-    )
-
-
 def parse_options(
     params: Mapping[str, Any], *, provider: str, model: str
 ) -> tuple[BedrockOptions, AwsSettings]:
@@ -382,34 +366,18 @@ def parse_options(
             validate_options(BedrockOptions, params, provider=provider, what="chat"),
             _NO_SETTINGS,
         )
-    drop = params.get("drop_params") is True
-    kept: dict[str, Any] | None = None
-    credentials: dict[str, Any] = {}
-    refused: list[str] = []
-    for name, value in params.items():
-        if name in CREDENTIAL_OPTIONS:
-            credentials[name] = value
-        elif name in UNSUPPORTED:
-            if not (drop or _asks_nothing(name, value)):
-                refused.append(name)
-        else:
-            continue
-        if kept is None:
-            kept = dict(params)
-        del kept[name]
-    if refused:
-        reasons = "; ".join(f"{name}: {UNSUPPORTED[name]}" for name in refused)
-        supported = ", ".join(sorted([*BedrockOptions.model_fields, *CREDENTIAL_OPTIONS]))
-        raise InvalidRequestError(
-            f"option(s) {', '.join(repr(n) for n in refused)} are not supported by Bedrock's "
-            f"Converse API ({reasons}). Supported: {supported}. Pass drop_params=True to drop "
-            "the options Converse lacks, or send Converse fields with extra_body={...}",
-            param=refused[0],
-            provider=provider,
-            model=model,
-        )
-    settings = _aws_settings(credentials, provider=provider, model=model)
-    options = validate_options(
-        BedrockOptions, params if kept is None else kept, provider=provider, what="chat"
+    credentials = {name: value for name, value in params.items() if name in CREDENTIAL_OPTIONS}
+    if credentials:
+        params = {name: value for name, value in params.items() if name not in credentials}
+    kept = drop_unsupported(
+        params,
+        UNSUPPORTED,
+        api="Bedrock's Converse API",
+        service="Converse",
+        supported=[*BedrockOptions.model_fields, *CREDENTIAL_OPTIONS],
+        provider=provider,
+        model=model,
     )
+    settings = _aws_settings(credentials, provider=provider, model=model)
+    options = validate_options(BedrockOptions, kept, provider=provider, what="chat")
     return options, settings

@@ -32,14 +32,13 @@ from llmrouter.cost import PRICE_PROVIDER_IDS
 from llmrouter.errors import InvalidRequestError, LLMRouterError
 from llmrouter.pipeline import (
     Call,
-    ChatPrompt,
     HTTPRequest,
     HTTPResponse,
     Prompt,
     StreamDone,
     StreamState,
 )
-from llmrouter.provider import chat_prompt_only
+from llmrouter.provider import chat_prompt_only, require_chat_prompt
 from llmrouter.secrets import Secret
 from llmrouter.types import ModelResponse, ModelResponseStream
 from llmrouter_bedrock import auth as _auth
@@ -148,15 +147,10 @@ def llmrouter_build_request(call: Call, prompt: Prompt | None) -> HTTPRequest:
             provider=call.provider,
             model=call.model,
         )
-    if not isinstance(prompt, ChatPrompt):
-        raise InvalidRequestError(
-            f"{call.provider} cannot send a prompt of type {type(prompt).__name__}",
-            provider=call.provider,
-            model=call.model,
-        )
+    messages = require_chat_prompt(call, prompt).messages
     options, settings = parse_options(call.params, provider=call.provider, model=call.model)
     model = model_id(call)
-    body = _request.converse_body(call, options, prompt.messages)
+    body = _request.converse_body(call, options, messages)
     out = headers(call)
     credentials = _auth.credentials(call, settings)
     bearer = isinstance(credentials, Secret)

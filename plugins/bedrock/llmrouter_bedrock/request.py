@@ -47,6 +47,13 @@ from typing import Any, Final
 from llmrouter.errors import InvalidRequestError
 from llmrouter.pipeline import Call
 from llmrouter.provider import merge_extra_body
+from llmrouter.translation import (
+    RequestErrors,
+    parse_data_url,
+    parse_tool_calls,
+    part_text,
+    system_text_parts,
+)
 from llmrouter_bedrock.options import BedrockOptions
 
 __all__ = [
@@ -116,35 +123,14 @@ _USER_PARTS = (
 )
 
 
-class _Errors:
-    """Raises the call's InvalidRequestError: one place that knows provider and model (and
-    whether ``drop_params=True`` lets what Converse cannot keep be dropped instead)."""
-
-    __slots__ = ("drop", "model", "provider")
-
-    def __init__(self, call: Call) -> None:
-        self.provider = call.provider
-        self.model = call.model
-        self.drop = call.params.get("drop_params") is True
-
-    def __call__(self, message: str, param: str) -> InvalidRequestError:
-        return InvalidRequestError(message, param=param, provider=self.provider, model=self.model)
-
-
 # --- content ------------------------------------------------------------------------------------
 
 
-def _data_url(url: str, where: str, fail: _Errors) -> tuple[str, str]:
+def _data_url(url: str, where: str, fail: RequestErrors) -> tuple[str, str]:
     """``data:<media type>;base64,<data>`` -> (media type, base64 data), the data checked."""
-    header, sep, data = url[5:].partition(",")
-    fields = header.split(";")
-    media = fields[0].strip().lower()
-    if not sep or "base64" not in fields[1:] or not media:
-        raise fail(
-            f"{where} is a data: URL that is not 'data:<media type>;base64,<data>'; Converse "
-            "takes the bytes with their format",
-            where,
-        )
+    media, data = parse_data_url(
+        url, where, fail, hint="Converse takes the bytes with their format"
+    )
     try:
         base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
@@ -154,7 +140,7 @@ def _data_url(url: str, where: str, fail: _Errors) -> tuple[str, str]:
     return media, data
 
 
-def cache_point(control: object, where: str, fail: _Errors) -> dict[str, Any] | None:
+def cache_point(control: object, where: str, fail: RequestErrors) -> dict[str, Any] | None:
     """Anthropic's ``cache_control`` -> Converse's cache point block (``None``: not marked).
 
     ``{"type": "ephemeral"}`` is ``{"cachePoint": {"type": "default"}}``; a ``ttl`` of
@@ -191,14 +177,14 @@ def cache_point(control: object, where: str, fail: _Errors) -> dict[str, Any] | 
 
 
 def _with_cache_point(
-    block: dict[str, Any], part: Mapping[str, Any], where: str, fail: _Errors
+    block: dict[str, Any], part: Mapping[str, Any], where: str, fail: RequestErrors
 ) -> list[dict[str, Any]]:
     """``block``, then a cache point when the part carried ``cache_control``."""
     point = cache_point(part.get("cache_control"), where, fail)
     return [block] if point is None else [block, point]
 
 
-def _image_block(part: Mapping[str, Any], where: str, fail: _Errors) -> dict[str, Any]:
+def _image_block(part: Mapping[str, Any], where: str, fail: RequestErrors) -> dict[str, Any]:
     spec = part.get("image_url")
     url = spec.get("url") if isinstance(spec, Mapping) else spec
     detail = spec.get("detail") if isinstance(spec, Mapping) else None
@@ -239,7 +225,9 @@ def _image_block(part: Mapping[str, Any], where: str, fail: _Errors) -> dict[str
     )
 
 
-def _document_block(part: Mapping[str, Any], where: str, n: int, fail: _Errors) -> dict[str, Any]:
+def _document_block(
+    part: Mapping[str, Any], where: str, n: int, fail: RequestErrors
+) -> dict[str, Any]:
     """OpenAI's ``file`` part (``file_data``, a data: URL) -> a document; ``filename`` (else
     ``document-<n>``) is its name, which Converse requires."""
     spec = part.get("file")
@@ -272,11 +260,8 @@ def _document_block(part: Mapping[str, Any], where: str, n: int, fail: _Errors) 
     return {"document": {"format": fmt, "name": name[:200], "source": {"bytes": data}}}
 
 
-def _text_block(part: Mapping[str, Any], where: str, fail: _Errors) -> dict[str, Any]:
-    text = part.get("text")
-    if not isinstance(text, str):
-        raise fail(f"{where}.text must be a string", f"{where}.text")
-    return {"text": text}
+def _text_block(part: Mapping[str, Any], where: str, fail: RequestErrors) -> dict[str, Any]:
+    return {"text": part_text(part, where, fail)}
 
 
 def _native(part: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -288,7 +273,7 @@ def _native(part: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _user_blocks(content: list[Any], where: str, fail: _Errors) -> list[dict[str, Any]]:
+def _user_blocks(content: list[Any], where: str, fail: RequestErrors) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     documents = 0
     for j, part in enumerate(content):
@@ -316,7 +301,7 @@ def _user_blocks(content: list[Any], where: str, fail: _Errors) -> list[dict[str
     return blocks
 
 
-def _reasoning_blocks(thinking: object, i: int, fail: _Errors) -> list[dict[str, Any]]:
+def _reasoning_blocks(thinking: object, i: int, fail: RequestErrors) -> list[dict[str, Any]]:
     """An earlier answer's ``thinking_blocks`` -> ``reasoningContent`` blocks."""
     at = f"messages[{i}].thinking_blocks"
     if not isinstance(thinking, list):
@@ -340,42 +325,7 @@ def _reasoning_blocks(thinking: object, i: int, fail: _Errors) -> list[dict[str,
     return out
 
 
-def _tool_use(tool_call: Any, where: str, i: int, fail: _Errors) -> dict[str, Any]:
-    fn = tool_call.get("function") if isinstance(tool_call, Mapping) else None
-    if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
-        raise fail(
-            f"{where} must be {{'id': ..., 'type': 'function', 'function': {{'name': ..., "
-            "'arguments': '<JSON object>'}}",
-            where,
-        )
-    call_id = tool_call.get("id")
-    if not isinstance(call_id, str) or not call_id:
-        raise fail(f"{where}.id must be the tool call's id (a non-empty string)", f"{where}.id")
-    arguments = fn.get("arguments")
-    at = f"{where}.function.arguments"
-    if arguments is None or arguments == "":
-        parsed: Any = {}
-    elif isinstance(arguments, str):
-        try:
-            parsed = json.loads(arguments)
-        except ValueError as exc:
-            raise fail(
-                f"messages[{i}]: {at} is not valid JSON ({exc}); Converse takes a tool call's "
-                "input as a JSON object",
-                at,
-            ) from None
-    else:
-        parsed = arguments
-    if not isinstance(parsed, dict):
-        raise fail(
-            f"messages[{i}]: {at} must be a JSON object (Converse's tool input is one), got "
-            f"{type(parsed).__name__}",
-            at,
-        )
-    return {"toolUse": {"toolUseId": call_id, "name": fn["name"], "input": parsed}}
-
-
-def _assistant_blocks(msg: Mapping[str, Any], i: int, fail: _Errors) -> list[dict[str, Any]]:
+def _assistant_blocks(msg: Mapping[str, Any], i: int, fail: RequestErrors) -> list[dict[str, Any]]:
     """An assistant message: its thinking blocks first, then its text, then its tool calls."""
     blocks: list[dict[str, Any]] = []
     thinking = msg.get("thinking_blocks")
@@ -403,16 +353,19 @@ def _assistant_blocks(msg: Mapping[str, Any], i: int, fail: _Errors) -> list[dic
                     "or a Converse content block",
                     at,
                 )
-    calls = msg.get("tool_calls")
-    if calls:
-        if not isinstance(calls, list):
-            raise fail(f"messages[{i}].tool_calls must be a list", f"messages[{i}].tool_calls")
-        for j, tool_call in enumerate(calls):
-            blocks.append(_tool_use(tool_call, f"messages[{i}].tool_calls[{j}]", i, fail))
+    for tool_call in parse_tool_calls(
+        msg,
+        i,
+        fail,
+        takes="Converse takes a tool call's input",
+        field="Converse's tool input",
+    ):
+        use = {"toolUseId": tool_call.id, "name": tool_call.name, "input": tool_call.arguments}
+        blocks.append({"toolUse": use})
     return blocks
 
 
-def _tool_result(msg: Mapping[str, Any], i: int, fail: _Errors) -> list[dict[str, Any]]:
+def _tool_result(msg: Mapping[str, Any], i: int, fail: RequestErrors) -> list[dict[str, Any]]:
     """A ``tool`` message -> its ``toolResult`` block, then the cache point of its parts'
     ``cache_control`` (a tool result's content holds no cache point; the turn does: the
     prefix cached ends after the result). The last marked part's lifetime is the point's."""
@@ -445,7 +398,7 @@ def convert_messages(
     messages: list[dict[str, Any]], call: Call
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """OpenAI's messages -> (Converse's ``system`` blocks, Converse's ``messages``)."""
-    fail = _Errors(call)
+    fail = RequestErrors(call)
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
     for i, msg in enumerate(messages):
@@ -468,27 +421,13 @@ def convert_messages(
             if isinstance(content, str):
                 system.append({"text": content})
             else:
-                for j, part in enumerate(content or ()):
-                    at = f"messages[{i}].content[{j}]"
-                    if not isinstance(part, Mapping) or part.get("type") != "text":
-                        kind = part.get("type") if isinstance(part, Mapping) else None
-                        raise fail(
-                            f"{at}: a system message holds text parts only (Converse's system "
-                            f"prompt is text), got type {kind!r}",
-                            at,
-                        )
-                    system += _with_cache_point(_text_block(part, at, fail), part, at, fail)
+                parts = system_text_parts(content or (), i, fail, prompt="Converse's system prompt")
+                for at, part in parts:
+                    system += _with_cache_point({"text": part["text"]}, part, at, fail)
         else:
-            raise fail(
-                f"messages[{i}] has role {role!r}; Converse takes system, developer, user, "
-                "assistant and tool messages (the deprecated 'function' role: use tools)",
-                f"messages[{i}].role",
-            )
+            raise fail.unknown_role(i, role, "Converse")
     if not turns:
-        raise fail(
-            "messages holds only system messages; Converse needs at least one user message",
-            "messages",
-        )
+        raise fail.no_user_message("Converse")
     if turns[0]["role"] != "user":
         raise fail(
             "the conversation starts with an assistant message; Converse needs the first "
@@ -538,7 +477,7 @@ def tool_config(
             )
         choice = None
     specs = []
-    fail = _Errors(call)
+    fail = RequestErrors(call)
     for n, tool in enumerate(tools):
         fn = tool["function"]
         spec: dict[str, Any] = {"name": fn["name"]}

@@ -39,7 +39,6 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from pydantic import ValidationError
-from pydantic_core import from_json
 
 from llmrouter.errors import (
     APIStatusError,
@@ -59,6 +58,12 @@ from llmrouter.errors import (
 from llmrouter.pipeline import Call, HTTPResponse
 from llmrouter.provider import error_from_response, unreadable_response
 from llmrouter.secrets import redact_text
+from llmrouter.translation import (
+    assistant_message,
+    cached_prompt_usage,
+    json_object_body,
+    openai_tool_call,
+)
 from llmrouter.types import ModelResponse
 
 __all__ = [
@@ -152,18 +157,12 @@ def finish_reason(stop_reason: Any) -> Any:
 def usage_of(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Converse's ``TokenUsage`` -> OpenAI's usage, as a dict (the cache counts kept under
     OpenAI's and Anthropic's names)."""
-    read = raw.get("cacheReadInputTokens") or 0
-    written = raw.get("cacheWriteInputTokens") or 0
-    prompt = (raw.get("inputTokens") or 0) + read + written
-    completion = raw.get("outputTokens") or 0
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": read, "cache_creation_tokens": written},
-        "cache_read_input_tokens": read,
-        "cache_creation_input_tokens": written,
-    }
+    return cached_prompt_usage(
+        raw.get("inputTokens") or 0,
+        raw.get("cacheReadInputTokens") or 0,
+        raw.get("cacheWriteInputTokens") or 0,
+        raw.get("outputTokens") or 0,
+    )
 
 
 def _thinking_block(reasoning: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -217,13 +216,7 @@ def message_fields(content: list[Any]) -> dict[str, Any]:
             other = True
         elif "toolUse" in block:
             use = block["toolUse"]
-            calls.append(
-                {
-                    "id": use["toolUseId"],
-                    "type": "function",
-                    "function": {"name": use["name"], "arguments": json.dumps(use["input"])},
-                }
-            )
+            calls.append(openai_tool_call(use["toolUseId"], use["name"], use["input"]))
         elif "reasoningContent" in block:
             kept, text = _thinking_block(block["reasoningContent"])
             thinking.append(kept)
@@ -231,15 +224,7 @@ def message_fields(content: list[Any]) -> dict[str, Any]:
                 thoughts.append(text)
         else:
             other = True  # images, and block types to come
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts or not calls else None,
-    }
-    if calls:
-        message["tool_calls"] = calls
-    if thinking:
-        message["reasoning_content"] = "".join(thoughts) if thoughts else None
-        message["thinking_blocks"] = thinking
+    message = assistant_message(texts, calls, thoughts, thinking)
     message.update(extras)
     if other:
         # Blocks OpenAI's message has no field for are not dropped: the whole content, in
@@ -250,12 +235,7 @@ def message_fields(content: list[Any]) -> dict[str, Any]:
 
 def parse_converse(call: Call, response: HTTPResponse) -> ModelResponse:
     """A Converse answer -> a ModelResponse."""
-    try:
-        raw = from_json(response.content)  # a third of json.loads's time on a typical answer
-    except ValueError as exc:
-        raise unreadable_response(call, response, "Converse response", exc) from None
-    if not isinstance(raw, dict):
-        raise unreadable_response(call, response, "Converse response", TypeError("not an object"))
+    raw = json_object_body(call, response, "Converse response")
     try:
         stop_reason = raw["stopReason"]
         out: dict[str, Any] = {

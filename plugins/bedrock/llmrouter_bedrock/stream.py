@@ -59,8 +59,9 @@ from typing import Any, Final
 from pydantic import ValidationError
 from pydantic_core import from_json
 
-from llmrouter.errors import APIError, LLMRouterError, ResponseTooLargeError, StreamDecodeError
+from llmrouter.errors import LLMRouterError, ResponseTooLargeError, StreamDecodeError
 from llmrouter.pipeline import Call, StreamDone, StreamState
+from llmrouter.translation import stream_chunk, tool_call_start, unreadable_event
 from llmrouter.types import ModelResponseStream
 from llmrouter_bedrock.response import (
     SERVER_TOOL_USE,
@@ -205,25 +206,6 @@ class EventStreamDecoder:
 # --- events -> chunks ---------------------------------------------------------------------------
 
 
-def _chunk(state: StreamState, delta: dict[str, Any], **fields: Any) -> ModelResponseStream:
-    return _validate_chunk(  # type: ignore[no-any-return]
-        {
-            "id": state.response_id,
-            "created": state.created,
-            "model": state.model,
-            "choices": [{"index": 0, "delta": delta, **fields}],
-        }
-    )
-
-
-def _unreadable(call: Call, data: str, exc: object) -> APIError:
-    return APIError(
-        f"{call.provider} sent a stream event llmrouter cannot read ({exc}): {data[:200]!r}",
-        provider=call.provider,
-        model=call.model,
-    )
-
-
 def parse_stream_event(
     call: Call, data: str, state: StreamState
 ) -> ModelResponseStream | StreamDone | None:
@@ -245,7 +227,7 @@ def parse_stream_event(
             return _metadata(call, event["metadata"], state)
         exception = event.get("exception")
     except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
-        raise _unreadable(call, data, exc) from None
+        raise unreadable_event(call, data, exc) from None
     if exception is None:
         return None  # event types this plugin does not know yet
     raise inband_error(
@@ -261,7 +243,7 @@ def _message_start(call: Call, state: StreamState) -> ModelResponseStream:
     state.response_id = state.response_id or new_id()
     state.created = state.created or int(time.time())
     state.model = call.model
-    return _chunk(state, {"role": "assistant", "content": ""})
+    return stream_chunk(state, {"role": "assistant", "content": ""})
 
 
 def _delta(call: Call, event: dict[str, Any], state: StreamState) -> ModelResponseStream | None:
@@ -270,7 +252,7 @@ def _delta(call: Call, event: dict[str, Any], state: StreamState) -> ModelRespon
     if "text" in delta:
         text = delta["text"]
         state.data.setdefault(_TEXT, {}).setdefault(index, []).append(text)
-        return _chunk(state, {"content": text})
+        return stream_chunk(state, {"content": text})
     use = delta.get("toolUse")
     if use is not None:
         piece = use["input"]
@@ -283,13 +265,15 @@ def _delta(call: Call, event: dict[str, Any], state: StreamState) -> ModelRespon
             return None
         if not piece:
             return None
-        return _chunk(state, {"tool_calls": [{"index": tool, "function": {"arguments": piece}}]})
+        return stream_chunk(
+            state, {"tool_calls": [{"index": tool, "function": {"arguments": piece}}]}
+        )
     reasoning = delta.get("reasoningContent")
     if reasoning is not None:
         block = state.data.setdefault(_REASONING, {}).setdefault(index, {"pieces": []})
         if "text" in reasoning:
             block["pieces"].append(reasoning["text"])
-            return _chunk(state, {"reasoning_content": reasoning["text"]})
+            return stream_chunk(state, {"reasoning_content": reasoning["text"]})
         if "signature" in reasoning:
             block["signature"] = block.get("signature", "") + reasoning["signature"]
         elif "redactedContent" in reasoning:
@@ -324,19 +308,7 @@ def _block_start(event: dict[str, Any], state: StreamState) -> ModelResponseStre
         return None
     tools: dict[int, int] = state.data.setdefault(_TOOLS, {})
     position = tools[index] = len(tools)
-    return _chunk(
-        state,
-        {
-            "tool_calls": [
-                {
-                    "index": position,
-                    "id": use["toolUseId"],
-                    "type": "function",
-                    "function": {"name": use["name"], "arguments": ""},
-                }
-            ]
-        },
-    )
+    return stream_chunk(state, tool_call_start(position, use["toolUseId"], use["name"]))
 
 
 def _block_stop(event: dict[str, Any], state: StreamState) -> ModelResponseStream | None:
@@ -362,7 +334,7 @@ def _block_stop(event: dict[str, Any], state: StreamState) -> ModelResponseStrea
     raw = _pop(data, _RAW, index)
     if raw is not None:
         delta["bedrock_events"] = [{"contentBlockIndex": index, "events": raw}]
-    return _chunk(state, delta) if delta else None
+    return stream_chunk(state, delta) if delta else None
 
 
 def _pop(data: dict[str, Any], key: str, index: int) -> Any:

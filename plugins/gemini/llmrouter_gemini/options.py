@@ -24,12 +24,11 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from llmrouter.errors import InvalidRequestError
+from llmrouter.translation import check_token_limit, check_tool_choice, drop_unsupported
 from llmrouter.validation import (
     validate_options,
     validate_response_format,
     validate_stop,
-    validate_tool_choice,
     validate_tools,
 )
 
@@ -234,18 +233,12 @@ class GeminiOptions(BaseModel):
     def _together(self) -> GeminiOptions:
         """Checks across fields: one token limit, one thinking setting, a tool choice that
         names a tool."""
-        if self.max_tokens is not None and self.max_completion_tokens is not None:
-            raise ValueError(
-                "pass max_tokens or max_completion_tokens, not both (they mean the same limit)"
-            )
+        check_token_limit(self.max_tokens, self.max_completion_tokens)
         if self.reasoning_effort is not None and self.thinking is not None:
             raise ValueError(
                 "pass reasoning_effort or thinking, not both (both set Gemini's thinkingConfig)"
             )
-        tools = self.tools
-        validate_tool_choice(
-            self.tool_choice, None if tools is None else [t["function"]["name"] for t in tools]
-        )
+        check_tool_choice(self.tools, self.tool_choice)
         return self
 
     @property
@@ -291,48 +284,22 @@ class GeminiEmbeddingOptions(BaseModel):
         return self.api_version or API_VERSION
 
 
-def _asks_nothing(name: str, value: object) -> bool:
-    """Whether an unsupported option's value changes nothing (OpenAI's own default)."""
-    return (
-        value is None
-        or (name == "logprobs" and value is False)
-        or (name == "parallel_tool_calls" and value is True)
-    )
-
-
 def parse_options(params: Mapping[str, Any], *, provider: str, model: str) -> GeminiOptions:
     """``params`` checked: unsupported options refused (or, with ``drop_params=True``,
     dropped), then the rest validated against :class:`GeminiOptions`.
 
     Every problem is an :class:`~llmrouter.errors.InvalidRequestError` naming the option.
     """
-    if not params:
-        return validate_options(GeminiOptions, params, provider=provider, what="chat")
-    drop = params.get("drop_params") is True
-    kept: dict[str, Any] | None = None
-    refused: list[str] = []
-    for name, value in params.items():
-        if name not in UNSUPPORTED:
-            continue
-        if not (drop or _asks_nothing(name, value)):
-            refused.append(name)
-        if kept is None:
-            kept = dict(params)
-        del kept[name]
-    if refused:
-        reasons = "; ".join(f"{name}: {UNSUPPORTED[name]}" for name in refused)
-        supported = ", ".join(sorted(GeminiOptions.model_fields))
-        raise InvalidRequestError(
-            f"option(s) {', '.join(repr(n) for n in refused)} are not supported by Gemini's "
-            f"generateContent ({reasons}). Supported: {supported}. Pass drop_params=True to "
-            "drop the options Gemini lacks, or send Gemini fields with extra_body={...}",
-            param=refused[0],
-            provider=provider,
-            model=model,
-        )
-    return validate_options(
-        GeminiOptions, params if kept is None else kept, provider=provider, what="chat"
+    kept = drop_unsupported(
+        params,
+        UNSUPPORTED,
+        api="Gemini's generateContent",
+        service="Gemini",
+        supported=GeminiOptions.model_fields,
+        provider=provider,
+        model=model,
     )
+    return validate_options(GeminiOptions, kept, provider=provider, what="chat")
 
 
 def parse_embedding_options(params: Mapping[str, Any], *, provider: str) -> GeminiEmbeddingOptions:

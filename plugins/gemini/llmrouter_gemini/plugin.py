@@ -29,7 +29,6 @@ from llmrouter import hookimpl
 from llmrouter.errors import InvalidRequestError, LLMRouterError
 from llmrouter.pipeline import (
     Call,
-    ChatPrompt,
     HTTPRequest,
     HTTPResponse,
     Prompt,
@@ -38,6 +37,7 @@ from llmrouter.pipeline import (
 )
 from llmrouter.provider import (
     chat_prompt_only,
+    require_chat_prompt,
     require_text_input,
     resolve_api_base,
     resolve_api_key,
@@ -127,14 +127,9 @@ def llmrouter_format_prompt(call: Call) -> Prompt:
 def llmrouter_build_request(call: Call, prompt: Prompt | None) -> HTTPRequest:
     op = call.operation
     if op == "chat":
-        if not isinstance(prompt, ChatPrompt):
-            raise InvalidRequestError(
-                f"{call.provider} cannot send a prompt of type {type(prompt).__name__}",
-                provider=call.provider,
-                model=call.model,
-            )
+        messages = require_chat_prompt(call, prompt).messages
         options = parse_options(call.params, provider=call.provider, model=call.model)
-        body = _request.generate_body(call, options, prompt.messages)
+        body = _request.generate_body(call, options, messages)
         method = ":streamGenerateContent?alt=sse" if call.stream else ":generateContent"
         path = "/" + _request.model_path(call.model) + method
         return HTTPRequest(

@@ -36,7 +36,6 @@ messages are never changed.
 
 from __future__ import annotations
 
-import json
 import mimetypes
 from collections.abc import Mapping
 from typing import Any, Final
@@ -44,6 +43,15 @@ from typing import Any, Final
 from llmrouter.errors import InvalidRequestError
 from llmrouter.pipeline import Call
 from llmrouter.provider import RESERVED_BODY_KEYS
+from llmrouter.translation import (
+    MEDIA_ALIASES,
+    RequestErrors,
+    ToolCallParts,
+    parse_data_url,
+    parse_tool_calls,
+    part_text,
+    system_text_parts,
+)
 from llmrouter_gemini.options import GeminiEmbeddingOptions, GeminiOptions
 
 __all__ = [
@@ -87,21 +95,7 @@ RESERVED: Final = RESERVED_BODY_KEYS | {"contents", "requests"}
 _MERGED: Final = ("generationConfig", "toolConfig")
 
 _CHOICE_MODES: Final[Mapping[str, str]] = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
-_MEDIA_ALIASES = {"image/jpg": "image/jpeg"}
 _USER_PARTS = "'text', 'image_url', 'file' or 'input_audio'"
-
-
-class _Errors:
-    """Raises the call's InvalidRequestError: one place that knows provider and model."""
-
-    __slots__ = ("model", "provider")
-
-    def __init__(self, call: Call) -> None:
-        self.provider = call.provider
-        self.model = call.model
-
-    def __call__(self, message: str, param: str) -> InvalidRequestError:
-        return InvalidRequestError(message, param=param, provider=self.provider, model=self.model)
 
 
 def model_path(model: str) -> str:
@@ -112,18 +106,17 @@ def model_path(model: str) -> str:
 # --- content ------------------------------------------------------------------------------------
 
 
-def _data_url(url: str, where: str, fail: _Errors) -> dict[str, Any]:
+def _data_url(url: str, where: str, fail: RequestErrors) -> dict[str, Any]:
     """``data:<media type>;base64,<data>`` -> ``{"inlineData": {mimeType, data}}``."""
-    header, sep, data = url[5:].partition(",")
-    fields = header.split(";")
-    media = fields[0].strip().lower()
-    if not sep or "base64" not in fields[1:] or not media or not data:
-        raise fail(
-            f"{where} is a data: URL that is not 'data:<media type>;base64,<data>'; Gemini "
-            "takes inline data as base64 with its media type",
-            where,
-        )
-    return {"inlineData": {"mimeType": _MEDIA_ALIASES.get(media, media), "data": data}}
+    media, data = parse_data_url(
+        url,
+        where,
+        fail,
+        hint="Gemini takes inline data as base64 with its media type",
+        aliases=MEDIA_ALIASES,
+        require_data=True,
+    )
+    return {"inlineData": {"mimeType": media, "data": data}}
 
 
 def _file_uri(uri: str) -> dict[str, Any]:
@@ -131,11 +124,11 @@ def _file_uri(uri: str) -> dict[str, Any]:
     data: dict[str, Any] = {"fileUri": uri}
     media = mimetypes.guess_type(uri.partition("?")[0])[0]
     if media:
-        data["mimeType"] = _MEDIA_ALIASES.get(media, media)
+        data["mimeType"] = MEDIA_ALIASES.get(media, media)
     return {"fileData": data}
 
 
-def _url_part(url: object, where: str, fail: _Errors) -> dict[str, Any]:
+def _url_part(url: object, where: str, fail: RequestErrors) -> dict[str, Any]:
     if not isinstance(url, str) or not url:
         raise fail(f"{where} must be a URL string, got {type(url).__name__}", where)
     if url.startswith("data:"):
@@ -145,7 +138,7 @@ def _url_part(url: object, where: str, fail: _Errors) -> dict[str, Any]:
     raise fail(f"{where} must be an http(s) URL, a gs:// URI or a data: URL", where)
 
 
-def _file_part(part: Mapping[str, Any], where: str, fail: _Errors) -> dict[str, Any]:
+def _file_part(part: Mapping[str, Any], where: str, fail: RequestErrors) -> dict[str, Any]:
     spec = part.get("file")
     if not isinstance(spec, Mapping):
         raise fail(f"{where}.file must be {{'file_data': ...}} or {{'file_id': ...}}", where)
@@ -160,7 +153,7 @@ def _file_part(part: Mapping[str, Any], where: str, fail: _Errors) -> dict[str, 
     raise fail(f"{where}.file needs a non-empty 'file_data' or 'file_id'", where)
 
 
-def _audio_part(part: Mapping[str, Any], where: str, fail: _Errors) -> dict[str, Any]:
+def _audio_part(part: Mapping[str, Any], where: str, fail: RequestErrors) -> dict[str, Any]:
     spec = part.get("input_audio")
     data = spec.get("data") if isinstance(spec, Mapping) else None
     fmt = spec.get("format") if isinstance(spec, Mapping) else None
@@ -169,14 +162,7 @@ def _audio_part(part: Mapping[str, Any], where: str, fail: _Errors) -> dict[str,
     return {"inlineData": {"mimeType": f"audio/{fmt}", "data": data}}
 
 
-def _text(part: Mapping[str, Any], where: str, fail: _Errors) -> str:
-    text = part.get("text")
-    if not isinstance(text, str):
-        raise fail(f"{where}.text must be a string", f"{where}.text")
-    return text
-
-
-def _user_parts(content: Any, where: str, fail: _Errors) -> list[dict[str, Any]]:
+def _user_parts(content: Any, where: str, fail: RequestErrors) -> list[dict[str, Any]]:
     if content is None:
         return []
     if isinstance(content, str):
@@ -186,7 +172,7 @@ def _user_parts(content: Any, where: str, fail: _Errors) -> list[dict[str, Any]]
         at = f"{where}[{j}]"
         kind = part.get("type")
         if kind == "text":
-            parts.append({"text": _text(part, at, fail)})
+            parts.append({"text": part_text(part, at, fail)})
         elif kind == "image_url":
             spec = part.get("image_url")
             url = spec.get("url") if isinstance(spec, Mapping) else spec
@@ -200,47 +186,21 @@ def _user_parts(content: Any, where: str, fail: _Errors) -> list[dict[str, Any]]
     return parts
 
 
-def _function_call(tool_call: Any, where: str, i: int, fail: _Errors) -> dict[str, Any]:
-    fn = tool_call.get("function") if isinstance(tool_call, Mapping) else None
-    if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
-        raise fail(
-            f"{where} must be {{'id': ..., 'type': 'function', 'function': {{'name': ..., "
-            "'arguments': '<JSON object>'}}",
-            where,
-        )
-    arguments = fn.get("arguments")
-    at = f"{where}.function.arguments"
-    if arguments is None or arguments == "":
-        parsed: Any = {}
-    elif isinstance(arguments, str):
-        try:
-            parsed = json.loads(arguments)
-        except ValueError as exc:
-            raise fail(
-                f"messages[{i}]: {at} is not valid JSON ({exc}); Gemini takes a function "
-                "call's args as a JSON object",
-                at,
-            ) from None
-    else:
-        parsed = arguments
-    if not isinstance(parsed, dict):
-        raise fail(
-            f"messages[{i}]: {at} must be a JSON object (Gemini's functionCall.args is one), "
-            f"got {type(parsed).__name__}",
-            at,
-        )
-    part: dict[str, Any] = {"functionCall": {"name": fn["name"], "args": parsed}}
-    call_id = tool_call.get("id")
-    if _gemini_id(call_id):
-        part["functionCall"]["id"] = call_id
-    signature = tool_call.get("thought_signature")
+def _function_call(tool_call: ToolCallParts) -> dict[str, Any]:
+    """A checked tool call -> a ``functionCall`` part (with Gemini's own id and the call's
+    ``thought_signature`` when it has them)."""
+    call: dict[str, Any] = {"name": tool_call.name, "args": tool_call.arguments}
+    if _gemini_id(tool_call.id):
+        call["id"] = tool_call.id
+    part: dict[str, Any] = {"functionCall": call}
+    signature = tool_call.source.get("thought_signature")
     if isinstance(signature, str) and signature:
         part["thoughtSignature"] = signature
     return part
 
 
 def _model_parts(
-    msg: Mapping[str, Any], i: int, names: dict[str, str], fail: _Errors
+    msg: Mapping[str, Any], i: int, names: dict[str, str], fail: RequestErrors
 ) -> list[dict[str, Any]]:
     """An assistant message -> its text then its function calls (call ids noted in ``names``)."""
     parts: list[dict[str, Any]] = []
@@ -253,7 +213,7 @@ def _model_parts(
             at = f"messages[{i}].content[{j}]"
             kind = part.get("type")
             if kind == "text":
-                text = _text(part, at, fail)
+                text = part_text(part, at, fail)
                 if text:
                     parts.append({"text": text})
             elif kind == "refusal":
@@ -263,21 +223,21 @@ def _model_parts(
                     f"{at} has type {kind!r}; an assistant content part is 'text' or 'refusal'",
                     at,
                 )
-    calls = msg.get("tool_calls")
-    if calls:
-        if not isinstance(calls, list):
-            raise fail(f"messages[{i}].tool_calls must be a list", f"messages[{i}].tool_calls")
-        for j, tool_call in enumerate(calls):
-            where = f"messages[{i}].tool_calls[{j}]"
-            part = _function_call(tool_call, where, i, fail)
-            call_id = tool_call.get("id")
-            if isinstance(call_id, str) and call_id:
-                names[call_id] = part["functionCall"]["name"]
-            parts.append(part)
+    for tool_call in parse_tool_calls(
+        msg,
+        i,
+        fail,
+        takes="Gemini takes a function call's args",
+        field="Gemini's functionCall.args",
+        require_id=False,
+    ):
+        parts.append(_function_call(tool_call))
+        if tool_call.id is not None:
+            names[tool_call.id] = tool_call.name
     return parts
 
 
-def _tool_text(content: Any, i: int, fail: _Errors) -> str:
+def _tool_text(content: Any, i: int, fail: RequestErrors) -> str:
     if content is None:
         return ""
     if isinstance(content, str):
@@ -292,12 +252,12 @@ def _tool_text(content: Any, i: int, fail: _Errors) -> str:
                 f"{part.get('type') if isinstance(part, Mapping) else type(part).__name__!r}",
                 at,
             )
-        texts.append(_text(part, at, fail))
+        texts.append(part_text(part, at, fail))
     return "".join(texts)
 
 
 def _function_response(
-    msg: Mapping[str, Any], i: int, names: Mapping[str, str], fail: _Errors
+    msg: Mapping[str, Any], i: int, names: Mapping[str, str], fail: RequestErrors
 ) -> dict[str, Any]:
     call_id = msg["tool_call_id"]
     name = names.get(call_id)
@@ -326,7 +286,7 @@ def convert_messages(
     messages: list[dict[str, Any]], call: Call
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """OpenAI's messages -> (Gemini's ``systemInstruction`` or ``None``, ``contents``)."""
-    fail = _Errors(call)
+    fail = RequestErrors(call)
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
     names: dict[str, str] = {}  # tool call id -> function name
@@ -358,27 +318,15 @@ def convert_messages(
             if isinstance(content, str):
                 system.append({"text": content})
             else:
-                for j, part in enumerate(content or ()):
-                    at = f"messages[{i}].content[{j}]"
-                    if part.get("type") != "text":
-                        raise fail(
-                            f"{at}: a system message holds text parts only (Gemini's "
-                            f"systemInstruction is text), got type {part.get('type')!r}",
-                            at,
-                        )
-                    system.append({"text": _text(part, at, fail)})
+                texts = system_text_parts(
+                    content or (), i, fail, prompt="Gemini's systemInstruction"
+                )
+                system.extend({"text": part["text"]} for _, part in texts)
         else:
-            raise fail(
-                f"messages[{i}] has role {role!r}; Gemini takes system, developer, user, "
-                "assistant and tool messages (the deprecated 'function' role: use tools)",
-                f"messages[{i}].role",
-            )
+            raise fail.unknown_role(i, role, "Gemini")
         last_tool = is_tool
     if not contents:
-        raise fail(
-            "messages holds only system messages; Gemini needs at least one user message",
-            "messages",
-        )
+        raise fail.no_user_message("Gemini")
     return ({"parts": system} if system else None), contents
 
 
@@ -388,7 +336,7 @@ def convert_messages(
 def convert_tools(tools: list[dict[str, Any]], call: Call) -> list[dict[str, Any]]:
     """OpenAI function tools -> one Gemini tool of ``functionDeclarations`` (the parameters'
     JSON Schema sent as ``parametersJsonSchema``; none -> no parameters)."""
-    fail = _Errors(call)
+    fail = RequestErrors(call)
     declarations = []
     for i, tool in enumerate(tools):
         fn = tool["function"]

@@ -33,10 +33,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from pydantic import ValidationError
-from pydantic_core import from_json
 
 from llmrouter.errors import (
-    APIError,
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -52,6 +50,12 @@ from llmrouter.errors import (
 )
 from llmrouter.pipeline import Call, HTTPResponse
 from llmrouter.provider import error_from_response, error_in_band, unreadable_response
+from llmrouter.translation import (
+    assistant_message,
+    json_object_body,
+    one_page_error,
+    openai_tool_call,
+)
 from llmrouter.types import EmbeddingResponse, ModelInfo, ModelResponse
 
 __all__ = [
@@ -177,11 +181,11 @@ def choice_fields(
             continue
         fc = part.get("functionCall")
         if isinstance(fc, Mapping):
-            call: dict[str, Any] = {
-                "id": fc.get("id") or tool_call_id(response_id, index, first_call + len(calls)),
-                "type": "function",
-                "function": {"name": fc["name"], "arguments": json.dumps(fc.get("args") or {})},
-            }
+            call = openai_tool_call(
+                fc.get("id") or tool_call_id(response_id, index, first_call + len(calls)),
+                fc["name"],
+                fc.get("args") or {},
+            )
             signature = part.get("thoughtSignature")
             if isinstance(signature, str):
                 call["thought_signature"] = signature
@@ -191,15 +195,7 @@ def choice_fields(
 
 def _message(candidate: Mapping[str, Any], index: int, response_id: str) -> dict[str, Any]:
     fields, calls, thoughts = choice_fields(candidate, index, response_id)
-    texts = fields["texts"]
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts or not calls else None,
-    }
-    if calls:
-        message["tool_calls"] = calls
-    if thoughts:
-        message["reasoning_content"] = "".join(thoughts)
+    message = assistant_message(fields["texts"], calls, thoughts)
     raw = candidate.get("finishReason")
     choice: dict[str, Any] = {
         "index": candidate.get("index", index),
@@ -214,12 +210,7 @@ def _message(candidate: Mapping[str, Any], index: int, response_id: str) -> dict
 
 def _json_body(call: Call, response: HTTPResponse, what: str) -> dict[str, Any]:
     """The body as a dict; a 200 that carries an error object raises that error."""
-    try:
-        raw = from_json(response.content)
-    except ValueError as exc:
-        raise unreadable_response(call, response, what, exc) from None
-    if not isinstance(raw, dict):
-        raise unreadable_response(call, response, what, TypeError("not a JSON object"))
+    raw = json_object_body(call, response, what)
     if isinstance(raw.get("error"), Mapping):
         raise inband_error(call, raw, "error in a 200 response")
     return raw
@@ -386,13 +377,5 @@ def parse_models(call: Call, response: HTTPResponse) -> list[ModelInfo]:
     except (KeyError, TypeError, ValueError, ValidationError, AttributeError) as exc:
         raise unreadable_response(call, response, "model list", exc) from None
     if raw.get("nextPageToken"):
-        raise APIError(
-            f"{call.provider} has more models than the {len(models)} of one page (the answer "
-            "has a nextPageToken); llmrouter reads one page per call, and will not return a "
-            "short list as the whole one",
-            provider=call.provider,
-            model=call.model,
-            status_code=response.status_code,
-            request_id=response.request_id,
-        )
+        raise one_page_error(call, response, len(models), "the answer has a nextPageToken")
     return models

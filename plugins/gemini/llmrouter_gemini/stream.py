@@ -28,8 +28,8 @@ from typing import Any, Final
 from pydantic import ValidationError
 from pydantic_core import from_json
 
-from llmrouter.errors import APIError
 from llmrouter.pipeline import Call, StreamState
+from llmrouter.translation import unreadable_event
 from llmrouter.types import ModelResponseStream
 from llmrouter_gemini.response import choice_fields, finish_reason, inband_error, usage_of
 
@@ -41,14 +41,6 @@ _validate_chunk = ModelResponseStream.__pydantic_validator__.validate_python
 _CALLS: Final = "gemini.calls"  # candidate index -> tool calls seen so far
 _FINISHED: Final = "gemini.finished"  # candidate indexes that have finished
 _ROLE: Final = "gemini.role_sent"  # a chunk (with the role) has been returned
-
-
-def _unreadable(call: Call, data: str, exc: object) -> APIError:
-    return APIError(
-        f"{call.provider} sent a stream event llmrouter cannot read ({exc}): {data[:200]!r}",
-        provider=call.provider,
-        model=call.model,
-    )
 
 
 def _expected(call: Call) -> int:
@@ -71,7 +63,7 @@ def parse_stream_event(call: Call, data: str, state: StreamState) -> ModelRespon
         if "error" not in event:
             return _chunk(call, event, state)
     except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
-        raise _unreadable(call, data, exc) from None
+        raise unreadable_event(call, data, exc) from None
     raise inband_error(call, event, f"error event in the stream after {state.chunks} chunk(s)")
 
 
