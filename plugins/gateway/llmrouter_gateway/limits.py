@@ -1056,15 +1056,17 @@ class RedisLimiter:
         trip (see :meth:`_send_batch`)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        batch = self._batches.get(loop)
-        if batch is None:
-            batch = self._batches[loop] = []
-            loop.call_soon(self._flush, loop)
-        batch.append((_SCRIPTS[script], key, args, future))
+        with self._lock:  # one limiter may serve event loops in several threads
+            batch = self._batches.get(loop)
+            if batch is None:
+                batch = self._batches[loop] = []
+                loop.call_soon(self._flush, loop)
+            batch.append((_SCRIPTS[script], key, args, future))
         return await future
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch = self._batches.pop(loop, None)
+        with self._lock:
+            batch = self._batches.pop(loop, None)
         if batch:
             task = loop.create_task(self._send_batch(batch))
             self._sending.add(task)

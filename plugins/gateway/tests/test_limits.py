@@ -654,3 +654,28 @@ async def test_a_batch_fails_as_a_whole_when_redis_does_not_answer() -> None:
         assert all(isinstance(r, LimiterUnavailableError) for r in results), results
     finally:
         await limiter.aclose()
+
+
+def test_one_redis_limiter_serves_loops_in_several_threads(redis_prefix: str) -> None:
+    """Each thread's loop batches its own scripts on its own client; the limit holds across."""
+    import threading
+
+    limiter = RedisLimiter(REDIS_URL, prefix=redis_prefix)
+    admitted: list[int] = []
+
+    def worker() -> None:
+        async def run() -> int:
+            try:
+                found = await asyncio.gather(*(limiter.acquire("k", rpm=60) for _ in range(50)))
+                return sum(d.allowed for d in found)
+            finally:
+                await limiter.aclose()
+
+        admitted.append(asyncio.run(run()))
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(admitted) == 3 and sum(admitted) == 60
