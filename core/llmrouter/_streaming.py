@@ -564,7 +564,27 @@ def replay_chunks(response: ModelResponse) -> list[ModelResponseStream]:
     return chunks
 
 
-class CompletionStream(Iterator[ModelResponseStream]):
+class _Buffered:
+    """What the sync and the async stream share: the chunks decoded from the last read, and
+    how far the caller has taken them."""
+
+    _buffer: list[ModelResponseStream]
+    _pos: int
+
+    def take_ready(self) -> list[ModelResponseStream]:
+        """The chunks already decoded from the bytes that have arrived, taken without waiting
+        for more (an empty list when there are none): exactly what the next iterations would
+        return without any I/O, in order, and consumed as if iterated. For a relay that writes
+        the chunks that arrived together in one write (the gateway); iteration goes on after
+        them as usual, end-of-stream checks included."""
+        buf, pos = self._buffer, self._pos
+        if pos >= len(buf):
+            return []
+        self._pos = len(buf)
+        return buf[pos:]
+
+
+class CompletionStream(_Buffered, Iterator[ModelResponseStream]):
     """Iterator of chunks for ``completion(..., stream=True)``.
 
     Closing it (or leaving its ``with`` block, or breaking out and letting it be collected)
@@ -600,18 +620,6 @@ class CompletionStream(Iterator[ModelResponseStream]):
 
     def __iter__(self) -> CompletionStream:
         return self
-
-    def take_ready(self) -> list[ModelResponseStream]:
-        """The chunks already decoded from the bytes that have arrived, taken without waiting
-        for more (an empty list when there are none): exactly what the next iterations would
-        return without any I/O, in order, and consumed as if iterated. For a relay that writes
-        the chunks that arrived together in one write (the gateway); iteration goes on after
-        them as usual, end-of-stream checks included."""
-        buf, pos = self._buffer, self._pos
-        if pos >= len(buf):
-            return []
-        self._pos = len(buf)
-        return buf[pos:]
 
     def __next__(self) -> ModelResponseStream:
         while True:
@@ -725,7 +733,7 @@ def _read_timeout(response: httpx.Response) -> float | None:
     return read
 
 
-class AsyncCompletionStream(AsyncIterator[ModelResponseStream]):
+class AsyncCompletionStream(_Buffered, AsyncIterator[ModelResponseStream]):
     """Async iterator of chunks for ``acompletion(..., stream=True)``; see :class:`CompletionStream`."""
 
     def __init__(self, core: StreamCore, response: httpx.Response) -> None:
@@ -757,18 +765,6 @@ class AsyncCompletionStream(AsyncIterator[ModelResponseStream]):
 
     def __aiter__(self) -> AsyncCompletionStream:
         return self
-
-    def take_ready(self) -> list[ModelResponseStream]:
-        """The chunks already decoded from the bytes that have arrived, taken without waiting
-        for more (an empty list when there are none): exactly what the next iterations would
-        return without any I/O, in order, and consumed as if iterated. For a relay that writes
-        the chunks that arrived together in one write (the gateway); iteration goes on after
-        them as usual, end-of-stream checks included."""
-        buf, pos = self._buffer, self._pos
-        if pos >= len(buf):
-            return []
-        self._pos = len(buf)
-        return buf[pos:]
 
     async def __anext__(self) -> ModelResponseStream:
         while True:

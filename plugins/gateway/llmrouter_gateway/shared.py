@@ -104,12 +104,65 @@ def shared_redis_url(settings: GatewaySettings) -> str | None:
     return url.strip() if url and url.strip() else None
 
 
-class SharedCooldowns:
+class _Periodic:
+    """A background loop over :meth:`tick` every ``interval`` seconds until :meth:`_halt`, that
+    never dies of a failed tick and warns of failures at most once per ten seconds."""
+
+    #: The log event and what goes on meanwhile, for the warning.
+    _event = ""
+    _meanwhile = ""
+    interval: float
+    _clock: Callable[[], float]
+    _last_warning: float
+    _stop: asyncio.Event
+    _task: asyncio.Task[None] | None
+
+    async def tick(self) -> object:
+        raise NotImplementedError
+
+    def _failed(self, exc: BaseException) -> None:
+        """A tick raised ``exc`` (counted by subclasses that count)."""
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.tick()
+            except Exception as exc:  # never let the loop die: the next tick may work
+                self._failed(exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval)
+
+    async def _halt(self) -> None:
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        now = self._clock()
+        if now - self._last_warning < _WARN_EVERY:
+            return
+        self._last_warning = now
+        log.warning(
+            "%s: %s: %s: %s (%s meanwhile)",
+            self._event,
+            what,
+            type(exc).__name__,
+            exc,
+            self._meanwhile,
+        )
+
+
+class SharedCooldowns(_Periodic):
     """Publishes this process's ejections to the limiter and applies the others'.
 
     Create it, :meth:`start` it in the gateway's event loop, :meth:`stop` it there. The limiter
     is closed at stop only when ``owns_limiter`` (the virtual keys close theirs).
     """
+
+    _event = "llmrouter.gateway.shared_cooldown_unavailable"
+    _meanwhile = "deployments keep cooling down per process"
 
     def __init__(
         self,
@@ -179,11 +232,7 @@ class SharedCooldowns:
         """Stop reading, let the last publishes land (briefly), close an owned limiter."""
         if self.routing.on_trip == self._on_trip:
             self.routing.on_trip = None
-        self._stop.set()
-        task, self._task = self._task, None
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._halt()
         if self._publishing:
             await asyncio.wait(set(self._publishing), timeout=_STOP_SECONDS)
         for left in list(self._publishing):
@@ -262,27 +311,11 @@ class SharedCooldowns:
         self.syncs += 1
         return applied
 
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.sync_once()
-            except Exception as exc:  # never let the loop die: the next tick may work
-                self._warn("reading the shared cooldowns failed", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+    async def tick(self) -> int:
+        return await self.sync_once()
 
-    def _warn(self, what: str, exc: BaseException) -> None:
-        now = self._clock()
-        if now - self._last_warning < _WARN_EVERY:
-            return
-        self._last_warning = now
-        log.warning(
-            "llmrouter.gateway.shared_cooldown_unavailable: %s: %s: %s (deployments keep "
-            "cooling down per process meanwhile)",
-            what,
-            type(exc).__name__,
-            exc,
-        )
+    def _failed(self, exc: BaseException) -> None:
+        self._warn("reading the shared cooldowns failed", exc)
 
 
 def _interval(value: object, key: str) -> float:
@@ -297,7 +330,7 @@ def _interval(value: object, key: str) -> float:
     return float(value)
 
 
-class SharedInFlight:
+class SharedInFlight(_Periodic):
     """Exchanges in-flight counts with the other gateway processes on one Redis, for every
     ``least-busy`` alias with two or more deployments (the only ones whose choice reads them).
 
@@ -305,6 +338,9 @@ class SharedInFlight:
     the limiter (its owner does). A failed exchange keeps the last counts (logged at most once
     per ten seconds): routing goes on with slightly older news, never stops.
     """
+
+    _event = "llmrouter.gateway.shared_in_flight_unavailable"
+    _meanwhile = "least-busy keeps the other processes' last counts"
 
     def __init__(
         self,
@@ -355,11 +391,7 @@ class SharedInFlight:
 
     async def stop(self) -> None:
         """Stop exchanging and withdraw this process's counts (best effort, briefly)."""
-        self._stop.set()
-        task, self._task = self._task, None
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._halt()
         names = [
             cooldown_key(alias, t.name)
             for alias in self._aliases
@@ -391,25 +423,9 @@ class SharedInFlight:
         self.exchanges += 1
         return applied
 
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.exchange_once()
-            except Exception as exc:  # never let the loop die: the next tick may work
-                self.failures += 1
-                self._warn("exchanging the in-flight counts failed", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+    async def tick(self) -> dict[str, dict[str, int]]:
+        return await self.exchange_once()
 
-    def _warn(self, what: str, exc: BaseException) -> None:
-        now = self._clock()
-        if now - self._last_warning < _WARN_EVERY:
-            return
-        self._last_warning = now
-        log.warning(
-            "llmrouter.gateway.shared_in_flight_unavailable: %s: %s: %s (least-busy keeps the "
-            "other processes' last counts meanwhile)",
-            what,
-            type(exc).__name__,
-            exc,
-        )
+    def _failed(self, exc: BaseException) -> None:
+        self.failures += 1
+        self._warn("exchanging the in-flight counts failed", exc)

@@ -249,3 +249,29 @@ def test_least_busy_counts_the_other_gateways_calls(tmp_path: Path) -> None:
             second.stop()
             for call in background:
                 call.join(timeout=10)
+
+
+def test_an_unreachable_redis_keeps_the_last_counts_and_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def run() -> None:
+        rt = _routing()
+        rt.set_in_flight_elsewhere("chat", {"a": 3})
+        dead = RedisLimiter("redis://127.0.0.1:1/0", connect_timeout=0.2)
+        shared = SharedInFlight(rt, dead, interval=0.01)
+        shared.start()
+        try:
+            while shared.failures < 3:
+                await asyncio.sleep(0.01)
+        finally:
+            await shared.stop()
+            await dead.aclose()
+        assert shared.exchanges == 0
+        assert rt.snapshot()["chat"][0]["in_flight_elsewhere"] == 3  # the last news is kept
+
+    with caplog.at_level("WARNING", logger="llmrouter.gateway"):
+        asyncio.run(run())
+    warnings = [r.getMessage() for r in caplog.records if "shared_in_flight" in r.getMessage()]
+    # three failed ticks and a failed withdrawal, but one warning per ten seconds
+    assert len(warnings) == 1, warnings
+    assert "least-busy keeps the other processes' last counts meanwhile" in warnings[0]
