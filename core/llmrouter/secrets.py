@@ -164,16 +164,28 @@ def redact_obj(value: Any) -> Any:
 
 def redact_url(url: str) -> str:
     """``url`` without its user name and password (``redis://<redacted>@host:6379/0``), for
-    reprs and messages about a connection URL that may carry credentials."""
+    reprs and messages about a connection URL that may carry credentials.
+
+    Never raises: a value too malformed to parse (a port that is not a number) or without a
+    scheme (``user:pw@host``, where nothing is parsed as a user) loses everything before its
+    last ``@`` instead, so a mistyped URL in an error message shows no password either."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    if parts.password is None and parts.username is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return parts._replace(netloc=f"<redacted>@{host}").geturl()
+    try:
+        parts = urlsplit(url)
+        username, password, port = parts.username, parts.password, parts.port
+    except ValueError:
+        parts = None
+    if parts is not None and parts.netloc:
+        if password is None and username is None:
+            return url
+        host = parts.hostname or ""
+        if port is not None:
+            host = f"{host}:{port}"
+        return parts._replace(netloc=f"<redacted>@{host}").geturl()
+    if "@" in url:
+        return "<redacted>@" + url.rpartition("@")[2]
+    return url
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

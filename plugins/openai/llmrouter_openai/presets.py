@@ -88,16 +88,9 @@ class SDKBaseVariable:
 
 def shown_url(value: str) -> str:
     """A base URL from the environment, fit for an error message: its user and password never
-    shown (:func:`llmrouter.secrets.redact_url`; a value without a scheme, or too malformed to
-    parse, loses everything before its last ``@`` instead) and no query (which may hold a key)."""
-    text = value.strip()
-    try:
-        shown = redact_url(text)
-    except ValueError:  # a port that is not a number, a broken IPv6 host...
-        shown = text
-    if shown == text and "@" in text:
-        shown = "<redacted>@" + text.rpartition("@")[2]
-    base, query, _ = shown.partition("?")
+    shown (:func:`llmrouter.secrets.redact_url`, which also covers values without a scheme or
+    too malformed to parse) and no query (which may hold a key)."""
+    base, query, _ = redact_url(value.strip()).partition("?")
     return repr(base[:120] + ("?..." if query else ""))
 
 
