@@ -16,7 +16,8 @@ from the call and the environment here and turned into a request by the pure fun
 - **the credential**, as ``openai.AzureOpenAI`` picks it: exactly one of ``api_key=``,
   ``azure_ad_token=`` or ``azure_ad_token_provider=`` (a callable returning a Microsoft Entra ID
   token, called each time a request is built, since tokens expire); with none given,
-  ``AZURE_OPENAI_AD_TOKEN``, then ``AZURE_OPENAI_API_KEY`` (then ``AZURE_API_KEY``). A key is
+  ``AZURE_OPENAI_AD_TOKEN``, then ``AZURE_OPENAI_API_KEY`` (then LiteLLM's ``AZURE_API_KEY``,
+  then its token variable ``AZURE_AD_TOKEN``). A key is
   sent as ``api-key``, a token as ``Authorization: Bearer``;
 - **content filtering**: Azure's 400 ``content_filter`` is a
   :class:`~llmrouter_openai.azure_wire.ContentPolicyViolationError`, and a stream's opening
@@ -67,6 +68,7 @@ __all__ = [
     "AZURE_SETTINGS",
     "COGNITIVE_SERVICES_SCOPE",
     "ENDPOINT_ENV",
+    "LITELLM_AD_TOKEN_ENV",
     "AzureOpenAIProvider",
     "entra_id_token_provider",
     "provider",
@@ -78,6 +80,8 @@ ENDPOINT_ENV: Final = ("AZURE_OPENAI_ENDPOINT", "AZURE_API_BASE")
 API_VERSION_ENV: Final = ("OPENAI_API_VERSION", "AZURE_API_VERSION")
 #: A static Entra ID token; the SDK prefers it to the key variable when no credential is given.
 AD_TOKEN_ENV: Final = ("AZURE_OPENAI_AD_TOKEN",)
+#: LiteLLM's token variable: read last, after every key variable (LiteLLM uses a key first).
+LITELLM_AD_TOKEN_ENV: Final = ("AZURE_AD_TOKEN",)
 #: The scope Azure OpenAI's Entra ID tokens are issued for.
 COGNITIVE_SERVICES_SCOPE: Final = "https://cognitiveservices.azure.com/.default"
 
@@ -328,7 +332,11 @@ def _credential(call: Call) -> tuple[str, str]:
     found = resolve_api_key(call, API_KEY_ENV, required=False)
     if found is not None:
         return "key", found.get_secret_value()
-    names = [*API_KEY_ENV, *AD_TOKEN_ENV]
+    for name in LITELLM_AD_TOKEN_ENV:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return "token", value
+    names = [*API_KEY_ENV, *AD_TOKEN_ENV, *LITELLM_AD_TOKEN_ENV]
     raise MissingAPIKeyError(
         f"no credential for {call.provider}: pass api_key=..., azure_ad_token=... or "
         f"azure_ad_token_provider=..., or set one of {', '.join(names)}",

@@ -20,7 +20,7 @@ from llmrouter_openai.azure import (
 
 KEY = "azure-TestKeyDoNotLeak-0123456789abcdef"
 VERSION = "2024-10-21"
-AZURE_ENV = (*API_KEY_ENV, *ENDPOINT_ENV, *API_VERSION_ENV, *AD_TOKEN_ENV)
+AZURE_ENV = (*API_KEY_ENV, *ENDPOINT_ENV, *API_VERSION_ENV, *AD_TOKEN_ENV, "AZURE_AD_TOKEN")
 
 
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,7 +33,7 @@ TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.payload.signature"
 
 @pytest.fixture(autouse=True)
 def _no_azure_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in (*API_KEY_ENV, *ENDPOINT_ENV, *API_VERSION_ENV, *AD_TOKEN_ENV):
+    for name in (*API_KEY_ENV, *ENDPOINT_ENV, *API_VERSION_ENV, *AD_TOKEN_ENV, "AZURE_AD_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     yield
 
@@ -283,7 +283,7 @@ def test_one_credential_only() -> None:
 def test_no_credential_names_every_variable() -> None:
     with pytest.raises(MissingAPIKeyError) as info:
         provider.headers(make_call(api_key=None))
-    assert info.value.env_vars == [*API_KEY_ENV, *AD_TOKEN_ENV]
+    assert info.value.env_vars == [*API_KEY_ENV, *AD_TOKEN_ENV, "AZURE_AD_TOKEN"]
     assert "azure_ad_token_provider=" in info.value.message
 
 
@@ -480,3 +480,13 @@ def test_a_chunk_whose_text_mentions_the_field_is_still_a_chunk() -> None:
     text = 'the "prompt_filter_results" field'
     chunk = _parsed(_chunk_event({"delta": {"content": text}}), StreamState())
     assert chunk.choices[0].delta.content == text
+
+
+def test_litellm_token_variable_comes_after_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AZURE_AD_TOKEN (LiteLLM's name) is used only when no key variable is set."""
+    monkeypatch.setenv("AZURE_AD_TOKEN", "litellm-token-0123456789")
+    assert provider.headers(make_call(api_key=None)) == {
+        "authorization": "Bearer litellm-token-0123456789"
+    }
+    monkeypatch.setenv("AZURE_API_KEY", KEY)
+    assert provider.headers(make_call(api_key=None)) == {"api-key": KEY}
