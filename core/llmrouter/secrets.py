@@ -162,30 +162,49 @@ def redact_obj(value: Any) -> Any:
     return value
 
 
-def redact_url(url: str) -> str:
-    """``url`` without its user name and password (``redis://<redacted>@host:6379/0``), for
-    reprs and messages about a connection URL that may carry credentials.
+#: Query parameters that carry a password in the connection URLs redis-py and libpq read.
+_SECRET_QUERY = frozenset({"password", "sslpassword", "passfile"})
 
-    Never raises: a value too malformed to parse (a port that is not a number) or without a
-    scheme (``user:pw@host``, where nothing is parsed as a user) loses everything before its
-    last ``@`` instead, so a mistyped URL in an error message shows no password either."""
+
+def redact_url(url: str) -> str:
+    """``url`` without its user name and password (``redis://<redacted>@host:6379/0``) and
+    without the values of the query parameters that carry one (``password``, ``sslpassword``,
+    ``passfile``, as redis-py and libpq read them), for reprs and messages about a connection
+    URL that may carry credentials.
+
+    Never raises, and errs on the side of hiding: when ``urlsplit`` finds no user but an ``@``
+    stands before the query (no scheme; a password holding an unescaped ``/``, ``#`` or ``?``,
+    which ends the parsed host early; a port that is not a number), everything from the start
+    of the authority to the last such ``@`` is replaced."""
     from urllib.parse import urlsplit
 
+    base, qmark, query = url.partition("?")
+    if qmark:
+        query, hash_, fragment = query.partition("#")
+        pairs = []
+        for pair in query.split("&"):
+            name, eq, _ = pair.partition("=")
+            pairs.append(f"{name}=<redacted>" if eq and name.lower() in _SECRET_QUERY else pair)
+        query = "?" + "&".join(pairs) + hash_ + fragment
     try:
-        parts = urlsplit(url)
-        username, password, port = parts.username, parts.password, parts.port
+        parts = urlsplit(base)
+        user, port = parts.username or parts.password, parts.port
     except ValueError:
-        parts = None
-    if parts is not None and parts.netloc:
-        if password is None and username is None:
-            return url
+        parts, user, port = None, None, None
+    if parts is not None and user is not None:
         host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"  # IPv6
         if port is not None:
             host = f"{host}:{port}"
-        return parts._replace(netloc=f"<redacted>@{host}").geturl()
-    if "@" in url:
-        return "<redacted>@" + url.rpartition("@")[2]
-    return url
+        return parts._replace(netloc=f"<redacted>@{host}").geturl() + query
+    if "@" in base:
+        scheme, sep, rest = base.partition("://")
+        if not sep:
+            scheme, rest = "", base
+        rest = "<redacted>@" + rest.rpartition("@")[2]
+        return (f"{scheme}://{rest}" if sep else rest) + query
+    return base + query
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -162,13 +162,21 @@ class _SSEResponse:
                         async for chunk in stream:
                             body = b"data: " + encode(chunk) + b"\n\n"
                             ready = take_ready()
+                            failed: Exception | None = None
                             if ready:  # arrived with it: one write for all of them
-                                body = b"".join(
-                                    [body, *(b"data: " + encode(c) + b"\n\n" for c in ready)]
-                                )
+                                parts = [body]
+                                for more in ready:
+                                    try:
+                                        parts.append(b"data: " + encode(more) + b"\n\n")
+                                    except Exception as exc:  # its elders still go out first
+                                        failed = exc
+                                        break
+                                body = b"".join(parts)
                             await send(
                                 {"type": "http.response.body", "body": body, "more_body": True}
                             )
+                            if failed is not None:
+                                raise failed
                         last = _DONE
                     except OSError:  # the client went away between two events (ASGI 2.4)
                         raise

@@ -158,10 +158,10 @@ class SpendWriter:
         while not self._stopping:
             if backoff:
                 # a stop interrupts the backoff; new rows do not (the database is down)
-                with contextlib.suppress(TimeoutError):
+                with contextlib.suppress(asyncio.TimeoutError):  # the builtin only from 3.11
                     await asyncio.wait_for(self._stop.wait(), backoff)
             elif not self._queue:
-                with contextlib.suppress(TimeoutError):
+                with contextlib.suppress(asyncio.TimeoutError):  # the builtin only from 3.11
                     await asyncio.wait_for(self._wake.wait(), self._interval)
                 self._wake.clear()
             if self._stopping or not self._queue:

@@ -944,6 +944,24 @@ def _int(value: Any) -> int:
     return int(value.decode() if isinstance(value, bytes) else value)
 
 
+def _url_passwords(url: str) -> list[str]:
+    """The passwords a Redis URL holds: its user part's and a ``?password=`` (redis-py reads
+    both), longest first, so an error text can be scrubbed of them."""
+    from urllib.parse import parse_qs
+
+    found: list[str] = []
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            found.append(parts.password)
+        for name, values in parse_qs(parts.query).items():
+            if name.lower() == "password":
+                found += [v for v in values if v]
+    except ValueError:
+        pass
+    return sorted(set(found), key=len, reverse=True)
+
+
 class RedisLimiter:
     """Limits, budgets, in-flight counts and cooldowns in Redis, shared by every gateway process
     that uses the same server and ``prefix``.
@@ -1044,8 +1062,7 @@ class RedisLimiter:
 
     def _unavailable(self, exc: Exception) -> LimiterUnavailableError:
         detail = str(exc)
-        password = urlsplit(self._url).password
-        if password:
+        for password in _url_passwords(self._url):
             detail = detail.replace(password, "<redacted>")
         return LimiterUnavailableError(
             f"the rate limiter's Redis at {self.url} failed: {type(exc).__name__}: {detail}"
@@ -1092,11 +1109,13 @@ class RedisLimiter:
                 results: list[Any] = [await script(self._client(), key, *args)]
             else:
                 results = await self._pipeline(live)
-                missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-                if missing:  # a new or flushed server: load, then run those again
-                    for i in missing:
+                for i, result in enumerate(results):
+                    if isinstance(result, NoScriptError):  # a new or flushed server: load, rerun
                         script, key, args, _ = live[i]
-                        results[i] = await script(self._client(), key, *args)
+                        try:
+                            results[i] = await script(self._client(), key, *args)
+                        except RedisError as exc:  # this one only: the others ran, and count
+                            results[i] = exc
         except RedisError as exc:
             error = self._unavailable(exc)
             for *_, future in live:
@@ -1298,8 +1317,13 @@ class RedisLimiter:
         return left / 1000 if left > 0 else None
 
     async def aclose(self) -> None:
-        """Close this event loop's client and its pool."""
+        """Send what this event loop still has queued, wait for its batches in flight, then
+        close its client and its pool (a call after this opens a new one)."""
         loop = asyncio.get_running_loop()
+        self._flush(loop)
+        sending = [t for t in self._sending if t.get_loop() is loop]
+        if sending:
+            await asyncio.gather(*sending, return_exceptions=True)
         with self._lock:
             client = self._clients.pop(loop, None)
         if client is not None:

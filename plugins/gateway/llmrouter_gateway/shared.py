@@ -129,7 +129,7 @@ class _Periodic:
                 await self.tick()
             except Exception as exc:  # never let the loop die: the next tick may work
                 self._failed(exc)
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):  # the builtin only from 3.11
                 await asyncio.wait_for(self._stop.wait(), self.interval)
 
     async def _halt(self) -> None:
@@ -336,7 +336,8 @@ class SharedInFlight(_Periodic):
 
     :meth:`start` it in the gateway's event loop and :meth:`stop` it there; it never closes
     the limiter (its owner does). A failed exchange keeps the last counts (logged at most once
-    per ten seconds): routing goes on with slightly older news, never stops.
+    per ten seconds): routing goes on with slightly older news, never stops; once they are as
+    old as the TTL after which Redis forgets a silent process's counts, they are set to zero.
     """
 
     _event = "llmrouter.gateway.shared_in_flight_unavailable"
@@ -368,6 +369,9 @@ class SharedInFlight(_Periodic):
         #: Exchanges done, exchanges that failed.
         self.exchanges = 0
         self.failures = 0
+        #: When (this clock) the last exchange succeeded; None once the others' counts, too
+        #: old to trust, were set back to zero.
+        self._last_exchange: float | None = clock()
 
     @classmethod
     def open(
@@ -421,6 +425,7 @@ class SharedInFlight(_Periodic):
             self.routing.set_in_flight_elsewhere(alias, counts)
             applied[alias] = counts
         self.exchanges += 1
+        self._last_exchange = self._clock()
         return applied
 
     async def tick(self) -> dict[str, dict[str, int]]:
@@ -429,3 +434,11 @@ class SharedInFlight(_Periodic):
     def _failed(self, exc: BaseException) -> None:
         self.failures += 1
         self._warn("exchanging the in-flight counts failed", exc)
+        last = self._last_exchange
+        if last is not None and self._clock() - last > self.ttl:
+            # as old as the counts Redis itself forgets: stop steering by them
+            for alias in self._aliases:
+                self.routing.set_in_flight_elsewhere(
+                    alias, {t.name: 0 for t in self.routing.routes[alias].targets}
+                )
+            self._last_exchange = None

@@ -679,3 +679,16 @@ def test_one_redis_limiter_serves_loops_in_several_threads(redis_prefix: str) ->
     for thread in threads:
         thread.join(30)
     assert len(admitted) == 3 and sum(admitted) == 60
+
+
+@pytest.mark.asyncio
+async def test_aclose_sends_what_is_queued_and_leaves_no_client_open(redis_prefix: str) -> None:
+    """Admissions asked for just before aclose() are sent and answered, and no client is
+    opened again behind aclose's back."""
+    limiter = RedisLimiter(REDIS_URL, prefix=redis_prefix)
+    calls = [asyncio.ensure_future(limiter.acquire("k", rpm=10)) for _ in range(3)]
+    await asyncio.sleep(0)  # the callers have queued their scripts; the batch is not sent yet
+    await limiter.aclose()
+    decisions = await asyncio.gather(*calls)
+    assert all(d.allowed for d in decisions)
+    assert len(limiter._clients) == 0

@@ -251,27 +251,32 @@ def test_least_busy_counts_the_other_gateways_calls(tmp_path: Path) -> None:
                 call.join(timeout=10)
 
 
-def test_an_unreachable_redis_keeps_the_last_counts_and_warns_once(
+def test_an_unreachable_redis_keeps_the_last_counts_for_a_ttl_and_warns_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def run() -> None:
+        clock = Clock()
         rt = _routing()
-        rt.set_in_flight_elsewhere("chat", {"a": 3})
         dead = RedisLimiter("redis://127.0.0.1:1/0", connect_timeout=0.2)
-        shared = SharedInFlight(rt, dead, interval=0.01)
-        shared.start()
+        shared = SharedInFlight(rt, dead, interval=0.2, clock=clock)  # ttl 1 s, never started
+        rt.set_in_flight_elsewhere("chat", {"a": 3})
         try:
-            while shared.failures < 3:
-                await asyncio.sleep(0.01)
+            for _ in range(3):
+                with pytest.raises(Exception):  # noqa: B017 - the limiter's typed error
+                    await shared.exchange_once()
+                shared._failed(RuntimeError("down"))
+            assert shared.exchanges == 0 and shared.failures == 3
+            assert rt.snapshot()["chat"][0]["in_flight_elsewhere"] == 3  # the last news kept
+            clock.now += shared.ttl + 0.1  # as old as Redis would let them get: forgotten
+            shared._failed(RuntimeError("still down"))
+            assert rt.snapshot()["chat"][0]["in_flight_elsewhere"] == 0
         finally:
             await shared.stop()
             await dead.aclose()
-        assert shared.exchanges == 0
-        assert rt.snapshot()["chat"][0]["in_flight_elsewhere"] == 3  # the last news is kept
 
     with caplog.at_level("WARNING", logger="llmrouter.gateway"):
         asyncio.run(run())
     warnings = [r.getMessage() for r in caplog.records if "shared_in_flight" in r.getMessage()]
-    # three failed ticks and a failed withdrawal, but one warning per ten seconds
+    # several failures and a failed withdrawal, but one warning per ten seconds
     assert len(warnings) == 1, warnings
     assert "least-busy keeps the other processes' last counts meanwhile" in warnings[0]

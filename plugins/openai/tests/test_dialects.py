@@ -690,7 +690,7 @@ def test_an_unusable_ollama_host_is_refused_naming_the_variable(
             "'ftp://<redacted>@api.groq.com'",
         ),
         ("GROQ_BASE_URL", "user:s3cretPassw0rd@api.groq.com", "'<redacted>@api.groq.com'"),
-        ("OLLAMA_HOST", "http://user:s3cretPassw0rd@gpu:port", "'<redacted>@gpu:port'"),
+        ("OLLAMA_HOST", "http://user:s3cretPassw0rd@gpu:port", "'http://<redacted>@gpu:port'"),
         ("GROQ_BASE_URL", "ftp://api.groq.com/?key=s3cretPassw0rd", "'ftp://api.groq.com/?...'"),
     ],
 )
