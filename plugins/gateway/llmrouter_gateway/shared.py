@@ -80,8 +80,10 @@ _WARN_EVERY = 10.0
 
 def cooldown_key(alias: str, deployment: str) -> str:
     """The limiter's name for one deployment of one alias (deployment names are unique only
-    within an alias)."""
-    return f"{alias}/{deployment}"
+    within an alias): ``4:chat/primary``. The alias's length comes first because both names
+    may hold a ``/`` (``openai/gpt-4o`` is a common alias): without it, alias ``a/b`` with
+    deployment ``c`` and alias ``a`` with deployment ``b/c`` would share one flag."""
+    return f"{len(alias)}:{alias}/{deployment}"
 
 
 def shared_redis_url(settings: GatewaySettings) -> str | None:

@@ -25,7 +25,12 @@ from llmrouter.errors import ConfigError
 from llmrouter.testing import Fault, TogetherEmulator
 from llmrouter.testing.services import require_redis
 from llmrouter_gateway.limits import LimiterUnavailableError, MemoryLimiter
-from llmrouter_gateway.shared import ECHO_TOLERANCE, SharedCooldowns, shared_redis_url
+from llmrouter_gateway.shared import (
+    ECHO_TOLERANCE,
+    SharedCooldowns,
+    cooldown_key,
+    shared_redis_url,
+)
 
 from .conftest import TOGETHER_KEY, GatewayProcess, start_gateway, two_deployments_toml
 from .keys_support import REDIS_URL
@@ -102,7 +107,7 @@ def test_a_trip_in_one_process_cools_the_deployment_in_the_other() -> None:
             trip(first, "a")
             await settle(one)
             assert one.published == 1
-            assert await limiter.cooling("chat/a") == pytest.approx(30)
+            assert await limiter.cooling("4:chat/a") == pytest.approx(30)
             assert not cooling(second, "a")
             clock.now += 4
             assert await two.sync_once() == 1
@@ -119,7 +124,7 @@ def test_a_trip_in_one_process_cools_the_deployment_in_the_other() -> None:
             assert await one.sync_once() == 0
             assert trips(first, "a") == 1 and trips(second, "a") == 1
             # a single-deployment alias never cools: not even read
-            assert all(key.split("/")[0] == "chat" for _, _, key in one._watched)
+            assert all(alias == "chat" for alias, _, _ in one._watched)
         finally:
             await one.stop()
             await two.stop()
@@ -144,7 +149,7 @@ def test_the_end_of_a_cooldown_is_not_taken_for_a_new_one() -> None:
             await settle(bridge)
             clock.now += 10 - ECHO_TOLERANCE / 4 + 0.05  # the local cooldown is over, the flag not
             assert not cooling(rt, "a")
-            assert await limiter.cooling("chat/a") is not None
+            assert await limiter.cooling("4:chat/a") is not None
             assert await bridge.sync_once() == 0
             assert not cooling(rt, "a") and trips(rt, "a") == 1
         finally:
@@ -164,11 +169,11 @@ def test_a_longer_cooldown_from_elsewhere_is_applied_over_a_known_one() -> None:
         bridge = SharedCooldowns(rt, limiter, interval=3600, clock=clock)
         await started(bridge)
         try:
-            await limiter.set_cooldown("chat/a", 10)
+            await limiter.set_cooldown("4:chat/a", 10)
             assert await bridge.sync_once() == 1
             clock.now += 10.1
             assert not cooling(rt, "a")  # half-open here
-            await limiter.set_cooldown("chat/a", 10)  # ejected again elsewhere
+            await limiter.set_cooldown("4:chat/a", 10)  # ejected again elsewhere
             assert await bridge.sync_once() == 1
             assert cooling(rt, "a") and trips(rt, "a") == 2
         finally:
@@ -209,7 +214,7 @@ def test_an_unreachable_redis_only_logs(caplog: pytest.LogCaptureFixture) -> Non
     assert bridge.publish_failures == 1 and bridge.published == 0
     warnings = [r for r in caplog.records if "shared_cooldown_unavailable" in r.getMessage()]
     assert len(warnings) == 1  # rate-limited: one per _WARN_EVERY seconds
-    assert "could not publish the cooldown of chat/a" in warnings[0].getMessage()
+    assert "could not publish the cooldown of 4:chat/a" in warnings[0].getMessage()
 
 
 def test_open_needs_redis_and_reuses_a_redis_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -286,7 +291,7 @@ def _run(
     """Trip deployment A on gateway 1, then send 30 requests through gateway 2; returns what
     emulator A received from gateway 2 and (with Redis) what happened around the cooldown."""
     names = (f"a-{uuid.uuid4().hex[:8]}", f"b-{uuid.uuid4().hex[:8]}")
-    flag = f"llmrouter:cooldown:chat/{names[0]}"
+    flag = f"llmrouter:cooldown:4:chat/{names[0]}"
     env = {"GW_TOGETHER_KEY": TOGETHER_KEY}
     first = start_gateway(
         _config(tmp_path / "first.toml", a.base_url, b.base_url, names, redis=redis), env=env
@@ -343,7 +348,7 @@ def _run(
         second.stop()
         if redis:
             client = _redis()
-            client.delete(flag, f"llmrouter:cooldown:chat/{names[1]}")
+            client.delete(flag, f"llmrouter:cooldown:4:chat/{names[1]}")
             client.close()
     return out
 
@@ -368,3 +373,8 @@ def test_without_redis_the_other_gateway_finds_out_alone(
     a, b = two_emulators
     out = _run(tmp_path, a, b, redis=False)
     assert out["second_to_a"] == 2
+
+
+def test_aliases_and_deployments_with_slashes_never_share_a_flag() -> None:
+    assert cooldown_key("a/b", "c") != cooldown_key("a", "b/c")
+    assert cooldown_key("openai/gpt-4o", "east") == "13:openai/gpt-4o/east"
