@@ -35,13 +35,17 @@ def _wire(emu: TogetherEmulator) -> tuple[dict[str, str], Any]:
 # --- the aiohttp engine ----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("engine", ["aiohttp", "native"])
 @pytest.mark.asyncio
-async def test_aiohttp_engine_real_call(emu: TogetherEmulator, where: dict[str, Any]) -> None:
+async def test_aiohttp_engine_real_call(
+    engine: str, emu: TogetherEmulator, where: dict[str, Any]
+) -> None:
     async with llmrouter.AsyncRouter() as plain:
         expected = await plain.completion(model=MODEL, messages=MESSAGES, max_tokens=20, **where)
     plain_wire = _wire(emu)
-    async with llmrouter.AsyncRouter(engine="aiohttp") as router:
+    async with llmrouter.AsyncRouter(engine=engine) as router:
         assert isinstance(router.http_client, _http.AiohttpAsyncClient)
+        assert (type(router.http_client) is _http.NativeAsyncClient) == (engine == "native")
         assert isinstance(router.http_client, httpx.AsyncClient)  # the httpx API is kept
         response = await router.completion(model=MODEL, messages=MESSAGES, max_tokens=20, **where)
     assert _wire(emu) == plain_wire  # same headers and body on the wire
@@ -53,9 +57,10 @@ async def test_aiohttp_engine_real_call(emu: TogetherEmulator, where: dict[str, 
     assert response.llmrouter.endpoint == "/chat/completions"
 
 
+@pytest.mark.parametrize("engine", ["aiohttp", "native"])
 @pytest.mark.asyncio
 async def test_aiohttp_engine_header_merge_matches_httpx(
-    emu: TogetherEmulator, where: dict[str, Any]
+    engine: str, emu: TogetherEmulator, where: dict[str, Any]
 ) -> None:
     """The direct path caches which client defaults a request keeps, by the names of its own
     headers; the wire must still match httpx's merge, call after call and after the client's
@@ -89,16 +94,18 @@ async def test_aiohttp_engine_header_merge_matches_httpx(
     ]
     for extra, default in cases:
         expected = await wire(None, extra, default)
-        got = await wire("aiohttp", extra, default)
+        got = await wire(engine, extra, default)
         assert got == expected, (extra, default)
         assert got[0]["user-agent"] == extra.get("User-Agent", f"llmrouter/{llmrouter.__version__}")
 
 
+@pytest.mark.parametrize("engine", ["aiohttp", "native"])
 @pytest.mark.asyncio
 async def test_aiohttp_engine_stream_and_httpx_api(
-    emu: TogetherEmulator, where: dict[str, Any]
+    engine: str, emu: TogetherEmulator, where: dict[str, Any]
 ) -> None:
-    async with llmrouter.AsyncRouter(http_client=_http.aiohttp_async_client(30.0)) as router:
+    client = _http.make_async_client(30.0, engine)
+    async with llmrouter.AsyncRouter(http_client=client) as router:
         stream = await router.completion(model=MODEL, messages=MESSAGES, stream=True, **where)
         chunks = [chunk async for chunk in stream]
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -112,14 +119,15 @@ async def test_aiohttp_engine_stream_and_httpx_api(
     # The router did not own the client, but leaving its block closes nothing it must not.
 
 
+@pytest.mark.parametrize("engine", ["aiohttp", "native"])
 @pytest.mark.asyncio
 async def test_aiohttp_engine_errors_match_default(
-    emu: TogetherEmulator, where: dict[str, Any]
+    engine: str, emu: TogetherEmulator, where: dict[str, Any]
 ) -> None:
     errors: list[llmrouter.RateLimitError] = []
-    for engine in (None, "aiohttp"):
+    for name in (None, engine):
         emu.add_fault(Fault(status=429, retry_after=2), times=1)
-        async with llmrouter.AsyncRouter(engine=engine) as router:
+        async with llmrouter.AsyncRouter(engine=name) as router:
             with pytest.raises(llmrouter.RateLimitError) as info:
                 await router.completion(model=MODEL, messages=MESSAGES, **where)
         errors.append(info.value)
@@ -133,9 +141,10 @@ async def test_aiohttp_engine_errors_match_default(
     assert fast.headers["retry-after"] == "2"
 
 
+@pytest.mark.parametrize("engine", ["aiohttp", "native"])
 @pytest.mark.asyncio
-async def test_aiohttp_engine_transport_errors(emu: TogetherEmulator) -> None:
-    async with llmrouter.AsyncRouter(engine="aiohttp") as router:
+async def test_aiohttp_engine_transport_errors(engine: str, emu: TogetherEmulator) -> None:
+    async with llmrouter.AsyncRouter(engine=engine) as router:
         with pytest.raises(llmrouter.APIConnectionError):
             await router.completion(
                 model=MODEL, messages=MESSAGES, api_base="http://127.0.0.1:9/v1", api_key="k"
@@ -152,9 +161,10 @@ async def test_aiohttp_engine_transport_errors(emu: TogetherEmulator) -> None:
             )
 
 
+@pytest.mark.parametrize("engine", ["aiohttp", "native"])
 @pytest.mark.asyncio
 async def test_aiohttp_engine_routed_calls_take_send_call(
-    emu: TogetherEmulator, monkeypatch: pytest.MonkeyPatch
+    engine: str, emu: TogetherEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Routed calls reach the aiohttp session through ``send_call`` (the one-coroutine form of
     the direct path): same results and the same error mapping."""
@@ -178,7 +188,7 @@ async def test_aiohttp_engine_routed_calls_take_send_call(
         "router": {"num_retries": 0},
     }
     monkeypatch.setenv("POOL_TEST_KEY", "k")
-    async with llmrouter.AsyncRouter(engine="aiohttp", config=config) as router:
+    async with llmrouter.AsyncRouter(engine=engine, config=config) as router:
         client = router.http_client
         assert isinstance(client, _http.AiohttpAsyncClient)
         sent: list[int] = []

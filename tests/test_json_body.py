@@ -68,11 +68,11 @@ def test_unencodable_body_is_a_typed_error_before_sending(
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("engine", ["httpx", "httpx-stock", "aiohttp"])
+@pytest.mark.parametrize("engine", ["httpx", "httpx-stock", "aiohttp", "native"])
 async def test_unencodable_body_in_every_async_engine(
     emu: TogetherEmulator, where: dict[str, Any], engine: str
 ) -> None:
-    if engine == "aiohttp":
+    if engine in ("aiohttp", "native"):
         pytest.importorskip("httpx_aiohttp")
     async with llmrouter.AsyncRouter(engine=engine) as router:
         for value, problem in ((math.nan, "NaN"), (object(), "cannot represent")):

@@ -27,7 +27,7 @@ else:  # pragma: no cover - Python 3.10
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo"
 MESSAGES = [{"role": "user", "content": "Hello"}]
-ENGINES = ["sync", "httpx", "httpx-stock", "aiohttp"]
+ENGINES = ["sync", "httpx", "httpx-stock", "aiohttp", "native"]
 
 
 async def _call(engine: str, where: dict[str, Any]) -> None:
@@ -35,7 +35,7 @@ async def _call(engine: str, where: dict[str, Any]) -> None:
         with llmrouter.Router() as router:
             router.completion(MODEL, MESSAGES, max_tokens=2, **where)
         return
-    if engine == "aiohttp":
+    if engine in ("aiohttp", "native"):
         pytest.importorskip("httpx_aiohttp")
     async with llmrouter.AsyncRouter(engine=engine) as arouter:
         await arouter.completion(MODEL, MESSAGES, max_tokens=2, **where)

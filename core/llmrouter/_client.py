@@ -1277,13 +1277,16 @@ class AsyncRouter(_RouterBase):
                 # its Content-Length is known and within the limit.
                 limit = self._max_response_bytes
                 try:
-                    async with direct.open_call(request, call) as raw:
-                        if direct.body_fits(raw, limit, call):
-                            body = await raw.read()
-                        else:
-                            body = await direct.read_capped(raw, limit, call)
-                        response = direct.read_response(raw, body)
-                        response.request_id_headers = request.request_id_headers
+                    if type(direct) is _http.NativeAsyncClient:
+                        response = await direct.send_call(request, call, limit)
+                    else:
+                        async with direct.open_call(request, call) as raw:
+                            if direct.body_fits(raw, limit, call):
+                                body = await raw.read()
+                            else:
+                                body = await direct.read_capped(raw, limit, call)
+                            response = direct.read_response(raw, body)
+                    response.request_id_headers = request.request_id_headers
                 except Exception as exc:
                     mapped = direct.transport_error(exc)
                     if mapped is None:

@@ -25,6 +25,11 @@ Async engines (``AsyncRouter(engine=...)``):
     llmrouter's own non-streaming calls use directly (:meth:`AiohttpAsyncClient.send_call`),
     skipping httpx's request/response machinery. Several times faster under concurrency; see
     docs/performance.md.
+``"native"`` (same extra)
+    :class:`NativeAsyncClient`: the aiohttp engine, except that llmrouter's own non-streamed
+    calls go through :mod:`llmrouter._http1`, a small asyncio HTTP/1.1 client over httptools
+    that costs about a third of aiohttp's per-request CPU (docs/performance.md, "The gateway").
+    Streams and the httpx API stay on the aiohttp session. The gateway's engine.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ENGINES",
     "AiohttpAsyncClient",
+    "NativeAsyncClient",
     "ResponseHeaders",
     "aiohttp_async_client",
     "aread_response",
@@ -98,9 +104,10 @@ DEFAULT_LIMITS = httpx.Limits(
 )
 
 #: Async engines: ``httpx`` (httpx with llmrouter's connection pool), ``httpx-stock`` (httpx
-#: untouched) or ``aiohttp`` (httpx's API over an aiohttp session, from the optional
-#: ``httpx-aiohttp`` package: ``pip install 'llmrouter[aiohttp]'``).
-ENGINES = ("httpx", "httpx-stock", "aiohttp")
+#: untouched), ``aiohttp`` (httpx's API over an aiohttp session, from the optional
+#: ``httpx-aiohttp`` package: ``pip install 'llmrouter[aiohttp]'``) or ``native`` (the aiohttp
+#: engine with llmrouter's own HTTP/1.1 client for non-streamed calls; same extra).
+ENGINES = ("httpx", "httpx-stock", "aiohttp", "native")
 
 #: Sent on every request (a caller's ``extra_headers`` may override them). The version is
 #: ``llmrouter.__version__``, the one version source (pyproject reads it too).
@@ -137,6 +144,8 @@ def make_async_client(
     engine = check_engine(engine)
     if engine == "aiohttp":
         return aiohttp_async_client(timeout)
+    if engine == "native":
+        return NativeAsyncClient(timeout=to_timeout(timeout))
     client = httpx.AsyncClient(timeout=to_timeout(timeout), limits=DEFAULT_LIMITS, headers=_HEADERS)
     if engine == "httpx":
         from llmrouter import _pool as pool
@@ -376,6 +385,79 @@ class AiohttpAsyncClient(httpx.AsyncClient):
             if mapped is None:
                 raise
             raise mapped from exc
+
+
+class NativeAsyncClient(AiohttpAsyncClient):
+    """The aiohttp engine whose direct path (llmrouter's own non-streamed calls) is
+    :class:`llmrouter._http1.Http1Pool` instead of the aiohttp session (``engine="native"``).
+
+    Same requests on the wire, same limits, timeouts, size limits and errors; streams and
+    anything sent through the httpx API (``send``, ``post``...) still use aiohttp. A URL with a
+    user part (``https://user:pass@host``), which the pool does not turn into credentials,
+    goes through aiohttp as well.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        try:
+            from llmrouter import _http1
+        except ImportError as exc:  # pragma: no cover - depends on the optional extra
+            raise ImportError(
+                "the native engine needs the optional extra: pip install 'llmrouter[aiohttp]'"
+            ) from exc
+        super().__init__(timeout=timeout, limits=limits, headers=headers)
+        self._pool = _http1.Http1Pool(limits)
+        self._too_large = _http1.TooLarge
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+        await super().aclose()
+
+    @staticmethod
+    def transport_error(exc: BaseException) -> httpx.TransportError | None:
+        if isinstance(exc, httpx.TransportError):
+            return exc
+        if isinstance(exc, httpx.DecodingError):
+            return httpx.RemoteProtocolError(str(exc))
+        return AiohttpAsyncClient.transport_error(exc)
+
+    async def send_call(
+        self, request: HTTPRequest, call: Call, limit: int = DEFAULT_MAX_RESPONSE_BYTES
+    ) -> HTTPResponse:
+        """Send ``request`` and read the whole answer (at most ``limit`` bytes); transport
+        failures are raised as httpx exceptions, an answer over ``limit`` as
+        :class:`ResponseTooLargeError`."""
+        url = _url(request.url)
+        if url.userinfo or url.scheme not in ("http", "https"):
+            return await super().send_call(request, call, limit)
+        body = None if request.json is None else encode_json(request.json, call)
+        headers = self._request_headers(request.headers, body is not None)
+        if request.sign is not None:  # a signature over the final body (AWS SigV4)
+            headers.update(request.sign(body or b""))
+        timeout = to_timeout(call.timeout) if call.timeout is not None else self.timeout
+        try:
+            status, raw, content = await self._pool.request(
+                request.method, url, headers, body, timeout, limit
+            )
+        except self._too_large as exc:
+            over = exc
+        else:
+            return HTTPResponse(status, ResponseHeaders.from_raw(raw), content)
+        # Raised here, outside the handler, so that the error chains nothing: the pool's
+        # exception holds the raw response headers, which may echo a secret.
+        raise too_large(
+            call,
+            over.status,
+            ResponseHeaders.from_raw(over.headers),
+            limit,
+            over.size,
+            announced=over.announced,
+        )
 
 
 #: aiohttp's own (``istr``) Content-Length and Content-Encoding names: a lookup with them skips

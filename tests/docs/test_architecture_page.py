@@ -31,7 +31,7 @@ def test_nothing_cites_a_file_that_is_not_in_the_repository() -> None:
 
 def test_every_module_in_the_map_exists() -> None:
     section = PAGE.split("## Where the code is", 1)[1].split("\n## ", 1)[0]
-    named = set(re.findall(r"`([a-z_/]+\.py|[a-z_]+/)`", section))
+    named = set(re.findall(r"`([a-z0-9_/]+\.py|[a-z0-9_]+/)`", section))
     assert len(named) > 15
     missing = [name for name in sorted(named) if not (CORE / name.rstrip("/")).exists()]
     missing = [name for name in missing if not list((ROOT / "plugins").rglob(name.rstrip("/")))]

@@ -41,7 +41,7 @@ from llmrouter.validation import (
 
 pytest.importorskip("httpx_aiohttp")
 
-ENGINES = ("sync", "httpx", "httpx-stock", "aiohttp")
+ENGINES = ("sync", "httpx", "httpx-stock", "aiohttp", "native")
 MODEL = "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo"
 MESSAGES = [{"role": "user", "content": "Hello"}]
 KEY = "tgp_v1_HardeningKeyDoNotLeak_0123456789"
@@ -554,7 +554,7 @@ BAD_TOOLS: list[Any] = [
 
 
 @pytest.mark.parametrize(("options", "param"), BAD_TOOLS)
-@pytest.mark.parametrize("engine", ["sync", "aiohttp"])
+@pytest.mark.parametrize("engine", ["sync", "aiohttp", "native"])
 def test_together_bad_tools_are_refused_before_sending(
     emu: TogetherEmulator, engine: str, options: dict[str, Any], param: str
 ) -> None:

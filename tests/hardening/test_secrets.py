@@ -50,7 +50,7 @@ REDACTED = "[REDACTED]"
 HUGE_BODY = 5000
 SMALL_LIMIT = 1000
 #: The four ways a call goes out: the sync Router and the AsyncRouter's three engines.
-ENGINES = ["sync", "httpx", "httpx-stock", "aiohttp"]
+ENGINES = ["sync", "httpx", "httpx-stock", "aiohttp", "native"]
 
 
 def shapeless_key(tag: str) -> str:

@@ -1,0 +1,498 @@
+"""A small asyncio HTTP/1.1 client for llmrouter's own non-streamed calls (the ``native`` engine).
+
+Why written here rather than taken from a library: the gateway's added latency at concurrency 1
+is mostly CPU spent per request, and the best-kept asyncio client, aiohttp, spends about
+175-215 us of it on one POST of a chat body and the read of its answer (its session's request
+machinery: cookie and header processing, timers, trace hooks, its stream reader), where this
+module spends about 70 us for the same exchange on the same machine (an asyncio protocol, the
+request written in one call, the answer parsed by ``httptools``, the C parser uvicorn uses;
+docs/performance.md, "The gateway"). No maintained client offers a lighter mode, and the work
+is small because the job is narrow:
+
+- one request, one whole answer: no streaming (streams, and everything called through the httpx
+  API, stay on the aiohttp session beside it, :class:`llmrouter._http.NativeAsyncClient`);
+- HTTP/1.1 over TCP or TLS (the ssl context httpx builds, so certificates are checked the same
+  way), keep-alive connections pooled per origin with httpx's limits (``max_connections``,
+  ``max_keepalive_connections``, ``keepalive_expiry``);
+- bodies framed by Content-Length, chunked, or the end of the connection; gzip and deflate
+  decoded (brotli and zstd when their modules are installed: what httpx itself advertises);
+- the request's whole deadline (``timeout.read``, as on every engine), the connect timeout and
+  the wait for a free connection (``timeout.pool``), and the response size limit checked on the
+  announced length before the body is read, then while reading;
+- no proxies (like aiohttp's default, ``trust_env=False``), no redirects (never followed by the
+  router), no cookies (the router bypasses httpx only when the client has none).
+
+Failures are raised as the httpx exceptions the router already maps (``httpx.ConnectError``,
+``httpx.ReadTimeout``, ``httpx.RemoteProtocolError``...), so this engine's errors read exactly
+like the others'. A connection is reused only after a complete answer that allowed it; anything
+else (an error, a cancelled call, a size limit) closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import ssl
+import zlib
+from collections.abc import Callable
+
+import httptools
+import httpx
+
+__all__ = ["Http1Pool", "TooLarge", "decode_body"]
+
+_Origin = tuple[str, str, int]  # scheme, host, port
+
+
+class TooLarge(Exception):
+    """The answer is over the size limit: ``size`` bytes (announced by Content-Length when
+    ``announced``). The caller turns it into ``ResponseTooLargeError`` with its call's names."""
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], size: int, announced: bool):
+        super().__init__(size)
+        self.status = status
+        self.headers = headers
+        self.size = size
+        self.announced = announced
+
+
+class _Connection(asyncio.Protocol):
+    """One connection and the answer being read on it (one request at a time)."""
+
+    def __init__(self, pool: Http1Pool, origin: _Origin) -> None:
+        self.pool = pool
+        self.origin = origin
+        self.generation = pool._generation
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[None] | None = None
+        self.closed = False
+        self.idle = False
+        self.counted = True  # holds one of the pool's max_connections slots
+        self.idle_since = 0.0
+        self.limit = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.size = 0
+        self.received = False  # any byte of the answer
+        self.headers_done = False
+        self.framed = False  # Content-Length or chunked: the end is not the connection's
+        self.complete = False
+        self.keep_alive = False
+
+    # --- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None:  # bytes nobody asked for (an idle connection): unusable
+            self.close()
+            return
+        self.received = True
+        try:
+            self.parser.feed_data(data)
+        except (httptools.HttpParserError, _Stop) as exc:
+            # a callback that stopped the parser has already failed the answer (httptools
+            # re-raises it as HttpParserCallbackError); anything else is a malformed answer,
+            # quoted from its first line when the head was at fault
+            detail = f"malformed HTTP response: {exc}"
+            if not self.headers_done:
+                line = data.split(b"\r\n", 1)[0][:120]
+                detail += f" (it began {line!r})"
+            self._fail(httpx.RemoteProtocolError(detail))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            if self.headers_done and not self.framed and not self.complete:
+                self.complete = True  # a body delimited by the end of the connection
+                self.keep_alive = False
+                waiter.set_result(None)
+            elif isinstance(exc, OSError):
+                waiter.set_exception(httpx.ReadError(str(exc) or type(exc).__name__))
+            elif self.received:
+                waiter.set_exception(
+                    httpx.RemoteProtocolError(
+                        "the server closed the connection before the end of its response"
+                    )
+                )
+            else:
+                waiter.set_exception(
+                    httpx.RemoteProtocolError("server disconnected without sending a response")
+                )
+        if self.idle:
+            self.pool._lost(self)
+
+    # --- httptools callbacks -------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.complete:  # bytes after the whole answer, before it was taken: not reusable
+            self.keep_alive = False
+            raise _Stop
+        self.headers = []
+        self.body = []
+        self.size = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        self.status = status
+        if status < 200:  # 1xx: an interim answer; the real one follows
+            return
+        self.headers_done = True
+        for name, value in self.headers:
+            lowered = name.lower()
+            if lowered == b"content-length":
+                self.framed = True
+                try:
+                    length = int(value)
+                except ValueError:
+                    return  # the parser refuses it itself
+                if length > self.limit:
+                    self._fail(TooLarge(status, self.headers, length, announced=True))
+                    raise _Stop
+            elif lowered == b"transfer-encoding":
+                self.framed = True
+        if status in (204, 304):
+            self.framed = True
+
+    def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        if self.size > self.limit:
+            self._fail(TooLarge(self.status, self.headers, self.size, announced=False))
+            raise _Stop
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.status < 200:
+            self.headers = []
+            return
+        self.complete = True
+        self.keep_alive = self.parser.should_keep_alive()
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _fail(self, exc: BaseException) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def timed_out(self) -> None:
+        self._fail(httpx.ReadTimeout("no complete response before the request's deadline"))
+
+
+class _Stop(Exception):
+    """Raised from a parser callback to stop parsing (the answer already failed)."""
+
+
+class Http1Pool:
+    """Keep-alive HTTP/1.1 connections by origin, and :meth:`request` over them.
+
+    Bound to the event loop it is first used in (as an aiohttp session is); ``aclose`` closes
+    every connection."""
+
+    def __init__(
+        self,
+        limits: httpx.Limits,
+        ssl_context: Callable[[], ssl.SSLContext] = httpx.create_ssl_context,
+    ) -> None:
+        self._max = limits.max_connections or 0  # 0: no limit
+        self._max_idle = (
+            limits.max_keepalive_connections
+            if limits.max_keepalive_connections is not None
+            else 1 << 30
+        )
+        self._expiry = limits.keepalive_expiry if limits.keepalive_expiry is not None else 1e12
+        self._ssl_factory = ssl_context
+        self._ssl: ssl.SSLContext | None = None
+        self._idle: dict[_Origin, collections.deque[_Connection]] = {}
+        self._idle_count = 0
+        self._open = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: Bumped when the pool moves to another event loop: connections of an older
+        #: generation no longer count against the limits.
+        self._generation = 0
+        self._heads: dict[tuple[_Origin, str, bytes], bytes] = {}
+
+    # --- connections ---------------------------------------------------------------------------
+
+    async def _acquire(
+        self, origin: _Origin, deadline: float, timeout: httpx.Timeout
+    ) -> _Connection:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._forget_loop()
+            self._loop = loop
+        while True:
+            idle = self._idle.get(origin)
+            while idle:
+                conn = idle.pop()
+                self._idle_count -= 1
+                conn.idle = False
+                if conn.closed or loop.time() - conn.idle_since > self._expiry:
+                    self._discard(conn)
+                    continue
+                return conn
+            if self._max and self._open >= self._max:
+                if self._idle_count:  # make room: close an idle connection to another origin
+                    self._close_one_idle()
+                    continue
+                await self._wait_for_slot(loop, deadline, timeout)
+                continue
+            return await self._connect(loop, origin, deadline, timeout)
+
+    async def _wait_for_slot(
+        self, loop: asyncio.AbstractEventLoop, deadline: float, timeout: httpx.Timeout
+    ) -> None:
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        limit = deadline - loop.time()
+        if timeout.pool is not None:
+            limit = min(limit, timeout.pool)
+        try:
+            await asyncio.wait_for(waiter, max(limit, 0.0))
+        except asyncio.TimeoutError:
+            raise httpx.PoolTimeout("no free connection in time (max_connections)") from None
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+
+    async def _connect(
+        self, loop: asyncio.AbstractEventLoop, origin: _Origin, deadline: float, t: httpx.Timeout
+    ) -> _Connection:
+        scheme, host, port = origin
+        self._open += 1
+        conn = _Connection(self, origin)
+        limit = deadline - loop.time()
+        if t.connect is not None:
+            limit = min(limit, t.connect)
+        try:
+            context = None
+            if scheme == "https":
+                context = self._ssl
+                if context is None:
+                    context = self._ssl = self._ssl_factory()
+            await asyncio.wait_for(
+                loop.create_connection(lambda: conn, host, port, ssl=context),
+                max(limit, 0.0),
+            )
+        except asyncio.TimeoutError:
+            self._discard(conn)
+            raise httpx.ConnectTimeout(f"could not connect to {host}:{port} in time") from None
+        except (OSError, ssl.SSLError) as exc:
+            self._discard(conn)
+            raise httpx.ConnectError(f"{type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            self._discard(conn)
+            raise
+        return conn
+
+    def _release(self, conn: _Connection) -> None:
+        """Back to the pool after a complete answer that allows it, else closed."""
+        conn.waiter = None
+        if conn.closed or not conn.keep_alive or self._idle_count >= self._max_idle:
+            conn.close()
+            self._discard(conn)
+            return
+        loop = self._loop
+        conn.idle_since = loop.time() if loop is not None else 0.0
+        conn._reset()
+        conn.idle = True
+        self._idle.setdefault(conn.origin, collections.deque()).append(conn)
+        self._idle_count += 1
+        self._wake()
+
+    def _discard(self, conn: _Connection) -> None:
+        if conn.counted and conn.generation == self._generation:
+            conn.counted = False
+            self._open -= 1
+            self._wake()
+
+    def _lost(self, conn: _Connection) -> None:
+        """An idle connection closed by the server."""
+        idle = self._idle.get(conn.origin)
+        if idle is not None and conn.idle:
+            with contextlib.suppress(ValueError):
+                idle.remove(conn)
+                self._idle_count -= 1
+        conn.idle = False
+        self._discard(conn)
+
+    def _close_one_idle(self) -> None:
+        for idle in self._idle.values():
+            if idle:
+                conn = idle.popleft()  # the oldest
+                self._idle_count -= 1
+                conn.idle = False
+                conn.close()
+                self._discard(conn)
+                return
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _forget_loop(self) -> None:
+        """Connections of another (finished) event loop cannot be used in this one."""
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.idle = False
+                if conn.transport is not None and not conn.closed:
+                    with contextlib.suppress(RuntimeError):
+                        conn.transport.abort()
+        self._idle.clear()
+        self._idle_count = 0
+        self._open = 0
+        self._waiters.clear()
+        self._generation += 1
+
+    async def aclose(self) -> None:
+        """Close the idle connections (calls still running close theirs when they end)."""
+        idle_now = [conn for idle in self._idle.values() for conn in idle]
+        self._idle.clear()
+        self._idle_count = 0
+        for conn in idle_now:
+            conn.idle = False
+            conn.close()
+            self._discard(conn)
+
+    # --- requests ------------------------------------------------------------------------------
+
+    def _head(self, method: str, url: httpx.URL, origin: _Origin) -> bytes:
+        """The request line and Host header, by URL (routers call a handful of URLs)."""
+        key = (origin, method, url.raw_path)
+        head = self._heads.get(key)
+        if head is None:
+            host = url.netloc.decode("ascii")
+            head = method.encode("ascii") + b" " + url.raw_path + b" HTTP/1.1\r\nhost: "
+            head += host.encode("ascii") + b"\r\n"
+            if len(self._heads) >= 256:
+                self._heads.clear()
+            self._heads[key] = head
+        return head
+
+    async def request(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: dict[str, str],
+        body: bytes | None,
+        timeout: httpx.Timeout,
+        limit: int,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Send one request and read its whole answer: (status, raw headers, decoded body).
+
+        ``timeout.read`` is the deadline of the whole exchange; more than ``limit`` bytes of
+        body raise :class:`TooLarge`; transport failures raise httpx's exceptions."""
+        scheme = url.scheme
+        port = url.port or (443 if scheme == "https" else 80)
+        origin = (scheme, url.host, port)
+        loop = asyncio.get_running_loop()
+        total = timeout.read
+        deadline = loop.time() + (total if total is not None else 1e12)
+        parts = [self._head(method, url, origin)]
+        for name, value in headers.items():
+            if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+                raise httpx.LocalProtocolError(f"header {name!r} holds a line break")
+            parts.append(f"{name}: {value}\r\n".encode())
+        if body is not None:
+            parts.append(b"content-length: %d\r\n\r\n" % len(body))
+            parts.append(body)
+        else:
+            parts.append(b"\r\n")
+        conn = await self._acquire(origin, deadline, timeout)
+        waiter = conn.waiter = loop.create_future()
+        conn.limit = limit
+        timer = loop.call_at(deadline, conn.timed_out) if total is not None else None
+        try:
+            transport = conn.transport
+            assert transport is not None
+            transport.writelines(parts)
+            await waiter
+        except BaseException:
+            conn.close()
+            self._discard(conn)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        status, raw_headers, chunks = conn.status, conn.headers, conn.body
+        self._release(conn)
+        content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return status, raw_headers, decode_body(status, raw_headers, content, limit)
+
+
+def decode_body(
+    status: int, headers: list[tuple[bytes, bytes]], content: bytes, limit: int
+) -> bytes:
+    """``content`` with its Content-Encoding undone (gzip, deflate; br and zstd when their
+    modules are installed); more than ``limit`` decoded bytes raise :class:`TooLarge`."""
+    encoding = None
+    for name, value in headers:
+        if name.lower() == b"content-encoding":
+            encoding = value.strip().lower()
+    if not encoding or encoding == b"identity" or not content:
+        return content
+    if encoding in (b"gzip", b"x-gzip"):
+        out = _inflate(encoding, content, 16 + zlib.MAX_WBITS, limit)
+    elif encoding == b"deflate":  # zlib-wrapped as the RFC says, or raw as some servers send
+        try:
+            out = _inflate(encoding, content, zlib.MAX_WBITS, limit)
+        except httpx.DecodingError:
+            out = _inflate(encoding, content, -zlib.MAX_WBITS, limit)
+    else:
+        out = _decode_other(encoding, content)
+    if len(out) > limit:
+        raise TooLarge(status, headers, len(out), announced=False)
+    return out
+
+
+def _inflate(encoding: bytes, content: bytes, wbits: int, limit: int) -> bytes:
+    try:
+        return zlib.decompressobj(wbits).decompress(content, limit + 1)
+    except zlib.error as exc:
+        raise httpx.DecodingError(f"the {encoding.decode()} body is corrupt: {exc}") from None
+
+
+def _decode_other(encoding: bytes, content: bytes) -> bytes:
+    try:
+        if encoding == b"br":
+            import brotli  # type: ignore[import-not-found]
+
+            return brotli.decompress(content)  # type: ignore[no-any-return]
+        if encoding == b"zstd":
+            import zstandard  # type: ignore[import-not-found]
+
+            return zstandard.ZstdDecompressor().decompressobj().decompress(content)  # type: ignore[no-any-return]
+    except ImportError:
+        pass
+    except Exception as exc:
+        raise httpx.DecodingError(f"the {encoding.decode()} body is corrupt: {exc}") from None
+    raise httpx.DecodingError(
+        f"the server answered with Content-Encoding {encoding.decode('latin-1')!r}, which this "
+        "engine cannot decode (gzip, deflate, and br or zstd with their modules installed)"
+    )

@@ -1,0 +1,555 @@
+"""The native engine's HTTP/1.1 client (``llmrouter._http1``) over real sockets.
+
+A scripted server on 127.0.0.1 answers each request it reads with the next reply of its script
+(raw bytes, so that framing, encodings and faults are exactly what a test says), and counts its
+connections: reuse, closing, limits, deadlines and size limits are checked on the wire, through
+``AsyncRouter(engine="native")`` where the router's typed errors are the point, and on the pool
+itself for its own bookkeeping. The engine's ordinary behaviour against the emulators (same
+wire as httpx, same errors) is covered with the other engines in tests/test_engines.py and
+tests/hardening/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import gzip
+import ipaddress
+import json
+import ssl
+import zlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+import llmrouter
+from llmrouter import _http, _http1
+
+pytest.importorskip("httpx_aiohttp")
+
+MODEL = "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo"
+MESSAGES = [{"role": "user", "content": "Hello"}]
+ANSWER = json.dumps(
+    {
+        "id": "chat-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "scripted answer"},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+).encode()
+
+#: Script items besides raw bytes: close the connection without answering; never answer.
+#: ``(raw bytes, CLOSE)``: send them, then close.
+CLOSE = "close"
+HANG = "hang"
+
+
+def reply(
+    body: bytes = ANSWER,
+    *,
+    status: str = "200 OK",
+    headers: tuple[str, ...] = ("content-type: application/json",),
+    length: bool = True,
+) -> bytes:
+    head = [f"HTTP/1.1 {status}", *headers]
+    if length:
+        head.append(f"content-length: {len(body)}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def chunked(body: bytes, size: int = 7) -> bytes:
+    out = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + size]), body[i : i + size])
+        for i in range(0, len(body), size)
+    )
+    return reply(out + b"0\r\n\r\n", headers=("transfer-encoding: chunked",), length=False)
+
+
+class Scripted:
+    """A server that answers the n-th request (over all connections) with ``script[n]``."""
+
+    def __init__(self, script: list[Any]) -> None:
+        self.script = list(script)
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.server: asyncio.base_events.Server | None = None
+        self.port = 0
+
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=ssl_context)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                body = await reader.readexactly(length)
+                self.requests.append(head + body)
+                item = self.script.pop(0) if self.script else CLOSE
+                if item == CLOSE:
+                    return
+                if item == HANG:
+                    await asyncio.sleep(30)
+                    return
+                close_after = isinstance(item, tuple)
+                if close_after:
+                    item = item[0]
+                writer.write(item)
+                await writer.drain()
+                if close_after or b"connection: close" in item.lower().split(b"\r\n\r\n")[0]:
+                    return
+        finally:
+            writer.close()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+@pytest_asyncio.fixture
+async def scripted() -> AsyncIterator[Callable[[list[Any]], Any]]:
+    servers: list[Scripted] = []
+
+    async def make(script: list[Any]) -> Scripted:
+        server = Scripted(script)
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        await server.close()
+
+
+async def ask(router: llmrouter.AsyncRouter, server: Scripted, **kwargs: Any) -> Any:
+    return await router.completion(
+        model=MODEL, messages=MESSAGES, api_base=server.base, api_key="k" * 24, **kwargs
+    )
+
+
+def native() -> llmrouter.AsyncRouter:
+    return llmrouter.AsyncRouter(engine="native")
+
+
+# --- framing and reuse ---------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_keep_alive_connection_is_reused(scripted: Any) -> None:
+    server = await scripted([reply(), reply(), reply()])
+    async with native() as router:
+        for _ in range(3):
+            answer = await ask(router, server)
+            assert answer.choices[0].message.content == "scripted answer"
+    assert server.connections == 1
+    assert len(server.requests) == 3
+    first = server.requests[0].decode()
+    assert first.startswith("POST /v1/chat/completions HTTP/1.1\r\n")
+    assert f"host: 127.0.0.1:{server.port}\r\n" in first
+    assert "authorization: Bearer " + "k" * 24 in first
+
+
+@pytest.mark.asyncio
+async def test_connection_close_answer_is_not_reused(scripted: Any) -> None:
+    closing = reply(headers=("content-type: application/json", "connection: close"))
+    server = await scripted([closing, reply()])
+    async with native() as router:
+        await ask(router, server)
+        await ask(router, server)
+        client = router.http_client
+        assert isinstance(client, _http.NativeAsyncClient)
+        assert client._pool._open == 1  # the closed one was given back
+    assert server.connections == 2
+
+
+@pytest.mark.asyncio
+async def test_chunked_and_close_delimited_bodies(scripted: Any) -> None:
+    until_close = reply(headers=("connection: close",), length=False)
+    server = await scripted([chunked(ANSWER), until_close])
+    async with native() as router:
+        for _ in range(2):
+            answer = await ask(router, server)
+            assert answer.choices[0].message.content == "scripted answer"
+
+
+@pytest.mark.asyncio
+async def test_interim_1xx_answer_is_skipped(scripted: Any) -> None:
+    server = await scripted([b"HTTP/1.1 100 Continue\r\n\r\n" + reply()])
+    async with native() as router:
+        answer = await ask(router, server)
+    assert answer.usage.total_tokens == 5
+
+
+@pytest.mark.asyncio
+async def test_server_closing_an_idle_connection_itself(scripted: Any) -> None:
+    """A server that closes a kept-alive connection once it is idle (as servers do after their
+    idle timeout; here at once): the next call opens a new connection instead of failing on
+    the dead one."""
+
+    class ClosesAfterAnswer(Scripted):
+        async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            writer.write(reply())  # keep-alive allowed, then closed anyway
+            await writer.drain()
+            writer.close()
+
+    server = ClosesAfterAnswer([])
+    await server.start()
+    try:
+        async with native() as router:
+            for _ in range(3):
+                await ask(router, server)
+                await asyncio.sleep(0.05)  # the close arrives while the connection is idle
+        assert server.connections == 3
+    finally:
+        await server.close()
+
+
+@pytest.mark.asyncio
+async def test_bytes_after_the_answer_keep_it_but_end_the_connection(scripted: Any) -> None:
+    server = await scripted([reply() + b"HTTP/1.1 200 OK\r\n", reply()])
+    async with native() as router:
+        for _ in range(2):
+            answer = await ask(router, server)
+            assert answer.choices[0].message.content == "scripted answer"
+    assert server.connections == 2  # the first connection was not trusted again
+
+
+def test_pool_moves_to_a_new_event_loop() -> None:
+    """A pool used under one ``asyncio.run`` and then another (a script calling a helper that
+    runs its own loop twice): the old loop's connections are dropped, the limits still hold."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(200)
+            self.send_header("content-length", str(len(ANSWER)))
+            self.end_headers()
+            self.wfile.write(ANSWER)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    pool = _http1.Http1Pool(httpx.Limits(max_connections=1))
+    url = httpx.URL(f"http://127.0.0.1:{server.server_address[1]}/v1/chat/completions")
+
+    async def twice() -> list[int]:
+        timeout = httpx.Timeout(5.0, pool=1.0)
+        out = [(await pool.request("POST", url, {}, b"{}", timeout, 1 << 20))[0] for _ in "ab"]
+        assert pool._open == 1
+        return out
+
+    try:
+        assert asyncio.run(twice()) == [200, 200]
+        assert asyncio.run(twice()) == [200, 200]  # max_connections=1 was not used up
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --- encodings -------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_gzip_and_deflate_bodies_are_decoded(scripted: Any) -> None:
+    raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    raw = raw_deflate.compress(ANSWER) + raw_deflate.flush()
+    bodies = [
+        (gzip.compress(ANSWER), "gzip"),
+        (zlib.compress(ANSWER), "deflate"),
+        (raw, "deflate"),  # raw deflate, as some servers send it
+    ]
+    server = await scripted(
+        [reply(body, headers=(f"content-encoding: {name}",)) for body, name in bodies]
+    )
+    async with native() as router:
+        for _ in bodies:
+            answer = await ask(router, server)
+            assert answer.choices[0].message.content == "scripted answer"
+    assert b"accept-encoding: gzip, deflate" in server.requests[0]
+
+
+@pytest.mark.asyncio
+async def test_corrupt_or_unknown_encoding_is_a_connection_error(scripted: Any) -> None:
+    server = await scripted(
+        [
+            reply(b"\x1f\x8bnot gzip at all", headers=("content-encoding: gzip",)),
+            reply(ANSWER, headers=("content-encoding: snappy",)),
+        ]
+    )
+    async with native() as router:
+        with pytest.raises(llmrouter.APIConnectionError, match="gzip body is corrupt"):
+            await ask(router, server)
+        with pytest.raises(llmrouter.APIConnectionError, match="'snappy'"):
+            await ask(router, server)
+
+
+# --- faults ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_truncated_and_missing_answers(scripted: Any) -> None:
+    cut = reply()[:-20]  # Content-Length promises more than comes before the close
+    server = await scripted([(cut, CLOSE), CLOSE])
+    async with native() as router:
+        with pytest.raises(llmrouter.APIConnectionError, match="before the end of its response"):
+            await ask(router, server)
+        with pytest.raises(llmrouter.APIConnectionError, match="without sending a response"):
+            await ask(router, server)
+        assert router.http_client._pool._open == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_malformed_answer_is_quoted(scripted: Any) -> None:
+    server = await scripted([b"HTTP/1.1 abc nonsense\r\n\r\n"])
+    async with native() as router:
+        with pytest.raises(llmrouter.APIConnectionError, match="malformed HTTP response") as info:
+            await ask(router, server)
+    assert "abc nonsense" in str(info.value)
+
+
+@pytest.mark.asyncio
+async def test_connection_refused() -> None:
+    async with native() as router:
+        with pytest.raises(llmrouter.APIConnectionError, match="ConnectError"):
+            await router.completion(
+                model=MODEL, messages=MESSAGES, api_base="http://127.0.0.1:9/v1", api_key="k"
+            )
+
+
+@pytest.mark.asyncio
+async def test_deadline_covers_the_whole_answer(scripted: Any) -> None:
+    server = await scripted([HANG])
+    async with native() as router:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(llmrouter.APITimeoutError, match=r"0\.3s deadline"):
+            await ask(router, server, timeout=0.3)
+        assert loop.time() - started < 5  # not the server's 30 s
+        assert router.http_client._pool._open == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_cancelled_call_closes_its_connection(scripted: Any) -> None:
+    server = await scripted([HANG, reply()])
+    async with native() as router:
+        task = asyncio.ensure_future(ask(router, server))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        pool = router.http_client._pool  # type: ignore[attr-defined]
+        assert pool._open == 0 and pool._idle_count == 0
+        answer = await ask(router, server)  # a new connection
+    assert answer.choices[0].message.content == "scripted answer"
+    assert server.connections == 2
+
+
+# --- size limits -------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_size_limit_announced_streamed_and_decoded(scripted: Any) -> None:
+    big = b"x" * 5000
+    server = await scripted(
+        [
+            reply(big),  # Content-Length over the limit: refused before the body
+            chunked(big, size=1000),  # no length: refused while reading
+            reply(gzip.compress(big), headers=("content-encoding: gzip",)),  # small, expands
+        ]
+    )
+    async with llmrouter.AsyncRouter(engine="native", max_response_bytes=4096) as router:
+        with pytest.raises(llmrouter.ResponseTooLargeError, match="announced") as info:
+            await ask(router, server)
+        assert info.value.size == 5000 and info.value.status_code == 200
+        with pytest.raises(llmrouter.ResponseTooLargeError, match="larger than that") as info:
+            await ask(router, server)
+        assert 4096 < info.value.size <= 5000
+        with pytest.raises(llmrouter.ResponseTooLargeError, match="larger than that") as info:
+            await ask(router, server)
+        assert info.value.size == 4097  # decoding stopped one byte past the limit
+        assert info.value.__context__ is None  # nothing chained (raw headers may hold secrets)
+        # the first two connections were closed mid-answer; the third answer was whole (only
+        # its decoding was too large), so its connection went back to the pool
+        pool = router.http_client._pool  # type: ignore[attr-defined]
+        assert pool._open == pool._idle_count == 1
+    assert server.connections == 3
+
+
+# --- the pool's limits ---------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_max_connections_queue_then_pool_timeout(scripted: Any) -> None:
+    slow = asyncio.Event()
+
+    async def held() -> bytes:
+        await slow.wait()
+        return reply()
+
+    class Slow(Scripted):
+        async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    break
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                writer.write(await held())
+                await writer.drain()
+            writer.close()
+
+    server = Slow([])
+    await server.start()
+    pool = _http1.Http1Pool(httpx.Limits(max_connections=2, max_keepalive_connections=2))
+    url = httpx.URL(server.base + "/chat/completions")
+    headers = {"content-type": "application/json"}
+
+    def send(timeout: httpx.Timeout) -> Any:
+        return asyncio.ensure_future(pool.request("POST", url, headers, b"{}", timeout, 1 << 20))
+
+    try:
+        waiting = httpx.Timeout(10.0)
+        first, second, third = send(waiting), send(waiting), send(waiting)
+        await asyncio.sleep(0.1)
+        assert server.connections == 2 and pool._open == 2 and len(pool._waiters) == 1
+        with pytest.raises(httpx.PoolTimeout):
+            await pool.request("POST", url, headers, b"{}", httpx.Timeout(10.0, pool=0.1), 1 << 20)
+        slow.set()
+        results = await asyncio.gather(first, second, third)
+        assert [status for status, _, _ in results] == [200, 200, 200]
+        assert server.connections == 2  # the third waited for a connection and reused it
+        assert pool._open == 2 and pool._idle_count == 2
+    finally:
+        await pool.aclose()
+        await server.close()
+
+
+@pytest.mark.asyncio
+async def test_keepalive_expiry_and_idle_cap(scripted: Any) -> None:
+    server = await scripted([reply()] * 6)
+    pool = _http1.Http1Pool(httpx.Limits(max_keepalive_connections=1, keepalive_expiry=0.2))
+    url = httpx.URL(server.base + "/chat/completions")
+    timeout = httpx.Timeout(5.0)
+    try:
+        both = [pool.request("POST", url, {}, b"{}", timeout, 1 << 20) for _ in range(2)]
+        await asyncio.gather(*both)  # two connections at once; only one may stay idle
+        assert server.connections == 2 and pool._idle_count == 1 and pool._open == 1
+        await pool.request("POST", url, {}, b"{}", timeout, 1 << 20)
+        assert server.connections == 2  # reused
+        await asyncio.sleep(0.3)  # past keepalive_expiry
+        await pool.request("POST", url, {}, b"{}", timeout, 1 << 20)
+        assert server.connections == 3 and pool._open == 1
+    finally:
+        await pool.aclose()
+
+
+@pytest.mark.asyncio
+async def test_header_with_a_line_break_is_refused_before_sending(scripted: Any) -> None:
+    server = await scripted([reply()])
+    pool = _http1.Http1Pool(httpx.Limits())
+    url = httpx.URL(server.base + "/chat/completions")
+    with pytest.raises(httpx.LocalProtocolError, match="line break"):
+        await pool.request("POST", url, {"x-a": "1\r\nx-b: 2"}, b"{}", httpx.Timeout(5.0), 100)
+    assert server.connections == 0
+    await pool.aclose()
+
+
+# --- TLS ---------------------------------------------------------------------------------------------
+
+
+def _certificate(tmp: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (cert, key) made with ``cryptography``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "llmrouter test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.mark.asyncio
+async def test_tls_is_verified(tmp_path: Path) -> None:
+    cert, key = _certificate(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    server = Scripted([reply(), reply()])
+    await server.start(server_ctx)
+    url = httpx.URL(f"https://127.0.0.1:{server.port}/v1/chat/completions")
+    timeout = httpx.Timeout(5.0)
+    try:
+        # the default context (httpx's: certifi's roots) does not trust a self-signed cert
+        untrusting = _http1.Http1Pool(httpx.Limits())
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await untrusting.request("POST", url, {}, b"{}", timeout, 1 << 20)
+        await untrusting.aclose()
+        trusting = _http1.Http1Pool(
+            httpx.Limits(), ssl_context=lambda: ssl.create_default_context(cafile=str(cert))
+        )
+        status, _, body = await trusting.request("POST", url, {}, b"{}", timeout, 1 << 20)
+        assert status == 200 and json.loads(body)["id"] == "chat-1"
+        await trusting.aclose()
+    finally:
+        await server.close()
