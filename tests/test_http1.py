@@ -553,3 +553,207 @@ async def test_tls_is_verified(tmp_path: Path) -> None:
         await trusting.aclose()
     finally:
         await server.close()
+
+
+# --- found by review: each was a real failure before its fix --------------------------------------
+
+
+async def _pool_call(
+    pool: _http1.Http1Pool, server: Scripted, method: str = "POST", body: bytes | None = b"{}"
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    url = httpx.URL(server.base + "/chat/completions")
+    return await pool.request(method, url, {}, body, httpx.Timeout(10.0), 1 << 20)
+
+
+@pytest.mark.asyncio
+async def test_server_closing_at_once_is_an_error_not_a_wait() -> None:
+    class Slams(Scripted):
+        async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            writer.write(b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n")
+            writer.close()
+
+    server = Slams([])
+    await server.start()
+    try:
+        async with native() as router:
+            with pytest.raises(llmrouter.APIConnectionError) as info:
+                await ask(router, server, timeout=30)  # not an APITimeoutError after 30 s
+        assert not isinstance(info.value, llmrouter.APITimeoutError)
+    finally:
+        await server.close()
+
+
+@pytest.mark.asyncio
+async def test_get_is_sent_again_on_a_stale_connection_post_is_not(scripted: Any) -> None:
+    """The server takes a request on a kept-alive connection and closes without answering (a
+    keep-alive race): a GET goes once more on a new connection, a POST fails (it may have been
+    acted on)."""
+    server = await scripted([reply(), CLOSE, reply()])
+    pool = _http1.Http1Pool(httpx.Limits())
+    try:
+        await _pool_call(pool, server, "GET", None)
+        status, _, _ = await _pool_call(pool, server, "GET", None)
+        assert status == 200 and server.connections == 2 and len(server.requests) == 3
+        server.script = [reply(), CLOSE]
+        await _pool_call(pool, server)  # a fresh keep-alive connection for the next one
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            await _pool_call(pool, server)
+    finally:
+        await pool.aclose()
+
+
+@pytest.mark.asyncio
+async def test_expired_idle_connections_are_closed_not_only_forgotten(scripted: Any) -> None:
+    closed: list[int] = []
+
+    class Watches(Scripted):
+        async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            number = self.connections + 1
+            await super()._serve(reader, writer)
+            closed.append(number)
+
+    server = Watches([reply()] * 3)
+    await server.start()
+    pool = _http1.Http1Pool(httpx.Limits(keepalive_expiry=0.05))
+    try:
+        await _pool_call(pool, server)
+        await asyncio.sleep(0.15)
+        await _pool_call(pool, server)  # the first connection expired: a new one
+        await asyncio.sleep(0.1)
+        assert server.connections == 2 and closed == [1]  # and the first was really closed
+    finally:
+        await pool.aclose()
+        await server.close()
+
+
+@pytest.mark.asyncio
+async def test_a_woken_waiter_that_is_cancelled_passes_the_slot_on(scripted: Any) -> None:
+    server = await scripted([reply()])
+    pool = _http1.Http1Pool(httpx.Limits(max_connections=1))
+    pool._loop = asyncio.get_running_loop()
+    pool._open = 1  # as if one call held the only connection
+    b = asyncio.ensure_future(_pool_call(pool, server))
+    c = asyncio.ensure_future(_pool_call(pool, server))
+    await asyncio.sleep(0.05)
+    assert len(pool._waiters) == 2
+    pool._open = 0  # that call ends: the first waiter is woken...
+    pool._wake()
+    b.cancel()  # ...and cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await b
+    status, _, _ = await asyncio.wait_for(c, 5)  # the slot went to the next waiter
+    assert status == 200 and pool._open == 1
+    await pool.aclose()
+
+
+@pytest.mark.asyncio
+async def test_response_head_is_bounded(scripted: Any) -> None:
+    huge = b"HTTP/1.1 200 OK\r\nx-big: " + b"a" * (_http1.HEAD_MAX + 10) + b"\r\n\r\n"
+    server = await scripted([huge])
+    pool = _http1.Http1Pool(httpx.Limits())
+    with pytest.raises(httpx.RemoteProtocolError, match="head is over"):
+        await _pool_call(pool, server)
+    await pool.aclose()
+
+
+@pytest.mark.asyncio
+async def test_reset_during_a_close_delimited_body_is_an_error() -> None:
+    import socket
+    import struct
+
+    class Resets(Scripted):
+        async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b'HTTP/1.1 200 OK\r\n\r\n{"partial": ')
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()  # RST, not FIN
+
+    server = Resets([])
+    await server.start()
+    pool = _http1.Http1Pool(httpx.Limits())
+    try:
+        with pytest.raises(httpx.ReadError):
+            await _pool_call(pool, server, body=None, method="GET")
+    finally:
+        await pool.aclose()
+        await server.close()
+
+
+@pytest.mark.asyncio
+async def test_upgrade_answer_is_an_error(scripted: Any) -> None:
+    switch = (
+        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
+    )
+    server = await scripted([switch])
+    async with native() as router:
+        with pytest.raises(llmrouter.APIConnectionError, match="switched protocols"):
+            await ask(router, server)
+
+
+@pytest.mark.asyncio
+async def test_long_status_line_is_not_quoted(scripted: Any) -> None:
+    secret = "sk-" + "s" * 300
+    server = await scripted([f"HTTP/1.1 abc {secret}\r\n\r\n".encode()])
+    pool = _http1.Http1Pool(httpx.Limits())
+    with pytest.raises(httpx.RemoteProtocolError) as info:
+        await _pool_call(pool, server)
+    assert "sss" not in str(info.value)  # not even a cut piece of it
+    await pool.aclose()
+
+
+@pytest.mark.asyncio
+async def test_aclose_closes_connections_still_in_use(scripted: Any) -> None:
+    gate = asyncio.Event()
+
+    class Held(Scripted):
+        async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(2)
+            await gate.wait()
+            writer.write(reply())
+            await writer.drain()
+            await reader.read()  # until the client closes
+            writer.close()
+
+    server = Held([])
+    await server.start()
+    pool = _http1.Http1Pool(httpx.Limits())
+    try:
+        call = asyncio.ensure_future(_pool_call(pool, server))
+        await asyncio.sleep(0.05)
+        await pool.aclose()
+        gate.set()
+        status, _, _ = await call
+        assert status == 200 and pool._idle_count == 0 and pool._open == 0
+    finally:
+        await server.close()
+
+
+@pytest.mark.asyncio
+async def test_framing_details(scripted: Any) -> None:
+    trailer = (
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\ncontent-encoding: gzip\r\n\r\n"
+    )
+    no_content = b"HTTP/1.1 204 No Content\r\ncontent-length: 99999999\r\n\r\n"
+    te_not_chunked = (b"HTTP/1.1 200 OK\r\ntransfer-encoding: identity\r\n\r\nuntil the end", CLOSE)
+    server = await scripted([trailer, no_content, te_not_chunked, reply()])
+    pool = _http1.Http1Pool(httpx.Limits())
+    try:
+        # trailers are not headers: their content-encoding does not apply to the body
+        assert (await _pool_call(pool, server))[2] == b"hello"
+        # 204 has no body whatever its Content-Length says: no size error
+        assert (await _pool_call(pool, server))[0] == 204
+        # a transfer-encoding that does not end in chunked: the body runs to the close
+        assert (await _pool_call(pool, server))[2] == b"until the end"
+        # a POST without a body still says so
+        await _pool_call(pool, server, body=None)
+        assert b"content-length: 0\r\n" in server.requests[-1]
+    finally:
+        await pool.aclose()

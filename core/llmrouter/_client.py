@@ -1277,7 +1277,7 @@ class AsyncRouter(_RouterBase):
                 # its Content-Length is known and within the limit.
                 limit = self._max_response_bytes
                 try:
-                    if type(direct) is _http.NativeAsyncClient:
+                    if isinstance(direct, _http.NativeAsyncClient):
                         response = await direct.send_call(request, call, limit)
                     else:
                         async with direct.open_call(request, call) as raw:

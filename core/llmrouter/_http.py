@@ -391,10 +391,14 @@ class NativeAsyncClient(AiohttpAsyncClient):
     """The aiohttp engine whose direct path (llmrouter's own non-streamed calls) is
     :class:`llmrouter._http1.Http1Pool` instead of the aiohttp session (``engine="native"``).
 
-    Same requests on the wire, same limits, timeouts, size limits and errors; streams and
-    anything sent through the httpx API (``send``, ``post``...) still use aiohttp. A URL with a
-    user part (``https://user:pass@host``), which the pool does not turn into credentials,
-    goes through aiohttp as well.
+    Same requests on the wire (except ``accept-encoding``, always ``gzip, deflate``: what the
+    pool decodes), same limits, timeouts, size limits and errors; streams and anything sent
+    through the httpx API (``send``, ``post``...) still use aiohttp. A URL with a user part
+    (``https://user:pass@host``), which the pool does not turn into credentials, and a HEAD
+    request go through aiohttp as well. The pool and the aiohttp session each apply the
+    client's ``limits``: up to ``max_connections`` for non-streamed calls plus as many for
+    streams. Cookies a server sets are not sent back on the pool's requests (the aiohttp
+    engine's session would keep them).
     """
 
     def __init__(
@@ -411,6 +415,9 @@ class NativeAsyncClient(AiohttpAsyncClient):
                 "the native engine needs the optional extra: pip install 'llmrouter[aiohttp]'"
             ) from exc
         super().__init__(timeout=timeout, limits=limits, headers=headers)
+        # Only what the pool decodes is asked for (httpx would add br and zstd when their
+        # modules are installed); aiohttp, for streams, decodes these two as well.
+        self.headers["accept-encoding"] = "gzip, deflate"
         self._pool = _http1.Http1Pool(limits)
         self._too_large = _http1.TooLarge
 
@@ -422,8 +429,6 @@ class NativeAsyncClient(AiohttpAsyncClient):
     def transport_error(exc: BaseException) -> httpx.TransportError | None:
         if isinstance(exc, httpx.TransportError):
             return exc
-        if isinstance(exc, httpx.DecodingError):
-            return httpx.RemoteProtocolError(str(exc))
         return AiohttpAsyncClient.transport_error(exc)
 
     async def send_call(
@@ -433,7 +438,7 @@ class NativeAsyncClient(AiohttpAsyncClient):
         failures are raised as httpx exceptions, an answer over ``limit`` as
         :class:`ResponseTooLargeError`."""
         url = _url(request.url)
-        if url.userinfo or url.scheme not in ("http", "https"):
+        if url.userinfo or url.scheme not in ("http", "https") or request.method == "HEAD":
             return await super().send_call(request, call, limit)
         body = None if request.json is None else encode_json(request.json, call)
         headers = self._request_headers(request.headers, body is not None)

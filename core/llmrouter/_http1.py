@@ -15,17 +15,18 @@ is small because the job is narrow:
   way), keep-alive connections pooled per origin with httpx's limits (``max_connections``,
   ``max_keepalive_connections``, ``keepalive_expiry``);
 - bodies framed by Content-Length, chunked, or the end of the connection; gzip and deflate
-  decoded (brotli and zstd when their modules are installed: what httpx itself advertises);
+  decoded (the only encodings it asks for);
 - the request's whole deadline (``timeout.read``, as on every engine), the connect timeout and
-  the wait for a free connection (``timeout.pool``), and the response size limit checked on the
-  announced length before the body is read, then while reading;
+  the wait for a free connection (``timeout.pool``), the response size limit checked on the
+  announced length before the body is read, then while reading and decoding, and a 64 KiB
+  bound on the response head;
 - no proxies (like aiohttp's default, ``trust_env=False``), no redirects (never followed by the
   router), no cookies (the router bypasses httpx only when the client has none).
 
 Failures are raised as the httpx exceptions the router already maps (``httpx.ConnectError``,
 ``httpx.ReadTimeout``, ``httpx.RemoteProtocolError``...), so this engine's errors read exactly
-like the others'. A connection is reused only after a complete answer that allowed it; anything
-else (an error, a cancelled call, a size limit) closes it.
+like the others'. A connection is reused only after a complete answer that allowed it, with the
+whole request written; anything else (an error, a cancelled call, a size limit) closes it.
 """
 
 from __future__ import annotations
@@ -40,9 +41,17 @@ from collections.abc import Callable
 import httptools
 import httpx
 
-__all__ = ["Http1Pool", "TooLarge", "decode_body"]
+__all__ = ["HEAD_MAX", "Http1Pool", "TooLarge", "decode_body"]
 
-_Origin = tuple[str, str, int]  # scheme, host, port
+_Origin = tuple[str, str, int]  # scheme, host (ASCII, IDNA-encoded), port
+
+#: The largest response head (status line and headers) read, in bytes; more is an error.
+HEAD_MAX = 64 * 1024
+
+#: Methods whose request carries a Content-Length even without a body (as httpx and aiohttp).
+_WITH_LENGTH = frozenset({"POST", "PUT", "PATCH"})
+
+_timeout_scope = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 
 class TooLarge(Exception):
@@ -57,6 +66,10 @@ class TooLarge(Exception):
         self.announced = announced
 
 
+class _Stop(Exception):
+    """Raised from a parser callback to stop parsing (the answer already failed)."""
+
+
 class _Connection(asyncio.Protocol):
     """One connection and the answer being read on it (one request at a time)."""
 
@@ -68,7 +81,9 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
+        self.lost: BaseException | None = None  # why the connection ended, if it did
         self.idle = False
+        self.used = False  # has carried a request before
         self.counted = True  # holds one of the pool's max_connections slots
         self.idle_since = 0.0
         self.limit = 0
@@ -79,6 +94,8 @@ class _Connection(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.size = 0
+        self.fed = 0  # bytes of this answer fed to the parser
+        self.first_line = b""
         self.received = False  # any byte of the answer
         self.headers_done = False
         self.framed = False  # Content-Length or chunked: the end is not the connection's
@@ -91,27 +108,60 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self.waiter is None:  # bytes nobody asked for (an idle connection): unusable
+        if self.waiter is None:  # bytes before any request, or on an idle connection: unusable
             self.close()
             return
-        self.received = True
+        if not self.received:
+            self.received = True
+            self.first_line = data.split(b"\r\n", 1)[0]
+        if not self.headers_done:
+            end = data.find(b"\r\n\r\n")
+            if self.fed + (len(data) if end < 0 else end) > HEAD_MAX:
+                self._fail(
+                    httpx.RemoteProtocolError(
+                        f"the response head is over {HEAD_MAX} bytes{self._quote()}"
+                    )
+                )
+                return
+        elif self.fed > 2 * (self.limit + HEAD_MAX) and not self.complete:
+            # the body is counted by on_body; this bounds what is not body (chunk framing,
+            # trailers), which the parser would otherwise buffer without end
+            self._fail(
+                httpx.RemoteProtocolError(
+                    f"the answer's framing and trailers ran past {2 * (self.limit + HEAD_MAX)} "
+                    "bytes in all (its body is limited to max_response_bytes)"
+                )
+            )
+            return
+        self.fed += len(data)
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, _Stop) as exc:
             # a callback that stopped the parser has already failed the answer (httptools
-            # re-raises it as HttpParserCallbackError); anything else is a malformed answer,
-            # quoted from its first line when the head was at fault
-            detail = f"malformed HTTP response: {exc}"
-            if not self.headers_done:
-                line = data.split(b"\r\n", 1)[0][:120]
-                detail += f" (it began {line!r})"
-            self._fail(httpx.RemoteProtocolError(detail))
+            # re-raises it as HttpParserCallbackError); anything else is a malformed answer
+            self._fail(httpx.RemoteProtocolError(f"malformed HTTP response: {exc}{self._quote()}"))
+        except httptools.HttpParserUpgrade:
+            self._fail(
+                httpx.RemoteProtocolError(
+                    f"the server switched protocols (HTTP {self.status or 101}), which a chat "
+                    "call cannot use"
+                )
+            )
+
+    def _quote(self) -> str:
+        """The answer's status line for an error message, when it is short: a long one is not
+        quoted, since a cut could leave part of a secret that redaction would not recognise."""
+        line = self.first_line
+        if not line or len(line) > 200 or self.headers_done:
+            return ""
+        return f" (its status line: {line!r})"
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.lost = exc
         waiter = self.waiter
         if waiter is not None and not waiter.done():
-            if self.headers_done and not self.framed and not self.complete:
+            if exc is None and self.headers_done and not self.framed and not self.complete:
                 self.complete = True  # a body delimited by the end of the connection
                 self.keep_alive = False
                 waiter.set_result(None)
@@ -124,9 +174,7 @@ class _Connection(asyncio.Protocol):
                     )
                 )
             else:
-                waiter.set_exception(
-                    httpx.RemoteProtocolError("server disconnected without sending a response")
-                )
+                waiter.set_exception(_disconnected())
         if self.idle:
             self.pool._lost(self)
 
@@ -141,7 +189,8 @@ class _Connection(asyncio.Protocol):
         self.size = 0
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        if not self.headers_done:  # after the head: a chunked body's trailers, not kept
+            self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -149,6 +198,9 @@ class _Connection(asyncio.Protocol):
         if status < 200:  # 1xx: an interim answer; the real one follows
             return
         self.headers_done = True
+        if status in (204, 304):  # no body, whatever the headers say
+            self.framed = True
+            return
         for name, value in self.headers:
             lowered = name.lower()
             if lowered == b"content-length":
@@ -160,10 +212,8 @@ class _Connection(asyncio.Protocol):
                 if length > self.limit:
                     self._fail(TooLarge(status, self.headers, length, announced=True))
                     raise _Stop
-            elif lowered == b"transfer-encoding":
+            elif lowered == b"transfer-encoding" and value.rstrip().lower().endswith(b"chunked"):
                 self.framed = True
-        if status in (204, 304):
-            self.framed = True
 
     def on_body(self, body: bytes) -> None:
         self.size += len(body)
@@ -193,21 +243,25 @@ class _Connection(asyncio.Protocol):
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
-            self.transport.abort()
+            with contextlib.suppress(RuntimeError):  # its event loop already closed
+                self.transport.abort()
 
     def timed_out(self) -> None:
         self._fail(httpx.ReadTimeout("no complete response before the request's deadline"))
 
 
-class _Stop(Exception):
-    """Raised from a parser callback to stop parsing (the answer already failed)."""
+def _disconnected() -> httpx.RemoteProtocolError:
+    return httpx.RemoteProtocolError("server disconnected without sending a response")
+
+
+_POOL_TIMEOUT = object()  # a pool waiter's result when its wait ran out
 
 
 class Http1Pool:
     """Keep-alive HTTP/1.1 connections by origin, and :meth:`request` over them.
 
     Bound to the event loop it is first used in (as an aiohttp session is); ``aclose`` closes
-    every connection."""
+    every idle connection, and those still in use when their calls end."""
 
     def __init__(
         self,
@@ -226,11 +280,12 @@ class Http1Pool:
         self._idle: dict[_Origin, collections.deque[_Connection]] = {}
         self._idle_count = 0
         self._open = 0
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[object]] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Bumped when the pool moves to another event loop: connections of an older
-        #: generation no longer count against the limits.
+        #: generation no longer count against the limits and are never pooled again.
         self._generation = 0
+        self._closing = False  # after aclose(): connections are closed when calls end
         self._heads: dict[tuple[_Origin, str, bytes], bytes] = {}
 
     # --- connections ---------------------------------------------------------------------------
@@ -242,6 +297,7 @@ class Http1Pool:
         if loop is not self._loop:
             self._forget_loop()
             self._loop = loop
+        self._closing = False
         while True:
             idle = self._idle.get(origin)
             while idle:
@@ -249,6 +305,7 @@ class Http1Pool:
                 self._idle_count -= 1
                 conn.idle = False
                 if conn.closed or loop.time() - conn.idle_since > self._expiry:
+                    conn.close()
                     self._discard(conn)
                     continue
                 return conn
@@ -263,20 +320,26 @@ class Http1Pool:
     async def _wait_for_slot(
         self, loop: asyncio.AbstractEventLoop, deadline: float, timeout: httpx.Timeout
     ) -> None:
-        waiter: asyncio.Future[None] = loop.create_future()
+        """Wait until a connection is given back or closed. A waiter woken but leaving anyway
+        (cancelled at that moment) passes the wake-up on, so no freed slot is lost."""
+        waiter: asyncio.Future[object] = loop.create_future()
         self._waiters.append(waiter)
-        limit = deadline - loop.time()
-        if timeout.pool is not None:
-            limit = min(limit, timeout.pool)
+        until = deadline if timeout.pool is None else min(deadline, loop.time() + timeout.pool)
+        timer = loop.call_at(until, _expire, waiter)
         try:
-            await asyncio.wait_for(waiter, max(limit, 0.0))
-        except asyncio.TimeoutError:
-            raise httpx.PoolTimeout("no free connection in time (max_connections)") from None
+            result = await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.result() is None:
+                self._wake()
+            raise
         finally:
+            timer.cancel()
             if not waiter.done():
                 waiter.cancel()
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
+        if result is _POOL_TIMEOUT:
+            raise httpx.PoolTimeout("no free connection in time (max_connections)")
 
     async def _connect(
         self, loop: asyncio.AbstractEventLoop, origin: _Origin, deadline: float, t: httpx.Timeout
@@ -287,47 +350,70 @@ class Http1Pool:
         limit = deadline - loop.time()
         if t.connect is not None:
             limit = min(limit, t.connect)
+        context = None
+        if scheme == "https":
+            context = self._ssl
+            if context is None:
+                context = self._ssl = self._ssl_factory()
+        # A name with a trailing dot is checked against the certificate without it (as
+        # aiohttp and browsers do).
+        connecting = loop.create_connection(
+            lambda: conn,
+            host,
+            port,
+            ssl=context,
+            server_hostname=host.rstrip(".") if context is not None else None,
+        )
         try:
-            context = None
-            if scheme == "https":
-                context = self._ssl
-                if context is None:
-                    context = self._ssl = self._ssl_factory()
-            await asyncio.wait_for(
-                loop.create_connection(lambda: conn, host, port, ssl=context),
-                max(limit, 0.0),
-            )
+            if _timeout_scope is not None:
+                async with _timeout_scope(max(limit, 0.0)):
+                    await connecting
+            else:  # Python 3.10
+                await asyncio.wait_for(connecting, max(limit, 0.0))
         except asyncio.TimeoutError:
             self._discard(conn)
+            conn.close()
             raise httpx.ConnectTimeout(f"could not connect to {host}:{port} in time") from None
         except (OSError, ssl.SSLError) as exc:
             self._discard(conn)
             raise httpx.ConnectError(f"{type(exc).__name__}: {exc}") from exc
         except BaseException:
             self._discard(conn)
+            conn.close()
             raise
         return conn
 
     def _release(self, conn: _Connection) -> None:
         """Back to the pool after a complete answer that allows it, else closed."""
         conn.waiter = None
-        if conn.closed or not conn.keep_alive or self._idle_count >= self._max_idle:
+        transport = conn.transport
+        if (
+            conn.closed
+            or not conn.keep_alive
+            or self._closing
+            or conn.generation != self._generation
+            or self._idle_count >= self._max_idle
+            or transport is None
+            or transport.get_write_buffer_size()  # answered before the request was all sent
+        ):
             conn.close()
             self._discard(conn)
             return
         loop = self._loop
         conn.idle_since = loop.time() if loop is not None else 0.0
         conn._reset()
+        conn.used = True
         conn.idle = True
         self._idle.setdefault(conn.origin, collections.deque()).append(conn)
         self._idle_count += 1
         self._wake()
 
     def _discard(self, conn: _Connection) -> None:
-        if conn.counted and conn.generation == self._generation:
+        if conn.counted:
             conn.counted = False
-            self._open -= 1
-            self._wake()
+            if conn.generation == self._generation:
+                self._open -= 1
+                self._wake()
 
     def _lost(self, conn: _Connection) -> None:
         """An idle connection closed by the server."""
@@ -342,7 +428,7 @@ class Http1Pool:
     def _close_one_idle(self) -> None:
         for idle in self._idle.values():
             if idle:
-                conn = idle.popleft()  # the oldest
+                conn = idle.popleft()  # the oldest of its origin
                 self._idle_count -= 1
                 conn.idle = False
                 conn.close()
@@ -361,9 +447,7 @@ class Http1Pool:
         for idle in self._idle.values():
             for conn in idle:
                 conn.idle = False
-                if conn.transport is not None and not conn.closed:
-                    with contextlib.suppress(RuntimeError):
-                        conn.transport.abort()
+                conn.close()  # on a closed loop the socket is closed when collected
         self._idle.clear()
         self._idle_count = 0
         self._open = 0
@@ -371,7 +455,8 @@ class Http1Pool:
         self._generation += 1
 
     async def aclose(self) -> None:
-        """Close the idle connections (calls still running close theirs when they end)."""
+        """Close the idle connections; those in use are closed when their calls end."""
+        self._closing = True
         idle_now = [conn for idle in self._idle.values() for conn in idle]
         self._idle.clear()
         self._idle_count = 0
@@ -387,9 +472,8 @@ class Http1Pool:
         key = (origin, method, url.raw_path)
         head = self._heads.get(key)
         if head is None:
-            host = url.netloc.decode("ascii")
             head = method.encode("ascii") + b" " + url.raw_path + b" HTTP/1.1\r\nhost: "
-            head += host.encode("ascii") + b"\r\n"
+            head += url.netloc + b"\r\n"
             if len(self._heads) >= 256:
                 self._heads.clear()
             self._heads[key] = head
@@ -407,10 +491,15 @@ class Http1Pool:
         """Send one request and read its whole answer: (status, raw headers, decoded body).
 
         ``timeout.read`` is the deadline of the whole exchange; more than ``limit`` bytes of
-        body raise :class:`TooLarge`; transport failures raise httpx's exceptions."""
+        body raise :class:`TooLarge`; transport failures raise httpx's exceptions. A GET whose
+        kept-alive connection turns out to be closed by the server is sent once more on a new
+        connection (it changes nothing on the server); any other method fails then."""
         scheme = url.scheme
+        # The host as it goes on the wire (IDNA-encoded): connecting with the decoded name
+        # would let the resolver and the certificate check encode it their own way.
+        host = url.raw_host.decode("ascii")
         port = url.port or (443 if scheme == "https" else 80)
-        origin = (scheme, url.host, port)
+        origin = (scheme, host, port)
         loop = asyncio.get_running_loop()
         total = timeout.read
         deadline = loop.time() + (total if total is not None else 1e12)
@@ -422,35 +511,59 @@ class Http1Pool:
         if body is not None:
             parts.append(b"content-length: %d\r\n\r\n" % len(body))
             parts.append(body)
+        elif method in _WITH_LENGTH:
+            parts.append(b"content-length: 0\r\n\r\n")
         else:
             parts.append(b"\r\n")
-        conn = await self._acquire(origin, deadline, timeout)
-        waiter = conn.waiter = loop.create_future()
-        conn.limit = limit
-        timer = loop.call_at(deadline, conn.timed_out) if total is not None else None
-        try:
-            transport = conn.transport
-            assert transport is not None
-            transport.writelines(parts)
-            await waiter
-        except BaseException:
-            conn.close()
-            self._discard(conn)
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
+        retried = False
+        while True:
+            conn = await self._acquire(origin, deadline, timeout)
+            if conn.closed:  # the server closed (or wrote to) it before the request was sent
+                self._discard(conn)
+                lost = conn.lost
+                if isinstance(lost, OSError):
+                    raise httpx.ConnectError(f"{type(lost).__name__}: {lost}")
+                raise _disconnected()
+            waiter = conn.waiter = loop.create_future()
+            conn.limit = limit
+            timer = loop.call_at(deadline, conn.timed_out) if total is not None else None
+            try:
+                transport = conn.transport
+                assert transport is not None
+                transport.writelines(parts)
+                await waiter
+            except httpx.RemoteProtocolError:
+                conn.close()
+                self._discard(conn)
+                if method == "GET" and conn.used and not conn.received and not retried:
+                    retried = True  # a stale keep-alive connection: once more, on a new one
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                self._discard(conn)
+                raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
+            break
         status, raw_headers, chunks = conn.status, conn.headers, conn.body
         self._release(conn)
         content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         return status, raw_headers, decode_body(status, raw_headers, content, limit)
 
 
+def _expire(waiter: asyncio.Future[object]) -> None:
+    if not waiter.done():
+        waiter.set_result(_POOL_TIMEOUT)
+
+
 def decode_body(
     status: int, headers: list[tuple[bytes, bytes]], content: bytes, limit: int
 ) -> bytes:
-    """``content`` with its Content-Encoding undone (gzip, deflate; br and zstd when their
-    modules are installed); more than ``limit`` decoded bytes raise :class:`TooLarge`."""
+    """``content`` with its Content-Encoding undone (gzip or deflate, the encodings the engine
+    asks for); more than ``limit`` decoded bytes raise :class:`TooLarge`; a corrupt, truncated
+    or unknown encoding is an ``httpx.RemoteProtocolError`` naming it."""
     encoding = None
     for name, value in headers:
         if name.lower() == b"content-encoding":
@@ -462,37 +575,25 @@ def decode_body(
     elif encoding == b"deflate":  # zlib-wrapped as the RFC says, or raw as some servers send
         try:
             out = _inflate(encoding, content, zlib.MAX_WBITS, limit)
-        except httpx.DecodingError:
+        except httpx.RemoteProtocolError:
             out = _inflate(encoding, content, -zlib.MAX_WBITS, limit)
     else:
-        out = _decode_other(encoding, content)
+        raise httpx.RemoteProtocolError(
+            f"the server answered with Content-Encoding {encoding.decode('latin-1')!r}, which "
+            "this engine does not decode (it asks for gzip or deflate only)"
+        )
     if len(out) > limit:
         raise TooLarge(status, headers, len(out), announced=False)
     return out
 
 
 def _inflate(encoding: bytes, content: bytes, wbits: int, limit: int) -> bytes:
+    name = encoding.decode()
     try:
-        return zlib.decompressobj(wbits).decompress(content, limit + 1)
+        decoder = zlib.decompressobj(wbits)
+        out = decoder.decompress(content, limit + 1)
     except zlib.error as exc:
-        raise httpx.DecodingError(f"the {encoding.decode()} body is corrupt: {exc}") from None
-
-
-def _decode_other(encoding: bytes, content: bytes) -> bytes:
-    try:
-        if encoding == b"br":
-            import brotli  # type: ignore[import-not-found]
-
-            return brotli.decompress(content)  # type: ignore[no-any-return]
-        if encoding == b"zstd":
-            import zstandard  # type: ignore[import-not-found]
-
-            return zstandard.ZstdDecompressor().decompressobj().decompress(content)  # type: ignore[no-any-return]
-    except ImportError:
-        pass
-    except Exception as exc:
-        raise httpx.DecodingError(f"the {encoding.decode()} body is corrupt: {exc}") from None
-    raise httpx.DecodingError(
-        f"the server answered with Content-Encoding {encoding.decode('latin-1')!r}, which this "
-        "engine cannot decode (gzip, deflate, and br or zstd with their modules installed)"
-    )
+        raise httpx.RemoteProtocolError(f"the {name} body is corrupt: {exc}") from None
+    if len(out) <= limit and not decoder.eof:
+        raise httpx.RemoteProtocolError(f"the {name} body is truncated")
+    return out
