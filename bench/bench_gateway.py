@@ -5,6 +5,9 @@
     python3 bench/bench_gateway.py --only direct,litellm      # some targets (debugging)
     python3 bench/bench_gateway.py --profile        # also py-spy our gateway (automatic on a miss)
     python3 bench/bench_gateway.py --memtrace 30000 # only: where a soak's memory goes
+    python3 bench/bench_gateway.py --only direct,llmrouter-uvicorn --engine aiohttp
+                                                    # our gateway on another upstream engine
+                                                    # (results: gateway-aiohttp.md/.json)
     python3 bench/bench_gateway.py --report bench/results/gateway.json   # re-render, no run
 
 The machine is shared: before each measured run the script waits (up to 90 s) for both cores to
@@ -454,7 +457,7 @@ class Target:
         self.proc = None
 
 
-def _write_configs(tmp: Path, emu: Emulator) -> dict[str, Path]:
+def _write_configs(tmp: Path, emu: Emulator, engine: str = "native") -> dict[str, Path]:
     toml = tmp / "llmrouter.toml"
     toml.write_text(
         f"[models.{ALIAS}]\n"
@@ -464,6 +467,7 @@ def _write_configs(tmp: Path, emu: Emulator) -> dict[str, Path]:
         'api_key_env = "BENCH_UPSTREAM_KEY"\n'
         "\n[gateway]\n"
         'master_key_env = "BENCH_MASTER_KEY"\n'
+        f'engine = "{engine}"\n'
     )
     # LiteLLM's "Production Best Practices" (docs.litellm.ai/docs/proxy/prod): a master key,
     # request_timeout 600, set_verbose False, LITELLM_LOG=ERROR in the environment. No database
@@ -1095,6 +1099,13 @@ def main() -> int:
         help="only: our gateway under tracemalloc through an N-request soak (what the memory "
         "it adds is made of); writes bench/results/gateway.memtrace.txt",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("native", "aiohttp"),
+        default="native",
+        help="our gateway's upstream engine ([gateway] engine); other than the default, the "
+        "results go to bench/results/gateway-<engine>.md/.json",
+    )
     args = parser.parse_args()
     if args.report:
         print(report(json.loads(Path(args.report).read_text())))
@@ -1112,8 +1123,12 @@ def main() -> int:
     command = "python3 bench/bench_gateway.py" + (" --quick" if args.quick else "")
     if args.only:
         command += f" --only {args.only}"
+    if args.engine != "native":
+        command += f" --engine {args.engine}"
+    stem = "gateway" if args.engine == "native" else f"gateway-{args.engine}"
     data: dict[str, Any] = {
         "command": command,
+        "engine": args.engine,
         "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "config": cfg,
         "machine": machine(),
@@ -1126,7 +1141,7 @@ def main() -> int:
     emu = Emulator()
     tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     try:
-        files = _write_configs(tmp, emu)
+        files = _write_configs(tmp, emu, args.engine)
         if args.memtrace:
             text = memtrace_run(emu, files, tmp, args.memtrace)
             RESULTS.mkdir(exist_ok=True)
@@ -1169,7 +1184,7 @@ def main() -> int:
                 target.stop()
             data["targets"][name] = res
             RESULTS.mkdir(exist_ok=True)
-            (RESULTS / "gateway.tmp").write_text(json.dumps(data, indent=1, default=str) + "\n")
+            (RESULTS / f"{stem}.tmp").write_text(json.dumps(data, indent=1, default=str) + "\n")
     finally:
         emu.close()
         if args.memtrace:
@@ -1178,10 +1193,10 @@ def main() -> int:
     text = report(data)
     if args.only is None:
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "gateway.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
-        (RESULTS / "gateway.md").write_text(text)
+        (RESULTS / f"{stem}.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
+        (RESULTS / f"{stem}.md").write_text(text)
     else:
-        (RESULTS / "gateway.tmp").write_text(json.dumps(data, indent=1, default=str) + "\n")
+        (RESULTS / f"{stem}.tmp").write_text(json.dumps(data, indent=1, default=str) + "\n")
     print()
     print(text)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -1277,6 +1292,8 @@ def report(data: dict[str, Any]) -> str:
     for group in ("project (.venv)", "bench (bench/.venv)"):
         add(f"Versions, {group}: " + ", ".join(f"{k} {x}" for k, x in v[group].items()) + ".")
     add(f"granian {v['granian']}; {v['wrk']}.")
+    engine = data.get("engine", "aiohttp (runs before [gateway] engine existed)")
+    add(f"Our gateway's upstream engine ([gateway] engine): {engine}.")
     add(
         f"Run: `{data['command']}` on {data.get('date_utc', '?')} ({data.get('elapsed_s', 0):.0f} s; "
         f"load average before: {' '.join(data.get('loadavg_before', []))}). Servers pinned to core "

@@ -436,6 +436,12 @@ class GatewaySettings(_Strict):
         default_factory=list,
         description="Origins a browser may call the gateway from (`*` for any); empty: CORS off.",
     )
+    engine: Literal["native", "aiohttp"] = Field(
+        "native",
+        description="How the gateway calls providers: `native` (non-streamed calls over "
+        "llmrouter's own HTTP/1.1 client, streams over aiohttp; the least CPU per request) or "
+        "`aiohttp` (everything over aiohttp). See the async engines in the quickstart.",
+    )
 
     database_url: str | None = Field(
         None,

@@ -224,7 +224,7 @@ class Gateway:
         *,
         master_key: str | None = None,
         router: AsyncRouter | None = None,
-        engine: str = "native",
+        engine: str | None = None,
     ) -> None:
         self.config = config
         self.settings = config.gateway
@@ -233,7 +233,7 @@ class Gateway:
         self.aliases: dict[str, Any] = dict(config.models)
         self._router = router
         self._owns_router = router is None
-        self._engine = engine
+        self._engine = engine or config.gateway.engine
         self.metrics = Metrics()
         self.created = int(time.time())
         #: Why the gateway is not ready (a provider plugin that failed to load), or empty.
@@ -908,7 +908,7 @@ def create_app(
     *,
     master_key: str | None = None,
     router: AsyncRouter | None = None,
-    engine: str = "native",
+    engine: str | None = None,
 ) -> ASGIApp:
     """The gateway's ASGI app for ``config`` (``master_key``: the one key it accepts)."""
     return Gateway(config, master_key=master_key, router=router, engine=engine).app()
