@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import importlib
 import json
 import time
 from collections.abc import Mapping
@@ -163,6 +164,17 @@ def aiohttp_async_client(timeout: float | httpx.Timeout | None = None) -> Aiohtt
     return AiohttpAsyncClient(timeout=to_timeout(timeout))
 
 
+def _extra(module: str, engine: str) -> Any:
+    """``module``, which the ``engine`` engine needs from the ``llmrouter[aiohttp]`` extra."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the optional extra
+        raise ImportError(
+            f"the {engine} engine needs the optional extra: pip install 'llmrouter[aiohttp]' "
+            f"({exc})"
+        ) from exc
+
+
 class AiohttpAsyncClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` over one lazily created aiohttp session (``llmrouter[aiohttp]``).
 
@@ -179,12 +191,7 @@ class AiohttpAsyncClient(httpx.AsyncClient):
         limits: httpx.Limits = DEFAULT_LIMITS,
         headers: dict[str, str] | None = None,
     ) -> None:
-        try:
-            from httpx_aiohttp import AiohttpTransport
-        except ImportError as exc:  # pragma: no cover - depends on the optional extra
-            raise ImportError(
-                "the aiohttp engine needs the optional extra: pip install 'llmrouter[aiohttp]'"
-            ) from exc
+        AiohttpTransport = _extra("httpx_aiohttp", "aiohttp").AiohttpTransport
         self._limits = limits
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: tuple[httpx.Timeout, Any] | None = None
@@ -408,12 +415,7 @@ class NativeAsyncClient(AiohttpAsyncClient):
         limits: httpx.Limits = DEFAULT_LIMITS,
         headers: dict[str, str] | None = None,
     ) -> None:
-        try:
-            from llmrouter import _http1
-        except ImportError as exc:  # pragma: no cover - depends on the optional extra
-            raise ImportError(
-                "the native engine needs the optional extra: pip install 'llmrouter[aiohttp]'"
-            ) from exc
+        _http1 = _extra("llmrouter._http1", "native")
         super().__init__(timeout=timeout, limits=limits, headers=headers)
         # Only what the pool decodes is asked for (httpx would add br and zstd when their
         # modules are installed); aiohttp, for streams, decodes these two as well.
