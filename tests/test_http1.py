@@ -637,22 +637,101 @@ async def test_a_woken_waiter_that_is_cancelled_passes_the_slot_on(scripted: Any
     c = asyncio.ensure_future(_pool_call(pool, server))
     await asyncio.sleep(0.05)
     assert len(pool._waiters) == 2
-    pool._open = 0  # that call ends: the first waiter is woken...
-    pool._wake()
-    b.cancel()  # ...and cancelled before it runs
+    pool._free_slot()  # that call ends: its slot goes to the first waiter...
+    b.cancel()  # ...which is cancelled before it runs
     with pytest.raises(asyncio.CancelledError):
         await b
-    status, _, _ = await asyncio.wait_for(c, 5)  # the slot went to the next waiter
+    status, _, _ = await asyncio.wait_for(c, 5)  # the slot went on to the next waiter
     assert status == 200 and pool._open == 1
     await pool.aclose()
 
 
 @pytest.mark.asyncio
+async def test_waiting_calls_are_served_in_arrival_order(scripted: Any) -> None:
+    """At max_connections, a call that waits gets the next connection given back: a call
+    arriving later (here, one task sending again as soon as it has its answer) cannot take it
+    first, however often it asks."""
+    server = await scripted([reply()] * 60)
+    pool = _http1.Http1Pool(httpx.Limits(max_connections=1))
+    done: list[str] = []
+
+    async def looper() -> None:
+        for _ in range(40):
+            await _pool_call(pool, server)
+            done.append("loop")
+
+    async def waiter() -> None:
+        await _pool_call(pool, server)
+        done.append("waiter")
+
+    loop_task = asyncio.ensure_future(looper())
+    await asyncio.sleep(0)  # the looper holds the connection first
+    await asyncio.gather(loop_task, waiter())
+    assert done.index("waiter") <= 2, done[:5]
+    assert server.connections == 1  # handed over, never reopened
+    await pool.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_tls_setup_failure_is_a_connect_error_and_frees_its_slot() -> None:
+    def broken() -> ssl.SSLContext:
+        raise FileNotFoundError("no such CA bundle: /nowhere.pem")
+
+    pool = _http1.Http1Pool(httpx.Limits(max_connections=1), ssl_context=broken)
+    url = httpx.URL("https://127.0.0.1:9/v1/chat/completions")
+    for _ in range(3):  # not a PoolTimeout on the second: the slot came back
+        with pytest.raises(httpx.ConnectError, match="could not set up TLS"):
+            await pool.request("POST", url, {}, b"{}", httpx.Timeout(5.0, pool=0.2), 100)
+    assert pool._open == 0
+
+
+@pytest.mark.asyncio
 async def test_response_head_is_bounded(scripted: Any) -> None:
-    huge = b"HTTP/1.1 200 OK\r\nx-big: " + b"a" * (_http1.HEAD_MAX + 10) + b"\r\n\r\n"
+    huge = b"HTTP/1.1 200 OK\r\nx-big: " + b"a" * (3 * _http1.HEAD_MAX) + b"\r\n\r\n"
     server = await scripted([huge])
     pool = _http1.Http1Pool(httpx.Limits())
     with pytest.raises(httpx.RemoteProtocolError, match="head is over"):
+        await _pool_call(pool, server)
+    await pool.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_head_whose_end_is_split_across_reads_then_a_large_body() -> None:
+    """The blank line that ends the head arrives in two reads, the second holding a body far
+    over 64 KiB: a good answer, not a head over the bound."""
+    body = b"x" * 300_000
+
+    class Split(Scripted):
+        async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(2)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r" % len(body))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.write(b"\n" + body)
+            await writer.drain()
+
+    server = Split([])
+    await server.start()
+    pool = _http1.Http1Pool(httpx.Limits())
+    try:
+        status, _, got = await _pool_call(pool, server)
+        assert status == 200 and got == body
+    finally:
+        await pool.aclose()
+        await server.close()
+
+
+@pytest.mark.asyncio
+async def test_endless_trailers_are_cut_off(scripted: Any) -> None:
+    trailer = (
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+        b"x-trailer: " + b"t" * (10 * _http1.HEAD_MAX)  # more than one read holds
+    )
+    server = await scripted([trailer])
+    pool = _http1.Http1Pool(httpx.Limits())
+    with pytest.raises(httpx.RemoteProtocolError, match="chunk framing or trailers"):
         await _pool_call(pool, server)
     await pool.aclose()
 
@@ -728,9 +807,12 @@ async def test_aclose_closes_connections_still_in_use(scripted: Any) -> None:
         call = asyncio.ensure_future(_pool_call(pool, server))
         await asyncio.sleep(0.05)
         await pool.aclose()
+        later = asyncio.ensure_future(_pool_call(pool, server))  # the pool is used again
+        await asyncio.sleep(0.05)
         gate.set()
-        status, _, _ = await call
-        assert status == 200 and pool._idle_count == 0 and pool._open == 0
+        assert [s for s, _, _ in await asyncio.gather(call, later)] == [200, 200]
+        # the call running at aclose closed its connection; the later one pooled its own
+        assert pool._idle_count == 1 and pool._open == 1
     finally:
         await server.close()
 

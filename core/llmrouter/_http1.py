@@ -13,13 +13,15 @@ is small because the job is narrow:
   API, stay on the aiohttp session beside it, :class:`llmrouter._http.NativeAsyncClient`);
 - HTTP/1.1 over TCP or TLS (the ssl context httpx builds, so certificates are checked the same
   way), keep-alive connections pooled per origin with httpx's limits (``max_connections``,
-  ``max_keepalive_connections``, ``keepalive_expiry``);
+  ``max_keepalive_connections``, ``keepalive_expiry``), calls over ``max_connections`` served
+  in arrival order;
 - bodies framed by Content-Length, chunked, or the end of the connection; gzip and deflate
   decoded (the only encodings it asks for);
 - the request's whole deadline (``timeout.read``, as on every engine), the connect timeout and
   the wait for a free connection (``timeout.pool``), the response size limit checked on the
-  announced length before the body is read, then while reading and decoding, and a 64 KiB
-  bound on the response head;
+  announced length before the body is read, then while reading and decoding; a response head
+  still unfinished after 64 KiB, or 128 KiB of chunk framing and trailers without any body, is
+  an error (the parser would buffer them without end);
 - no proxies (like aiohttp's default, ``trust_env=False``), no redirects (never followed by the
   router), no cookies (the router bypasses httpx only when the client has none).
 
@@ -77,6 +79,7 @@ class _Connection(asyncio.Protocol):
         self.pool = pool
         self.origin = origin
         self.generation = pool._generation
+        self.epoch = pool._epoch
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[None] | None = None
@@ -95,6 +98,7 @@ class _Connection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.size = 0
         self.fed = 0  # bytes of this answer fed to the parser
+        self.progress = 0  # self.fed when the body last made progress
         self.first_line = b""
         self.received = False  # any byte of the answer
         self.headers_done = False
@@ -113,25 +117,10 @@ class _Connection(asyncio.Protocol):
             return
         if not self.received:
             self.received = True
-            self.first_line = data.split(b"\r\n", 1)[0]
-        if not self.headers_done:
-            end = data.find(b"\r\n\r\n")
-            if self.fed + (len(data) if end < 0 else end) > HEAD_MAX:
-                self._fail(
-                    httpx.RemoteProtocolError(
-                        f"the response head is over {HEAD_MAX} bytes{self._quote()}"
-                    )
-                )
-                return
-        elif self.fed > 2 * (self.limit + HEAD_MAX) and not self.complete:
-            # the body is counted by on_body; this bounds what is not body (chunk framing,
-            # trailers), which the parser would otherwise buffer without end
-            self._fail(
-                httpx.RemoteProtocolError(
-                    f"the answer's framing and trailers ran past {2 * (self.limit + HEAD_MAX)} "
-                    "bytes in all (its body is limited to max_response_bytes)"
-                )
-            )
+            end = data.find(b"\r\n", 0, 202)
+            self.first_line = data[:end] if end >= 0 else data[:202]
+        if not self.headers_done and self.fed > HEAD_MAX:
+            self._head_too_large()
             return
         self.fed += len(data)
         try:
@@ -140,6 +129,7 @@ class _Connection(asyncio.Protocol):
             # a callback that stopped the parser has already failed the answer (httptools
             # re-raises it as HttpParserCallbackError); anything else is a malformed answer
             self._fail(httpx.RemoteProtocolError(f"malformed HTTP response: {exc}{self._quote()}"))
+            return
         except httptools.HttpParserUpgrade:
             self._fail(
                 httpx.RemoteProtocolError(
@@ -147,6 +137,27 @@ class _Connection(asyncio.Protocol):
                     "call cannot use"
                 )
             )
+            return
+        # The parser buffers a head, and a chunked body's trailers, until they end: both are
+        # bounded (by what arrived without the head ending, or without any body progress),
+        # and the check comes after a read, so a read holding a head and a large body is fine.
+        if self.complete:
+            return
+        if not self.headers_done:
+            if self.fed > HEAD_MAX:
+                self._head_too_large()
+        elif self.fed - self.progress > 2 * HEAD_MAX:
+            self._fail(
+                httpx.RemoteProtocolError(
+                    f"the answer sent over {2 * HEAD_MAX} bytes of chunk framing or trailers "
+                    "without any body"
+                )
+            )
+
+    def _head_too_large(self) -> None:
+        self._fail(
+            httpx.RemoteProtocolError(f"the response head is over {HEAD_MAX} bytes{self._quote()}")
+        )
 
     def _quote(self) -> str:
         """The answer's status line for an error message, when it is short: a long one is not
@@ -193,6 +204,7 @@ class _Connection(asyncio.Protocol):
             self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self.progress = self.fed
         status = self.parser.get_status_code()
         self.status = status
         if status < 200:  # 1xx: an interim answer; the real one follows
@@ -201,21 +213,28 @@ class _Connection(asyncio.Protocol):
         if status in (204, 304):  # no body, whatever the headers say
             self.framed = True
             return
+        length = None
+        chunked = None  # the last Transfer-Encoding decides, and overrides a Content-Length
         for name, value in self.headers:
             lowered = name.lower()
             if lowered == b"content-length":
-                self.framed = True
-                try:
+                with contextlib.suppress(ValueError):  # the parser refuses a bad one itself
                     length = int(value)
-                except ValueError:
-                    return  # the parser refuses it itself
-                if length > self.limit:
-                    self._fail(TooLarge(status, self.headers, length, announced=True))
-                    raise _Stop
-            elif lowered == b"transfer-encoding" and value.rstrip().lower().endswith(b"chunked"):
-                self.framed = True
+            elif lowered == b"transfer-encoding":
+                chunked = value.rstrip().lower().endswith(b"chunked")
+        if chunked is not None:
+            self.framed = chunked
+        elif length is not None:
+            self.framed = True
+            if length > self.limit:
+                self._fail(TooLarge(status, self.headers, length, announced=True))
+                raise _Stop
+
+    def on_chunk_header(self) -> None:
+        self.progress = self.fed
 
     def on_body(self, body: bytes) -> None:
+        self.progress = self.fed
         self.size += len(body)
         if self.size > self.limit:
             self._fail(TooLarge(self.status, self.headers, self.size, announced=False))
@@ -255,13 +274,17 @@ def _disconnected() -> httpx.RemoteProtocolError:
 
 
 _POOL_TIMEOUT = object()  # a pool waiter's result when its wait ran out
+_SLOT = object()  # a pool waiter's result: a connection slot, already counted for it
 
 
 class Http1Pool:
     """Keep-alive HTTP/1.1 connections by origin, and :meth:`request` over them.
 
-    Bound to the event loop it is first used in (as an aiohttp session is); ``aclose`` closes
-    every idle connection, and those still in use when their calls end."""
+    At ``max_connections`` calls wait in arrival order: a connection given back goes straight
+    to the first waiter (or, for another origin, is closed and its slot goes to that waiter),
+    so a call that has waited is never overtaken by one that just arrived. Bound to the event
+    loop it is first used in (as an aiohttp session is); ``aclose`` closes every idle
+    connection, and those in use when their calls end."""
 
     def __init__(
         self,
@@ -279,13 +302,16 @@ class Http1Pool:
         self._ssl: ssl.SSLContext | None = None
         self._idle: dict[_Origin, collections.deque[_Connection]] = {}
         self._idle_count = 0
-        self._open = 0
-        self._waiters: collections.deque[asyncio.Future[object]] = collections.deque()
+        self._open = 0  # connections open or being opened, and slots handed to waiters
+        self._waiters: collections.deque[tuple[asyncio.Future[object], _Origin]] = (
+            collections.deque()
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Bumped when the pool moves to another event loop: connections of an older
         #: generation no longer count against the limits and are never pooled again.
         self._generation = 0
-        self._closing = False  # after aclose(): connections are closed when calls end
+        #: Bumped by aclose(): connections opened before it are closed when their calls end.
+        self._epoch = 0
         self._heads: dict[tuple[_Origin, str, bytes], bytes] = {}
 
     # --- connections ---------------------------------------------------------------------------
@@ -297,8 +323,8 @@ class Http1Pool:
         if loop is not self._loop:
             self._forget_loop()
             self._loop = loop
-        self._closing = False
-        while True:
+        until = deadline if timeout.pool is None else min(deadline, loop.time() + timeout.pool)
+        while not self._waiters:  # nobody waits ahead of this call
             idle = self._idle.get(origin)
             while idle:
                 conn = idle.pop()
@@ -309,52 +335,81 @@ class Http1Pool:
                     self._discard(conn)
                     continue
                 return conn
-            if self._max and self._open >= self._max:
-                if self._idle_count:  # make room: close an idle connection to another origin
-                    self._close_one_idle()
-                    continue
-                await self._wait_for_slot(loop, deadline, timeout)
-                continue
+            if not self._max or self._open < self._max:
+                self._open += 1
+                return await self._connect(loop, origin, deadline, timeout)
+            if not self._idle_count:
+                break
+            self._close_one_idle()  # make room: close an idle connection to another origin
+        got = await self._wait(loop, origin, until)
+        if got is _SLOT:
             return await self._connect(loop, origin, deadline, timeout)
+        assert isinstance(got, _Connection)
+        return got
 
-    async def _wait_for_slot(
-        self, loop: asyncio.AbstractEventLoop, deadline: float, timeout: httpx.Timeout
-    ) -> None:
-        """Wait until a connection is given back or closed. A waiter woken but leaving anyway
-        (cancelled at that moment) passes the wake-up on, so no freed slot is lost."""
+    async def _wait(self, loop: asyncio.AbstractEventLoop, origin: _Origin, until: float) -> object:
+        """Wait for a connection to ``origin`` or a slot (counted for this call). One handed
+        over as this call leaves anyway (cancelled, timed out) is handed on."""
         waiter: asyncio.Future[object] = loop.create_future()
-        self._waiters.append(waiter)
-        until = deadline if timeout.pool is None else min(deadline, loop.time() + timeout.pool)
+        entry = (waiter, origin)
+        self._waiters.append(entry)
         timer = loop.call_at(until, _expire, waiter)
         try:
-            result = await waiter
+            got = await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled() and waiter.result() is None:
-                self._wake()
+            if waiter.done() and not waiter.cancelled():
+                self._hand_back(waiter.result())
             raise
         finally:
             timer.cancel()
             if not waiter.done():
                 waiter.cancel()
             with contextlib.suppress(ValueError):
-                self._waiters.remove(waiter)
-        if result is _POOL_TIMEOUT:
+                self._waiters.remove(entry)
+        if got is _POOL_TIMEOUT:
             raise httpx.PoolTimeout("no free connection in time (max_connections)")
+        return got
+
+    def _hand_back(self, got: object) -> None:
+        """What a waiter was given and will not use."""
+        if isinstance(got, _Connection):
+            self._release(got)
+        elif got is _SLOT:
+            self._free_slot()
+
+    def _next_waiter(self) -> tuple[asyncio.Future[object], _Origin] | None:
+        while self._waiters:
+            entry = self._waiters.popleft()
+            if not entry[0].done():
+                return entry
+        return None
+
+    def _free_slot(self) -> None:
+        """A counted slot is free: the first waiter gets it, else the count goes down."""
+        entry = self._next_waiter()
+        if entry is None:
+            self._open -= 1
+        else:
+            entry[0].set_result(_SLOT)
 
     async def _connect(
         self, loop: asyncio.AbstractEventLoop, origin: _Origin, deadline: float, t: httpx.Timeout
     ) -> _Connection:
+        """A new connection to ``origin``, in a slot already counted for it."""
         scheme, host, port = origin
-        self._open += 1
         conn = _Connection(self, origin)
+        try:
+            context = None
+            if scheme == "https":
+                context = self._ssl
+                if context is None:
+                    context = self._ssl = self._ssl_factory()
+        except Exception as exc:
+            self._discard(conn)
+            raise httpx.ConnectError(f"could not set up TLS: {type(exc).__name__}: {exc}") from exc
         limit = deadline - loop.time()
         if t.connect is not None:
             limit = min(limit, t.connect)
-        context = None
-        if scheme == "https":
-            context = self._ssl
-            if context is None:
-                context = self._ssl = self._ssl_factory()
         # A name with a trailing dot is checked against the certificate without it (as
         # aiohttp and browsers do).
         connecting = loop.create_connection(
@@ -384,36 +439,48 @@ class Http1Pool:
         return conn
 
     def _release(self, conn: _Connection) -> None:
-        """Back to the pool after a complete answer that allows it, else closed."""
+        """After a complete answer that allows it: to the first waiter for its origin, or back
+        to the pool; anything else closes it."""
         conn.waiter = None
         transport = conn.transport
         if (
             conn.closed
             or not conn.keep_alive
-            or self._closing
+            or conn.epoch != self._epoch
             or conn.generation != self._generation
-            or self._idle_count >= self._max_idle
             or transport is None
             or transport.get_write_buffer_size()  # answered before the request was all sent
         ):
             conn.close()
             self._discard(conn)
             return
-        loop = self._loop
-        conn.idle_since = loop.time() if loop is not None else 0.0
         conn._reset()
         conn.used = True
+        entry = self._next_waiter()
+        if entry is not None:
+            waiter, origin = entry
+            if origin == conn.origin:
+                waiter.set_result(conn)
+            else:  # its slot goes to a waiter for another origin
+                conn.close()
+                conn.counted = False
+                waiter.set_result(_SLOT)
+            return
+        if self._idle_count >= self._max_idle:
+            conn.close()
+            self._discard(conn)
+            return
+        loop = self._loop
+        conn.idle_since = loop.time() if loop is not None else 0.0
         conn.idle = True
         self._idle.setdefault(conn.origin, collections.deque()).append(conn)
         self._idle_count += 1
-        self._wake()
 
     def _discard(self, conn: _Connection) -> None:
         if conn.counted:
             conn.counted = False
             if conn.generation == self._generation:
-                self._open -= 1
-                self._wake()
+                self._free_slot()
 
     def _lost(self, conn: _Connection) -> None:
         """An idle connection closed by the server."""
@@ -435,13 +502,6 @@ class Http1Pool:
                 self._discard(conn)
                 return
 
-    def _wake(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-
     def _forget_loop(self) -> None:
         """Connections of another (finished) event loop cannot be used in this one."""
         for idle in self._idle.values():
@@ -456,7 +516,7 @@ class Http1Pool:
 
     async def aclose(self) -> None:
         """Close the idle connections; those in use are closed when their calls end."""
-        self._closing = True
+        self._epoch += 1
         idle_now = [conn for idle in self._idle.values() for conn in idle]
         self._idle.clear()
         self._idle_count = 0
@@ -518,6 +578,9 @@ class Http1Pool:
         retried = False
         while True:
             conn = await self._acquire(origin, deadline, timeout)
+            if conn.closed and conn.used:  # closed while handed over: nothing sent, again
+                self._discard(conn)
+                continue
             if conn.closed:  # the server closed (or wrote to) it before the request was sent
                 self._discard(conn)
                 lost = conn.lost
@@ -532,7 +595,7 @@ class Http1Pool:
                 assert transport is not None
                 transport.writelines(parts)
                 await waiter
-            except httpx.RemoteProtocolError:
+            except (httpx.RemoteProtocolError, httpx.ReadError):
                 conn.close()
                 self._discard(conn)
                 if method == "GET" and conn.used and not conn.received and not retried:
