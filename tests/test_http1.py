@@ -839,3 +839,88 @@ async def test_framing_details(scripted: Any) -> None:
         assert b"content-length: 0\r\n" in server.requests[-1]
     finally:
         await pool.aclose()
+
+
+@pytest.mark.asyncio
+async def test_handed_over_connection_found_dead_keeps_the_callers_place(
+    scripted: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection given to the first waiter is closed by the server before that waiter
+    runs (a keep-alive timeout): the waiter opens a new one in the same slot and is still
+    served before the call that queued after it."""
+    gate = asyncio.Event()
+
+    class FirstHeld(Scripted):
+        async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            while True:
+                try:
+                    await reader.readuntil(b"\r\n\r\n")
+                    await reader.readexactly(2)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    break
+                await gate.wait()  # the first answer waits until both others queue
+                writer.write(reply())
+                await writer.drain()
+            writer.close()
+
+    server = FirstHeld([])
+    await server.start()
+    pool = _http1.Http1Pool(httpx.Limits(max_connections=1))
+    order: list[str] = []
+    release = pool._release
+    kill = [True]
+
+    def release_then_server_closes(conn: Any) -> None:
+        release(conn)
+        if kill[0] and not conn.idle and not conn.closed:  # handed to a waiter
+            kill[0] = False
+            conn.transport.abort()
+
+    monkeypatch.setattr(pool, "_release", release_then_server_closes)
+
+    async def call(name: str) -> None:
+        await _pool_call(pool, server)
+        order.append(name)
+
+    first = asyncio.ensure_future(call("a"))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(call("b"))
+    await asyncio.sleep(0.01)
+    third = asyncio.ensure_future(call("c"))
+    await asyncio.sleep(0.01)
+    assert len(pool._waiters) == 2
+    gate.set()
+    await asyncio.gather(first, second, third)
+    assert order == ["a", "b", "c"]
+    assert server.connections == 2 and pool._open == 1
+    await pool.aclose()
+    await server.close()
+
+
+@pytest.mark.asyncio
+async def test_connection_handed_to_a_waiter_that_leaves_goes_to_the_next(
+    scripted: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await scripted([reply()] * 3)
+    pool = _http1.Http1Pool(httpx.Limits(max_connections=1))
+    release = pool._release
+    leaving: list[asyncio.Future[Any]] = []
+
+    def release_then_waiter_leaves(conn: Any) -> None:
+        release(conn)
+        if leaving and not conn.idle:  # handed to the waiting call, which is cancelled now
+            leaving.pop().cancel()
+
+    monkeypatch.setattr(pool, "_release", release_then_waiter_leaves)
+    first = asyncio.ensure_future(_pool_call(pool, server))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(_pool_call(pool, server))
+    leaving.append(second)
+    third = asyncio.ensure_future(_pool_call(pool, server))
+    assert (await first)[0] == 200
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert (await third)[0] == 200
+    assert server.connections == 1  # the connection went on to the third call, not closed
+    await pool.aclose()

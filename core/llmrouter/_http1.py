@@ -373,6 +373,7 @@ class Http1Pool:
     def _hand_back(self, got: object) -> None:
         """What a waiter was given and will not use."""
         if isinstance(got, _Connection):
+            got.keep_alive = True  # as it was given: reusable, for the next waiter
             self._release(got)
         elif got is _SLOT:
             self._free_slot()
@@ -437,6 +438,23 @@ class Http1Pool:
             conn.close()
             raise
         return conn
+
+    async def _replace(
+        self,
+        conn: _Connection,
+        loop: asyncio.AbstractEventLoop,
+        origin: _Origin,
+        deadline: float,
+        timeout: httpx.Timeout,
+    ) -> _Connection:
+        """A new connection in the slot of ``conn``, which is closed: the call keeps its place
+        (a call that waited for ``conn`` is not sent to the back of the queue)."""
+        conn.close()
+        if conn.counted and conn.generation == self._generation:
+            conn.counted = False
+            return await self._connect(loop, origin, deadline, timeout)
+        self._discard(conn)
+        return await self._acquire(origin, deadline, timeout)
 
     def _release(self, conn: _Connection) -> None:
         """After a complete answer that allows it: to the first waiter for its origin, or back
@@ -576,13 +594,16 @@ class Http1Pool:
         else:
             parts.append(b"\r\n")
         retried = False
+        conn = await self._acquire(origin, deadline, timeout)
         while True:
-            conn = await self._acquire(origin, deadline, timeout)
-            if conn.closed and conn.used:  # closed while handed over: nothing sent, again
+            transport = conn.transport
+            if conn.closed or transport is None or transport.is_closing():
+                if conn.used:  # a kept-alive connection that died unseen: nothing was sent
+                    conn = await self._replace(conn, loop, origin, deadline, timeout)
+                    continue
+                # a new connection the server closed (or wrote to) before the request
                 self._discard(conn)
-                continue
-            if conn.closed:  # the server closed (or wrote to) it before the request was sent
-                self._discard(conn)
+                conn.close()
                 lost = conn.lost
                 if isinstance(lost, OSError):
                     raise httpx.ConnectError(f"{type(lost).__name__}: {lost}")
@@ -591,16 +612,16 @@ class Http1Pool:
             conn.limit = limit
             timer = loop.call_at(deadline, conn.timed_out) if total is not None else None
             try:
-                transport = conn.transport
-                assert transport is not None
                 transport.writelines(parts)
                 await waiter
             except (httpx.RemoteProtocolError, httpx.ReadError):
-                conn.close()
-                self._discard(conn)
                 if method == "GET" and conn.used and not conn.received and not retried:
                     retried = True  # a stale keep-alive connection: once more, on a new one
+                    conn.waiter = None
+                    conn = await self._replace(conn, loop, origin, deadline, timeout)
                     continue
+                conn.close()
+                self._discard(conn)
                 raise
             except BaseException:
                 conn.close()
