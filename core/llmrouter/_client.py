@@ -1274,7 +1274,8 @@ class AsyncRouter(_RouterBase):
                 # measurably helps under high concurrency (docs/performance.md).
                 # Its ClientTimeout bounds the whole request
                 # (http.AiohttpAsyncClient._client_timeout); the body is read in one go when
-                # its Content-Length is known and within the limit.
+                # its Content-Length is known and within the limit. The native engine's
+                # send_call is its own HTTP/1.1 exchange (_http1.Http1Pool.request).
                 limit = self._max_response_bytes
                 try:
                     if isinstance(direct, _http.NativeAsyncClient):

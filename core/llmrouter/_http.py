@@ -280,15 +280,22 @@ class AiohttpAsyncClient(httpx.AsyncClient):
     # own frame (one coroutine less per call; see docs/performance.md), and as one coroutine,
     # send_call, for everyone else.
 
-    def open_call(self, request: HTTPRequest, call: Call) -> Any:
-        """aiohttp's request context manager for ``request``: the same request as
-        :func:`build_httpx_request` would build (the client's default headers, replaced by the
-        request's own of the same name; the JSON body; the client's or the call's timeout)."""
+    def _prepared(
+        self, request: HTTPRequest, call: Call
+    ) -> tuple[bytes | None, dict[str, str], httpx.Timeout]:
+        """The body, headers and timeout of ``request`` as the direct path sends it."""
         body = None if request.json is None else encode_json(request.json, call)
         headers = self._request_headers(request.headers, body is not None)
         if request.sign is not None:  # a signature over the final body (AWS SigV4)
             headers.update(request.sign(body or b""))
         timeout = to_timeout(call.timeout) if call.timeout is not None else self.timeout
+        return body, headers, timeout
+
+    def open_call(self, request: HTTPRequest, call: Call) -> Any:
+        """aiohttp's request context manager for ``request``: the same request as
+        :func:`build_httpx_request` would build (the client's default headers, replaced by the
+        request's own of the same name; the JSON body; the client's or the call's timeout)."""
+        body, headers, timeout = self._prepared(request, call)
         return self.session().request(
             request.method,
             request.url,
@@ -442,11 +449,7 @@ class NativeAsyncClient(AiohttpAsyncClient):
         url = _url(request.url)
         if url.userinfo or url.scheme not in ("http", "https") or request.method == "HEAD":
             return await super().send_call(request, call, limit)
-        body = None if request.json is None else encode_json(request.json, call)
-        headers = self._request_headers(request.headers, body is not None)
-        if request.sign is not None:  # a signature over the final body (AWS SigV4)
-            headers.update(request.sign(body or b""))
-        timeout = to_timeout(call.timeout) if call.timeout is not None else self.timeout
+        body, headers, timeout = self._prepared(request, call)
         try:
             status, raw, content = await self._pool.request(
                 request.method, url, headers, body, timeout, limit
