@@ -18,6 +18,9 @@ partial responses, ``\\r\\n\\r\\n``-separated, with no end marker). So the clien
   (``together_ai/...`` on the Together emulator);
 - ``llmrouter-anthropic``: ``anthropic/claude-sonnet-4-6`` on the Anthropic emulator;
   ``llmrouter-gemini``: ``gemini/gemini-2.5-flash`` on the Gemini emulator;
+- ``llmrouter-together-native`` / ``llmrouter-anthropic-native``: the same two on
+  ``Router(engine="native")`` (httpx over llmrouter's HTTP/1.1 transport), each goal checked
+  for that engine too;
 - ``anthropic-sdk``: ``messages.create``, and ``stream=True`` iterating the raw events;
   ``anthropic-sdk-helper``: ``messages.stream()``'s ``text_stream`` (stream only: the helper
   that also accumulates the message, what the SDK's docs show first);
@@ -204,6 +207,24 @@ class LLMRouterAnthropicClient(_LLMRouterRouteClient):
     kwargs = {"max_tokens": MAX_TOKENS}
 
 
+class _NativeEngine:
+    """The same client on ``Router(engine="native")`` (httpx over llmrouter's transport)."""
+
+    def setup(self) -> None:
+        import llmrouter
+
+        self.llmrouter = llmrouter
+        self.router = llmrouter.Router(engine="native")
+
+
+class LLMRouterTogetherNativeClient(_NativeEngine, worker.LLMRouterClient):
+    name = "llmrouter-together-native"
+
+
+class LLMRouterAnthropicNativeClient(_NativeEngine, LLMRouterAnthropicClient):
+    name = "llmrouter-anthropic-native"
+
+
 class LLMRouterGeminiClient(_LLMRouterRouteClient):
     name = "llmrouter-gemini"
     route = "gemini/" + GEMINI_MODEL
@@ -376,11 +397,17 @@ PROVIDERS: dict[str, Provider] = {
             "httpx-anthropic": ("anthropic", HttpxAnthropicClient),
             "llmrouter-together": ("together", worker.LLMRouterClient),
             "llmrouter-anthropic": ("anthropic", LLMRouterAnthropicClient),
+            "llmrouter-together-native": ("together", LLMRouterTogetherNativeClient),
+            "llmrouter-anthropic-native": ("anthropic", LLMRouterAnthropicNativeClient),
             "anthropic-sdk": ("anthropic", AnthropicSDKClient),
             "anthropic-sdk-helper": ("anthropic", AnthropicSDKHelperClient),
             "litellm-anthropic": ("anthropic", LiteLLMAnthropicClient),
         },
-        needs={"anthropic": "anthropic==2.17.0", "llmrouter_anthropic": "plugins/anthropic"},
+        needs={
+            "anthropic": "anthropic==2.17.0",
+            "llmrouter_anthropic": "plugins/anthropic",
+            "httptools": "httptools",
+        },
         versions=["llmrouter-anthropic", "anthropic"],
         sdks={
             "anthropic-sdk": "official SDK (raw events)",
@@ -565,41 +592,47 @@ def ratio_specs(provider: Provider) -> list[Ratio]:
     p = provider.name
     me = f"llmrouter-{p}"
     per_call = [n for n in provider.sdks if not getattr(provider.adapters[n][1], "stream_only", 0)]
-    specs: list[Ratio] = [
-        (
-            f"llmrouter {p} / together, CPU per call",
-            me,
-            "llmrouter-together",
-            "seq_cpu_ms_per_call",
-            ("<=", 1.3),
-        ),
-        (
-            f"llmrouter {p} / together, CPU per chunk",
-            me,
-            "llmrouter-together",
-            "stream_cpu_us_per_chunk",
-            ("<=", 1.3),
-        ),
-    ]
-    for sdk, label in provider.sdks.items():
+    specs: list[Ratio] = []
+    # Each goal for the default engine, and for Router(engine="native") where it is measured.
+    for suffix, engine in (("", ""), ("-native", " (engine='native')")):
+        mine, together = me + suffix, "llmrouter-together" + suffix
+        if mine not in provider.adapters:
+            continue
+        specs += [
+            (
+                f"llmrouter {p} / together{engine}, CPU per call",
+                mine,
+                together,
+                "seq_cpu_ms_per_call",
+                ("<=", 1.3),
+            ),
+            (
+                f"llmrouter {p} / together{engine}, CPU per chunk",
+                mine,
+                together,
+                "stream_cpu_us_per_chunk",
+                ("<=", 1.3),
+            ),
+        ]
+        for sdk, label in provider.sdks.items():
+            specs.append(
+                (
+                    f"{label} / llmrouter {p}{engine}, CPU per chunk",
+                    sdk,
+                    mine,
+                    "stream_cpu_us_per_chunk",
+                    (">=", 5.0),
+                )
+            )
         specs.append(
             (
-                f"{label} / llmrouter {p}, CPU per chunk",
-                sdk,
-                me,
+                f"LiteLLM {p} / llmrouter {p}{engine}, CPU per chunk",
+                f"litellm-{p}",
+                mine,
                 "stream_cpu_us_per_chunk",
                 (">=", 5.0),
             )
         )
-    specs.append(
-        (
-            f"LiteLLM {p} / llmrouter {p}, CPU per chunk",
-            f"litellm-{p}",
-            me,
-            "stream_cpu_us_per_chunk",
-            (">=", 5.0),
-        )
-    )
     for sdk in per_call:
         specs.append(
             (f"official SDK / llmrouter {p}, CPU per call", sdk, me, "seq_cpu_ms_per_call", None)

@@ -41,6 +41,7 @@ PEERS = [
     "openai",
     "aiohttp",
     "httpx-aiohttp",
+    "httptools",
     "anthropic==2.17.0",
     "google-genai==3.6.1",
 ]

@@ -344,3 +344,34 @@ def test_call_info_survives_copies(emu: TogetherEmulator, where: dict[str, Any])
     assert "_llmrouter" not in response.model_dump()
     fresh = llmrouter.ModelResponse.model_validate(response.model_dump())
     assert fresh.llmrouter.provider is None  # no info until a router sets it
+
+
+# --- the sync native engine ----------------------------------------------------------------------
+
+
+def test_sync_native_engine_matches_httpx_on_the_wire(
+    emu: TogetherEmulator, where: dict[str, Any]
+) -> None:
+    """``Router(engine="native")`` sends what the default sync Router sends (headers and body),
+    and gives the same answers, streamed or not, and the same typed errors."""
+    seen: dict[str | None, list[Any]] = {}
+    for engine in (None, "native"):
+        out: list[Any] = []
+        with llmrouter.Router(engine=engine) as router:
+            answer = router.completion(
+                model=MODEL, messages=MESSAGES, extra_headers={"X-Trace": "t1"}, **where
+            )
+            out += [_wire(emu), emu.last_request.headers.get("x-trace")]  # type: ignore[union-attr]
+            # (ids, seeds and request ids are the emulator's random picks)
+            out.append((answer.choices[0].model_dump(exclude={"seed"}), answer.usage))
+            stream = router.completion(model=MODEL, messages=MESSAGES, stream=True, **where)
+            chunks = [(c.choices[0].delta, c.choices[0].finish_reason) for c in stream]
+            out += [_wire(emu), chunks, stream.usage]
+            emu.add_fault(Fault(status=429, retry_after=2), times=1)
+            with pytest.raises(llmrouter.RateLimitError) as info:
+                router.completion(model=MODEL, messages=MESSAGES, **where)
+            err = info.value
+            out.append((type(err), err.status_code, err.retry_after, err.rate_limit, err.code))
+        seen[engine] = out
+    assert seen["native"] == seen[None]
+    assert len(seen[None][4]) > 3  # the stream had chunks to compare

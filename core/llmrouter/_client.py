@@ -771,6 +771,10 @@ class Router(_RouterBase):
     of the one before (``completion(timeout=...)`` and a deployment's ``timeout`` override it).
     ``max_response_bytes`` (default 128 MiB, or ``[router] max_response_bytes``) is the largest
     body or single stream event read; beyond it a call raises ``ResponseTooLargeError``.
+
+    ``engine``: ``"httpx"`` (default: httpx as httpx builds it) or ``"native"`` (httpx over
+    llmrouter's HTTP/1.1 transport, which reads with httptools: about a third of the CPU per
+    streamed chunk; ``pip install 'llmrouter[native]'``). See docs/performance.md.
     """
 
     def __init__(
@@ -779,6 +783,7 @@ class Router(_RouterBase):
         timeout: float | httpx.Timeout | None = None,
         http_client: httpx.Client | None = None,
         plugin_host: PluginHost | None = None,
+        engine: str | None = None,
         config: RouterConfig | Mapping[str, Any] | Routing | None = None,
         max_response_bytes: int | None = None,
         max_budget: float | str | Decimal | None = None,
@@ -795,6 +800,9 @@ class Router(_RouterBase):
             budget_period=budget_period,
             budget=budget,
         )
+        if engine is not None and http_client is not None:
+            raise ValueError("pass either http_client= or engine=, not both")
+        self._engine = _http.check_engine(engine, _http.SYNC_ENGINES)
         self._client = http_client
         self._owns_client = http_client is None
 
@@ -802,7 +810,7 @@ class Router(_RouterBase):
     def http_client(self) -> httpx.Client:
         client = self._client
         if client is None:
-            client = self._client = _http.make_sync_client(self._timeout)
+            client = self._client = _http.make_sync_client(self._timeout, self._engine)
         return client
 
     def close(self) -> None:

@@ -109,6 +109,10 @@ DEFAULT_LIMITS = httpx.Limits(
 #: ``httpx-aiohttp`` package: ``pip install 'llmrouter[aiohttp]'``) or ``native`` (the aiohttp
 #: engine with llmrouter's own HTTP/1.1 client for non-streamed calls; same extra).
 ENGINES = ("httpx", "httpx-stock", "aiohttp", "native")
+#: Sync engines: ``httpx`` (httpx's own transport) or ``native`` (httpx with llmrouter's
+#: HTTP/1.1 transport, :mod:`llmrouter._native`, which reads with ``httptools``:
+#: ``pip install 'llmrouter[native]'``).
+SYNC_ENGINES = ("httpx", "native")
 
 #: Sent on every request (a caller's ``extra_headers`` may override them). The version is
 #: ``llmrouter.__version__``, the one version source (pyproject reads it too).
@@ -123,18 +127,25 @@ def to_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
     return httpx.Timeout(float(timeout), connect=min(float(timeout), 10.0))
 
 
-def make_sync_client(timeout: float | httpx.Timeout | None = None) -> httpx.Client:
+def make_sync_client(
+    timeout: float | httpx.Timeout | None = None, engine: str | None = None
+) -> httpx.Client:
+    """The Client a Router owns, for ``engine`` (see :data:`SYNC_ENGINES`)."""
+    if check_engine(engine, SYNC_ENGINES) == "native":
+        native = _extra("llmrouter._native", "native")
+        client: httpx.Client = native.make_native_client(to_timeout(timeout), _HEADERS)
+        return client
     client = httpx.Client(timeout=to_timeout(timeout), limits=DEFAULT_LIMITS, headers=_HEADERS)
     install_deadlines(client)
     return client
 
 
-def check_engine(engine: str | None) -> str:
+def check_engine(engine: str | None, engines: tuple[str, ...] = ENGINES) -> str:
     """``None`` or a known engine name -> the engine name; anything else is a ValueError."""
     if engine is None:
         return "httpx"
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if engine not in engines:
+        raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(engines)}")
     return engine
 
 
@@ -169,8 +180,9 @@ def _extra(module: str, engine: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
+        extra = "native" if engine == "native" and module.startswith("llmrouter") else "aiohttp"
         raise ImportError(
-            f"the {engine} engine needs the optional extra: pip install 'llmrouter[aiohttp]' "
+            f"the {engine} engine needs the optional extra: pip install 'llmrouter[{extra}]' "
             f"({exc})"
         ) from exc
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
@@ -68,6 +68,9 @@ class _Unread:
 
 
 _UNREAD = _Unread()
+
+#: How many events a stream turns into chunks at a time (see :meth:`StreamCore.more`).
+PARSE_BATCH: Final = 16
 
 
 def call_info(
@@ -141,6 +144,9 @@ class StreamCore:
         "_ended",
         "_rearm",
         "_started",
+        "_todo",
+        "_todo_fault",
+        "_todo_pos",
         "budget",
         "cache_hit",
         "call",
@@ -221,7 +227,14 @@ class StreamCore:
         self.on_end: Callable[[BaseException | None], None] | None = None
         #: An error parsed from the same read as chunks still owed to the caller: raised once
         #: those chunks are delivered, so what the caller sees does not depend on packet timing.
-        self.pending: LLMRouterError | None = None
+        #: (Any exception: ``take_ready`` parses too, and keeps whatever a parser raised here
+        #: for the next iteration, which fails the stream as iterating would have.)
+        self.pending: Exception | None = None
+        #: Events read but not parsed yet (see :meth:`more`), from ``_todo_pos`` on, and an
+        #: error of the read that brought them, raised once they are delivered.
+        self._todo: list[str] = []
+        self._todo_pos = 0
+        self._todo_fault: LLMRouterError | None = None
 
     def read_window(self) -> float | None:
         """Called before each read: the seconds it may take, ``None`` when the read timeout
@@ -281,9 +294,10 @@ class StreamCore:
         )
 
     def feed(self, data: bytes) -> list[ModelResponseStream]:
-        out: list[ModelResponseStream] = []
+        """Decode ``data``'s events and return the chunks of the first of them (at most
+        :data:`PARSE_BATCH`); the rest wait, as text, for :meth:`more`."""
         if self.done:
-            return out
+            return []
         fault: LLMRouterError | None = None
         try:
             events = self._decoder.feed(data)
@@ -292,27 +306,58 @@ class StreamCore:
             fault = self._fault(exc)
         if events:
             self._rearm = True
+            self.events += events
+            if self._todo_pos < len(self._todo):
+                self._todo += events
+            else:
+                self._todo = events
+                self._todo_pos = 0
         elif self.budget is not None and time.perf_counter() > (self.deadline or 0.0):
             # Checked here too, for clients whose reads the deadline cannot interrupt.
             fault = fault or self.deadline_error()
+        if fault is not None and self._todo_fault is None:
+            self._todo_fault = fault
+        return self.more()
+
+    def has_more(self) -> bool:
+        """Events have been read that :meth:`more` has not turned into chunks yet (or an error
+        waits behind them): take those before reading again."""
+        return not self.done and (self._todo_pos < len(self._todo) or self._todo_fault is not None)
+
+    def more(self) -> list[ModelResponseStream]:
+        """The chunks of the next events already read, at most :data:`PARSE_BATCH` of them.
+
+        One read can hold hundreds of events (a fast connection, a reader that fell behind):
+        parsed all at once they would be hundreds of live pydantic models, and every garbage
+        collection meanwhile would walk them all, which cost more per chunk than the parsing
+        itself (docs/performance.md). Parsed a few at a time, as the caller iterates, they stay
+        few. An error read after some events is raised once their chunks are delivered."""
+        out: list[ModelResponseStream] = []
+        if self.done:
+            return out
+        todo = self._todo
+        pos = self._todo_pos
+        end = min(len(todo), pos + PARSE_BATCH)
         parse = self.hooks.parse_stream_event
         call = self.call
         prompt = self.prompt
         state = self.state
-        if events:
-            self.events += events
-        for event in events:
+        while pos < end:
+            event = todo[pos]
+            pos += 1
             try:
                 chunk = parse(call=call, prompt=prompt, data=event, state=state)
             except LLMRouterError as exc:
+                self._todo_pos = pos
                 if getattr(exc, "request_id", True) is None:
                     # An in-band error event has no headers of its own: it belongs to this
                     # response, whose request id the provider gave in the stream's head.
                     exc.request_id = self.response.request_id
+                self.done_reading()
                 if not out:
                     raise
                 self.pending = exc
-                break
+                return out
             if chunk is None:
                 if state.done:
                     self.done = True
@@ -328,12 +373,23 @@ class StreamCore:
             if state.done:  # the provider's last chunk: the stream is complete with it
                 self.done = True
                 break
-        if fault is not None and not self.done:
-            if not out:
-                raise fault
-            if self.pending is None:  # raised once the chunks before it are delivered
-                self.pending = fault
+        self._todo_pos = pos
+        if self.done or pos >= len(todo):
+            self._todo = []
+            self._todo_pos = 0
+            fault, self._todo_fault = self._todo_fault, None
+            if fault is not None and not self.done:
+                if not out:
+                    raise fault
+                if self.pending is None:  # raised once the chunks before it are delivered
+                    self.pending = fault
         return out
+
+    def done_reading(self) -> None:
+        """Forget the events not parsed yet: the stream failed at the one before them."""
+        self._todo = []
+        self._todo_pos = 0
+        self._todo_fault = None
 
     def _usage(self, chunk: ModelResponseStream) -> None:
         """A chunk with usage: the stream's cost now follows it, and the chunk carries the
@@ -568,6 +624,7 @@ class _Buffered:
     """What the sync and the async stream share: the chunks decoded from the last read, and
     how far the caller has taken them."""
 
+    _core: StreamCore
     _buffer: list[ModelResponseStream]
     _pos: int
 
@@ -578,10 +635,19 @@ class _Buffered:
         the chunks that arrived together in one write (the gateway); iteration goes on after
         them as usual, end-of-stream checks included."""
         buf, pos = self._buffer, self._pos
-        if pos >= len(buf):
-            return []
+        ready = buf[pos:]
         self._pos = len(buf)
-        return buf[pos:]
+        core = self._core
+        # The events already read but not parsed yet are ready too; an error among them stays
+        # pending, raised by the next iteration as it would have been.
+        while core.pending is None and core.has_more():
+            try:
+                more = core.more()
+            except Exception as exc:  # raised, and the stream failed, by the next iteration
+                core.pending = exc
+                break
+            ready += more
+        return ready
 
 
 class CompletionStream(_Buffered, Iterator[ModelResponseStream]):
@@ -638,6 +704,10 @@ class CompletionStream(_Buffered, Iterator[ModelResponseStream]):
                 if core.done:
                     self.close()
                     raise StopIteration
+                if core.has_more():
+                    self._buffer = core.more()
+                    self._pos = 0
+                    continue
                 try:
                     core.read_window()
                     # The socket-level clamp of the client a Router builds ends the read by
@@ -783,6 +853,10 @@ class AsyncCompletionStream(_Buffered, AsyncIterator[ModelResponseStream]):
                 if core.done:
                     await self.aclose()
                     raise StopAsyncIteration
+                if core.has_more():
+                    self._buffer = core.more()
+                    self._pos = 0
+                    continue
                 try:
                     window = core.read_window()
                     if window is None and not self._timed_reads:

@@ -41,7 +41,14 @@ from llmrouter.validation import (
 
 pytest.importorskip("httpx_aiohttp")
 
-ENGINES = ("sync", "httpx", "httpx-stock", "aiohttp", "native")
+#: "sync" is a Router on httpx's own transport, "sync-native" a Router(engine="native").
+ENGINES = ("sync", "sync-native", "httpx", "httpx-stock", "aiohttp", "native")
+
+
+def _sync_engine(engine: str) -> str | None:
+    return "native" if engine == "sync-native" else None
+
+
 MODEL = "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo"
 MESSAGES = [{"role": "user", "content": "Hello"}]
 KEY = "tgp_v1_HardeningKeyDoNotLeak_0123456789"
@@ -185,8 +192,8 @@ def run(engine: str, router_kwargs: dict[str, Any], **kwargs: Any) -> Any:
     """One completion through the sync Router or an AsyncRouter on ``engine``; a stream is read
     to its end (so anything that would fail on the wire does)."""
     kwargs.setdefault("messages", MESSAGES)
-    if engine == "sync":
-        with llmrouter.Router(**router_kwargs) as router:
+    if engine.startswith("sync"):
+        with llmrouter.Router(**router_kwargs, engine=_sync_engine(engine)) as router:
             result = router.completion(**kwargs)
             if kwargs.get("stream"):
                 result = list(result)
@@ -265,8 +272,8 @@ class RoutedRun:
     def __init__(self, engine: str, config: dict[str, Any]) -> None:
         self.engine = engine
         self.loop: asyncio.AbstractEventLoop | None = None
-        if engine == "sync":
-            self.router: Any = llmrouter.Router(config=config)
+        if engine.startswith("sync"):
+            self.router: Any = llmrouter.Router(config=config, engine=_sync_engine(engine))
         else:
             self.loop = asyncio.new_event_loop()
             self.router = llmrouter.AsyncRouter(engine=engine, config=config)
@@ -335,7 +342,9 @@ def test_routed_bad_input_is_not_retried_nor_counted(
     assert attempts(caplog) == []  # refused before the first attempt: no retry, no fallback
     assert_nothing_sent(emu)
     assert_healthy(call.routing)
-    if engine == "sync":  # (once per case: a router's first request builds its TLS context)
+    if engine.startswith(
+        "sync"
+    ):  # (once per case: a router's first request builds its TLS context)
         # and the alias still works: nothing was left in cooldown or in flight
         assert "deterministic reply" in call().choices[0].message.content
         assert len(emu.requests) == 1 and attempts(caplog)[-1]["outcome"] == "ok"
@@ -554,7 +563,7 @@ BAD_TOOLS: list[Any] = [
 
 
 @pytest.mark.parametrize(("options", "param"), BAD_TOOLS)
-@pytest.mark.parametrize("engine", ["sync", "aiohttp", "native"])
+@pytest.mark.parametrize("engine", ["sync", "sync-native", "aiohttp", "native"])
 def test_together_bad_tools_are_refused_before_sending(
     emu: TogetherEmulator, engine: str, options: dict[str, Any], param: str
 ) -> None:

@@ -41,7 +41,14 @@ from llmrouter.testing import TogetherEmulator
 
 pytest.importorskip("httpx_aiohttp")
 
-ENGINES = ("sync", "httpx", "httpx-stock", "aiohttp", "native")
+#: "sync" is a Router on httpx's own transport, "sync-native" a Router(engine="native").
+ENGINES = ("sync", "sync-native", "httpx", "httpx-stock", "aiohttp", "native")
+
+
+def _sync_engine(engine: str) -> str | None:
+    return "native" if engine == "sync-native" else None
+
+
 MODEL = "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo"
 MESSAGES = [{"role": "user", "content": "Hello"}]
 KEY = "tgp_v1_TestKeyDoNotLeak_9f8e7d6c5b4a"
@@ -234,8 +241,8 @@ def run(
     out = Outcome()
     started = time.perf_counter()
     router_kwargs = router or {}
-    if engine == "sync":
-        with llmrouter.Router(**router_kwargs) as sync_router:
+    if engine.startswith("sync"):
+        with llmrouter.Router(**router_kwargs, engine=_sync_engine(engine)) as sync_router:
             try:
                 result = sync_router.completion(
                     model=model, messages=MESSAGES, stream=stream, api_key=KEY, **kwargs
@@ -524,8 +531,8 @@ def test_idle_limit_counts_only_the_wait_not_the_readers_pace(
         "api_key": KEY,
         "timeout": IDLE_LIMIT,
     }
-    if engine == "sync":
-        with llmrouter.Router() as router:
+    if engine.startswith("sync"):
+        with llmrouter.Router(engine=_sync_engine(engine)) as router:
             for chunk in router.completion(**options):
                 texts.append(_text(chunk))
                 time.sleep(READER_PAUSE)  # the reader, not the server, is slow
@@ -544,7 +551,7 @@ def test_idle_limit_counts_only_the_wait_not_the_readers_pace(
     assert len(gaps) == 3 and min(gaps) > IDLE_LIMIT  # the server was silent longer than timeout
 
 
-@pytest.mark.parametrize("engine", ENGINES[1:])
+@pytest.mark.parametrize("engine", [e for e in ENGINES if not e.startswith("sync")])
 @pytest.mark.parametrize("timeout", [None, 5.0])
 @pytest.mark.parametrize("custom", [False, True])
 def test_only_aiohttp_stream_requests_go_without_a_read_timeout(

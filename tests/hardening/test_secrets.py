@@ -50,7 +50,12 @@ REDACTED = "[REDACTED]"
 HUGE_BODY = 5000
 SMALL_LIMIT = 1000
 #: The four ways a call goes out: the sync Router and the AsyncRouter's three engines.
-ENGINES = ["sync", "httpx", "httpx-stock", "aiohttp", "native"]
+#: "sync" is a Router on httpx's own transport, "sync-native" a Router(engine="native").
+ENGINES = ["sync", "sync-native", "httpx", "httpx-stock", "aiohttp", "native"]
+
+
+def _sync_engine(engine: str) -> str | None:
+    return "native" if engine == "sync-native" else None
 
 
 def shapeless_key(tag: str) -> str:
@@ -515,7 +520,7 @@ def _fail(
     extra: dict[str, Any] = {"api_base": api_base, "api_key": api_key, "stream": stream}
 
     def sync() -> BaseException:
-        with llmrouter.Router(**options) as router:
+        with llmrouter.Router(**options, engine=_sync_engine(engine)) as router:
             try:
                 result = router.completion(model, MESSAGES, **extra)
                 for _ in result:
@@ -534,7 +539,7 @@ def _fail(
                 return exc
         raise AssertionError("the call did not fail")
 
-    return sync() if engine == "sync" else asyncio.run(run_async())
+    return sync() if engine.startswith("sync") else asyncio.run(run_async())
 
 
 def _echoed_headers_scrubbed(err: BaseException) -> None:
