@@ -565,3 +565,74 @@ def test_line_breaks_in_headers_and_chunked_bytes_bodies(scripted: Any) -> None:
         response = c.post(server.base, content=b"{}", headers={"transfer-encoding": "chunked"})
         assert response.status_code == 200
     assert server.requests[0].endswith(b"\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+
+
+# --- found by the second review ------------------------------------------------------------------
+
+
+def test_proxies_from_the_environment_are_used(
+    scripted: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = scripted([reply()])
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+    with native() as router:
+        assert isinstance(transport_of(router), _native.NativeTransport)
+        answer = router.completion(
+            model=MODEL, messages=MESSAGES, api_base="http://upstream.invalid/v1", api_key=KEY
+        )
+    assert answer.choices[0].message.content == "scripted answer"
+    # the proxy was asked for the absolute URL, as a forward proxy is
+    assert proxy.requests[0].startswith(b"POST http://upstream.invalid/v1/chat/completions ")
+
+
+def test_expired_idle_connections_of_other_origins_are_closed(scripted: Any) -> None:
+    first, second = scripted([reply()]), scripted([reply()])
+    transport = _native.NativeTransport(limits=httpx.Limits(keepalive_expiry=0.05))
+    with httpx.Client(transport=transport, timeout=5.0) as c:
+        c.post(first.base)
+        time.sleep(0.1)
+        transport._swept = 0.0  # (the sweep runs at most once a second)
+        c.post(second.base)  # a call elsewhere closes the first origin's expired connection
+        assert transport._open == 1 and transport._idle_count == 1
+        time.sleep(0.1)
+        assert first.closed_by_client == 1
+
+
+def test_an_interrupt_while_closing_a_stale_connection_leaks_no_slot(
+    scripted: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = scripted([reply(), reply(), reply()])
+    transport = _native.NativeTransport(limits=httpx.Limits(max_connections=2))
+    with httpx.Client(transport=transport, timeout=5.0) as c:
+        with c.stream("POST", server.base) as one, c.stream("POST", server.base) as two:
+            one.read()
+            two.read()
+        (idle,) = transport._idle.values()
+        assert len(idle) == 2
+        idle[-1].idle_since = 0.0  # the one taken first has expired: stale
+
+        def interrupted(self: Any) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(_native._Conn, "close", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            c.post(server.base)
+        monkeypatch.undo()
+        assert transport._open <= 1  # the stale one is gone, the good one not held
+        assert c.post(server.base).status_code == 200
+
+
+def test_a_connection_given_back_while_this_thread_holds_the_pool_lock(scripted: Any) -> None:
+    """A stream the cycle collector frees (a stream that kept an exception whose traceback
+    leads back to it is one) closes its answer from ``__del__``, at any allocation of any
+    code, possibly inside the pool's own critical section: giving the connection back then
+    must not wait for a lock this thread holds (it would wait forever)."""
+    server = scripted([reply()])
+    transport = _native.NativeTransport()
+    with httpx.Client(transport=transport, timeout=5.0) as c:
+        response = c.send(c.build_request("POST", server.base), stream=True)
+        with transport._cond:
+            response.close()
+        assert transport._open - transport._idle_count == 0  # given back: none in use

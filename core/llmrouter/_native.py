@@ -305,7 +305,10 @@ class NativeTransport(httpx.BaseTransport):
         self._trust_env = trust_env
         self._ssl: ssl.SSLContext | None = None
         self._backend = network_backend or _DeadlineBackend(httpcore.SyncBackend())
-        self._cond = threading.Condition(threading.Lock())
+        # Reentrant: a stream collected by the garbage collector (its __del__ closes the answer,
+        # which gives the connection back here) may run while this thread holds the lock.
+        self._cond = threading.Condition(threading.RLock())
+        self._swept = 0.0  # when idle connections of every origin were last checked for expiry
         self._idle: dict[_Origin, list[_Conn]] = {}
         self._idle_count = 0
         self._open = 0  # connections open or being opened (each holds a max_connections slot)
@@ -415,14 +418,16 @@ class NativeTransport(httpx.BaseTransport):
         give_up = None if pool is None else time.monotonic() + pool
         stale: list[_Conn] = []
         reserved = False  # a slot for a new connection: given back if anything below fails
+        taken: _Conn | None = None  # an idle connection, given back if closing the stale fails
         try:
             with self._cond:
+                self._sweep(stale)
                 while True:
                     if self._closed:
                         raise RuntimeError("this Router's native transport is closed")
-                    conn = self._take_idle(origin, stale)
-                    if conn is not None:
-                        return conn
+                    taken = self._take_idle(origin, stale)
+                    if taken is not None:
+                        return taken
                     if self._max_connections is None or self._open < self._max_connections:
                         self._open += 1
                         reserved = True
@@ -442,8 +447,13 @@ class NativeTransport(httpx.BaseTransport):
                     self._cond.wait(left)
         finally:
             if not reserved:
-                for conn in stale:
-                    conn.close()
+                try:
+                    for conn in stale:
+                        conn.close()
+                except BaseException:  # (an interrupt): the connection taken is not used
+                    if taken is not None:
+                        self._release(taken, False)
+                    raise
         try:
             for conn in stale:
                 conn.close()
@@ -469,6 +479,21 @@ class NativeTransport(httpx.BaseTransport):
                 continue
             return conn
         return None
+
+    def _sweep(self, stale: list[_Conn]) -> None:
+        """Every second at most (under the lock): idle connections past their expiry, of every
+        origin, go to ``stale`` (those of origins no longer called would stay open otherwise)."""
+        if self._expiry is None or not self._idle_count:
+            return
+        now = time.monotonic()
+        if now - self._swept < 1.0:
+            return
+        self._swept = now
+        for conns in self._idle.values():
+            while conns and now - conns[0].idle_since > self._expiry:  # oldest first
+                stale.append(conns.pop(0))
+                self._idle_count -= 1
+                self._open -= 1
 
     def _oldest_idle(self) -> _Conn | None:
         oldest: _Conn | None = None
@@ -521,5 +546,16 @@ class NativeTransport(httpx.BaseTransport):
 
 
 def make_native_client(timeout: httpx.Timeout, headers: dict[str, str]) -> httpx.Client:
-    """The httpx Client a ``Router(engine="native")`` owns."""
-    return httpx.Client(timeout=timeout, headers=headers, transport=NativeTransport())
+    """The httpx Client a ``Router(engine="native")`` owns.
+
+    Built as httpx builds its default Client, then given this transport as its default one:
+    httpx reads proxy settings from the environment (``HTTPS_PROXY``, ``NO_PROXY``...) only
+    for a client built without ``transport=``, and mounts its own transport for each proxied
+    URL pattern; those mounts stay. ``_transport`` is httpx's private attribute for the
+    default transport (httpx is pinned below 1.0, and CI's newest-releases
+    step runs tests/test_native.py)."""
+    client = httpx.Client(timeout=timeout, headers=headers, limits=DEFAULT_LIMITS)
+    stock = client._transport
+    client._transport = NativeTransport()
+    stock.close()
+    return client
