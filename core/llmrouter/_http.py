@@ -132,7 +132,7 @@ def make_sync_client(
 ) -> httpx.Client:
     """The Client a Router owns, for ``engine`` (see :data:`SYNC_ENGINES`)."""
     if check_engine(engine, SYNC_ENGINES) == "native":
-        native = _extra("llmrouter._native", "native")
+        native = _extra("llmrouter._native", "native", extra="native")
         client: httpx.Client = native.make_native_client(to_timeout(timeout), _HEADERS)
         return client
     client = httpx.Client(timeout=to_timeout(timeout), limits=DEFAULT_LIMITS, headers=_HEADERS)
@@ -175,12 +175,11 @@ def aiohttp_async_client(timeout: float | httpx.Timeout | None = None) -> Aiohtt
     return AiohttpAsyncClient(timeout=to_timeout(timeout))
 
 
-def _extra(module: str, engine: str) -> Any:
-    """``module``, which the ``engine`` engine needs from the ``llmrouter[aiohttp]`` extra."""
+def _extra(module: str, engine: str, extra: str = "aiohttp") -> Any:
+    """``module``, which the ``engine`` engine needs from the ``llmrouter[extra]`` extra."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
-        extra = "native" if engine == "native" and module.startswith("llmrouter") else "aiohttp"
         raise ImportError(
             f"the {engine} engine needs the optional extra: pip install 'llmrouter[{extra}]' "
             f"({exc})"
