@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 
 import llmrouter
+from llmrouter import hookimpl
+from llmrouter._plugins import PluginHost, default_host
 from llmrouter._streaming import PARSE_BATCH
 from llmrouter.errors import APIError, StreamDecodeError
+from llmrouter.pipeline import Call, ChatPrompt, StreamState
 from tests.test_native import Scripted, chunked, sse
 
 pytest.importorskip("httptools")
@@ -96,3 +99,95 @@ def test_take_ready_takes_every_event_read(engine: str | None, server: Any) -> N
         rest = list(stream)
     assert [c.choices[0].delta.content for c in [first, *ready, *rest]] == texts
     assert len(ready) == len(texts) - 1 and rest == []
+
+
+# --- the per-batch dispatch: the plugin's function called directly, while pluggy is unchanged ---
+
+
+class _Counter:
+    """Sees every event pluggy passes to ``parse_stream_event`` (a wrapper: the provider's
+    own implementation still answers)."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    @hookimpl(wrapper=True)
+    def llmrouter_parse_stream_event(self, data: str) -> Any:
+        self.events.append(data)
+        return (yield)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_plugin_registered_mid_stream_sees_the_events_after_the_batch(
+    engine: str | None, server: Any
+) -> None:
+    """The stream calls the provider's function itself, checking pluggy once per batch: a
+    wrapper registered on ``pm`` behind the host's back sees every event from the next batch
+    on, as it would through pluggy's caller."""
+    texts = [f"t{i} " for i in range(100)]
+    body = sse(texts)
+    router, stream = _stream(engine, server(body))
+    counter = _Counter()
+    pm = default_host().pm
+    with router, stream:
+        first = next(stream)  # parses the first batch
+        pm.register(counter)
+        try:
+            rest = [c.choices[0].delta.content for c in stream]
+        finally:
+            pm.unregister(counter)
+    assert [first.choices[0].delta.content, *rest] == texts
+    every = [line[6:].decode() for line in body.split(b"\n") if line.startswith(b"data: ")]
+    assert counter.events == every[PARSE_BATCH:]  # [DONE] included
+
+
+def test_direct_dispatch_only_while_pluggy_would_call_just_that_function() -> None:
+    host = PluginHost(autoload=False)
+    parser = _Parser()
+    host.register_provider("alpha", parser)
+    hooks = host.provider_hooks("alpha")
+    assert hooks.parse_stream_event_direct() == parser.llmrouter_parse_stream_event
+    # hook monitoring on: pluggy must see the call
+    undo = host.pm.add_hookcall_monitoring(lambda *a: None, lambda *a: None)
+    assert hooks.parse_stream_event_direct() is None
+    undo()
+    assert hooks.parse_stream_event_direct() is not None
+    # another implementation registered behind the host's back
+    counter = _Counter()
+    host.pm.register(counter)
+    assert hooks.parse_stream_event_direct() is None
+    host.pm.unregister(counter)
+    assert hooks.parse_stream_event_direct() is not None
+    # registered through the host: the new callers go through pluggy
+    host.register_plugin(_Counter())
+    assert host.provider_hooks("alpha").parse_stream_event_direct() is None
+
+
+def test_no_direct_dispatch_for_an_implementation_taking_some_of_the_arguments() -> None:
+    host = PluginHost(autoload=False)
+    host.register_provider("beta", _SubsetParser())
+    hooks = host.provider_hooks("beta")
+    assert hooks.parse_stream_event_direct() is None  # pluggy passes it only ``data``
+    state = StreamState()
+    call = Call(operation="chat", provider="beta", model="m", messages=MESSAGES)
+    assert hooks.parse_stream_event(call=call, prompt=None, data="x", state=state) == "x!"
+
+
+class _Parser:
+    @hookimpl
+    def llmrouter_format_prompt(self, call: Any) -> Any:
+        return ChatPrompt(call.messages)
+
+    @hookimpl
+    def llmrouter_parse_stream_event(self, call: Any, prompt: Any, data: str, state: Any) -> Any:
+        return data
+
+
+class _SubsetParser:
+    @hookimpl
+    def llmrouter_format_prompt(self, call: Any) -> Any:
+        return ChatPrompt(call.messages)
+
+    @hookimpl
+    def llmrouter_parse_stream_event(self, data: str) -> Any:
+        return data + "!"

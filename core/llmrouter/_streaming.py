@@ -338,7 +338,11 @@ class StreamCore:
         todo = self._todo
         pos = self._todo_pos
         end = min(len(todo), pos + PARSE_BATCH)
-        parse = self.hooks.parse_stream_event
+        hooks = self.hooks
+        # The plugin's own function, called by position, while pluggy would call just it
+        # (checked once per batch); pluggy's caller otherwise.
+        direct = hooks.parse_stream_event_direct()
+        parse = hooks.parse_stream_event
         call = self.call
         prompt = self.prompt
         state = self.state
@@ -346,7 +350,10 @@ class StreamCore:
             event = todo[pos]
             pos += 1
             try:
-                chunk = parse(call=call, prompt=prompt, data=event, state=state)
+                if direct is not None:
+                    chunk = direct(call, prompt, event, state)
+                else:
+                    chunk = parse(call=call, prompt=prompt, data=event, state=state)
             except LLMRouterError as exc:
                 self._todo_pos = pos
                 if getattr(exc, "request_id", True) is None:

@@ -29,7 +29,7 @@ from pydantic_core import from_json
 from llmrouter.errors import APIError, InvalidRequestError
 from llmrouter.pipeline import Call, HTTPResponse, StreamState
 from llmrouter.provider import unreadable_response
-from llmrouter.types import ModelResponseStream
+from llmrouter.types import ModelResponseStream, trusted_content_chunk
 from llmrouter.validation import validate_tool_choice
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "cached_prompt_usage",
     "check_token_limit",
     "check_tool_choice",
+    "content_chunk",
     "drop_unsupported",
     "json_object_body",
     "one_page_error",
@@ -436,6 +437,25 @@ def stream_chunk(state: StreamState, delta: dict[str, Any], **fields: Any) -> Mo
             "choices": [{"index": 0, "delta": delta, **fields}],
         }
     )
+
+
+def content_chunk(state: StreamState, text: Any) -> ModelResponseStream:
+    """``stream_chunk(state, {"content": text})``, the chunk of a text delta, the commonest
+    event of every stream: built without validation when ``text`` and the stream's id, creation
+    time and model are of exactly the types the chunk declares (the same objects, about a third
+    cheaper; :func:`llmrouter.types.trusted_content_chunk`), validated otherwise, so a malformed
+    event fails exactly as it would through :func:`stream_chunk`."""
+    response_id = state.response_id
+    created = state.created
+    model = state.model
+    if (
+        type(text) is str
+        and type(response_id) is str
+        and type(created) is int
+        and type(model) is str
+    ):
+        return trusted_content_chunk(response_id, created, model, text)
+    return stream_chunk(state, {"content": text})
 
 
 def tool_call_start(index: int, call_id: str, name: str) -> dict[str, Any]:

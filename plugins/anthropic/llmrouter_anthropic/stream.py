@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 
 from llmrouter.pipeline import STREAM_DONE, Call, StreamDone, StreamState
-from llmrouter.translation import stream_chunk, tool_call_start, unreadable_event
+from llmrouter.translation import content_chunk, stream_chunk, tool_call_start, unreadable_event
 from llmrouter.types import ModelResponseStream
 from llmrouter_anthropic.response import finish_reason, inband_error, usage_of
 
@@ -60,7 +60,7 @@ def parse_stream_event(
             delta = event["delta"]
             dtype = delta["type"]
             if dtype == "text_delta":
-                return stream_chunk(state, {"content": delta["text"]})
+                return content_chunk(state, delta["text"])
             if dtype == "input_json_delta":
                 part = delta["partial_json"]
                 if not part:
@@ -118,7 +118,7 @@ def _block_start(event: dict[str, Any], state: StreamState) -> ModelResponseStre
         return stream_chunk(state, tool_call_start(index, block["id"], block["name"]))
     if kind == "text":
         text = block.get("text")
-        return stream_chunk(state, {"content": text}) if text else None
+        return content_chunk(state, text) if text else None
     if kind in ("thinking", "redacted_thinking"):
         kept = dict(block)
         if kind == "thinking":

@@ -61,7 +61,7 @@ from pydantic_core import from_json
 
 from llmrouter.errors import LLMRouterError, ResponseTooLargeError, StreamDecodeError
 from llmrouter.pipeline import Call, StreamDone, StreamState
-from llmrouter.translation import stream_chunk, tool_call_start, unreadable_event
+from llmrouter.translation import content_chunk, stream_chunk, tool_call_start, unreadable_event
 from llmrouter.types import ModelResponseStream
 from llmrouter_bedrock.response import (
     SERVER_TOOL_USE,
@@ -252,7 +252,7 @@ def _delta(call: Call, event: dict[str, Any], state: StreamState) -> ModelRespon
     if "text" in delta:
         text = delta["text"]
         state.data.setdefault(_TEXT, {}).setdefault(index, []).append(text)
-        return stream_chunk(state, {"content": text})
+        return content_chunk(state, text)
     use = delta.get("toolUse")
     if use is not None:
         piece = use["input"]
