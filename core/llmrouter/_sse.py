@@ -160,18 +160,17 @@ class SSEDecoder:
         events: list[str] = []
         data = self._data
         limit = self.max_event_bytes
+        size = self._data_size
         for line in lines:
             if not line:
                 if data:
-                    events.append("\n".join(data))
+                    # (most events have one data line: no join)
+                    events.append(data[0] if len(data) == 1 else "\n".join(data))
                     data.clear()
-                    self._data_size = 0
-                    self._seen = True
+                    size = 0
                 continue
-            if line.startswith(b"data:"):
-                value = line[5:]
-                if value.startswith(b" "):
-                    value = value[1:]
+            if line[:5] == b"data:":
+                value = line[6:] if line[5:6] == b" " else line[5:]
                 try:
                     data.append(value.decode("utf-8"))
                 except UnicodeDecodeError as exc:
@@ -180,16 +179,25 @@ class SSEDecoder:
                         f"stream byte {at + exc.start} is not valid UTF-8 ({exc.reason})",
                         reason=str(exc.reason),
                         offset=at + exc.start,
-                        events=events,
+                        events=self._dispatched(events, size),
                     ) from None
                 if limit is not None:
-                    size = self._data_size = self._data_size + len(value)
+                    size += len(value)
                     if size > limit:
                         at = _line_offset(lines, widths, line, start) + len(line)
+                        self._dispatched(events, size)
                         raise self._too_large(size, at, events)
             elif line == b"data":
                 data.append("")
             # comments (":...") and other fields are ignored on purpose
+        return self._dispatched(events, size)
+
+    def _dispatched(self, events: list[str], size: int) -> list[str]:
+        """Record what one ``_dispatch`` did: the open event's data size, and whether an event
+        was completed; returns ``events``."""
+        self._data_size = size
+        if events:
+            self._seen = True
         return events
 
     def _too_large(self, size: int, offset: int, events: list[str]) -> SSEEventTooLargeError:
