@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 import llmrouter
-from llmrouter import _native
+from llmrouter import _api, _native
 from llmrouter.errors import APIConnectionError, APITimeoutError
 
 # The scripted answers are the async native engine's (tests/test_http1.py): the same bytes.
@@ -636,3 +636,52 @@ def test_a_connection_given_back_while_this_thread_holds_the_pool_lock(scripted:
         with transport._cond:
             response.close()
         assert transport._open - transport._idle_count == 0  # given back: none in use
+
+
+# --- [router] engine and async_engine --------------------------------------------------------------
+
+
+def test_the_config_chooses_the_engine_of_the_module_level_calls(
+    emu: Any, where: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[router] engine = "native"``: ``llmrouter.completion()`` (the default Router, built from
+    ``$LLMROUTER_CONFIG``) sends its requests through the native transport."""
+    config = tmp_path / "llmrouter.toml"
+    config.write_text('[router]\nengine = "native"\n', encoding="utf-8")
+    monkeypatch.setenv("LLMROUTER_CONFIG", str(config))
+    llmrouter.reset_default_routers()
+    sent = len(emu.requests)
+    answer = llmrouter.completion(model=MODEL, messages=MESSAGES, **where)
+    chunks = list(llmrouter.completion(model=MODEL, messages=MESSAGES, stream=True, **where))
+    assert answer.choices[0].message.content
+    assert "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert len(emu.requests) == sent + 2  # both crossed the socket to the emulator
+    transport = _api.get_default_router().http_client._transport
+    assert isinstance(transport, _native.NativeTransport)
+
+
+def test_the_router_argument_wins_over_the_config() -> None:
+    native = {"router": {"engine": "native", "async_engine": "httpx-stock"}}
+    assert llmrouter.Router(config=native)._engine == "native"
+    assert llmrouter.Router(config=native, engine="httpx")._engine == "httpx"
+    assert llmrouter.Router(config={"router": {}})._engine == "httpx"  # the default
+    assert llmrouter.AsyncRouter(config=native)._engine == "httpx-stock"
+    assert llmrouter.AsyncRouter(config=native, engine="httpx")._engine == "httpx"
+    # a client of the caller's own is kept as it is
+    with httpx.Client() as client:
+        router = llmrouter.Router(config=native, http_client=client)
+        assert router.http_client is client
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("engine", "aiohttp", "'httpx' or 'native'"),
+        ("async_engine", "h2", "'httpx', 'httpx-stock', 'aiohttp' or 'native'"),
+    ],
+)
+def test_an_unknown_engine_in_the_config_is_a_config_error(
+    key: str, value: str, allowed: str
+) -> None:
+    with pytest.raises(llmrouter.ConfigError, match=f"router.{key}: .*{allowed}"):
+        llmrouter.Router(config={"router": {key: value}})

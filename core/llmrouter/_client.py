@@ -772,9 +772,10 @@ class Router(_RouterBase):
     ``max_response_bytes`` (default 128 MiB, or ``[router] max_response_bytes``) is the largest
     body or single stream event read; beyond it a call raises ``ResponseTooLargeError``.
 
-    ``engine``: ``"httpx"`` (default: httpx as httpx builds it) or ``"native"`` (httpx over
-    llmrouter's HTTP/1.1 transport, which reads with httptools: about a third of the CPU per
-    streamed chunk; ``pip install 'llmrouter[native]'``). See docs/performance.md.
+    ``engine``: ``"httpx"`` (default: httpx as httpx builds it, or ``[router] engine``) or
+    ``"native"`` (httpx over llmrouter's HTTP/1.1 transport, which reads with httptools: about
+    a third of the CPU per streamed chunk; ``pip install 'llmrouter[native]'``). See
+    docs/performance.md.
     """
 
     def __init__(
@@ -802,6 +803,8 @@ class Router(_RouterBase):
         )
         if engine is not None and http_client is not None:
             raise ValueError("pass either http_client= or engine=, not both")
+        if engine is None and self._routing is not None:
+            engine = self._routing.settings.engine  # [router] engine
         self._engine = _http.check_engine(engine, _http.SYNC_ENGINES)
         self._client = http_client
         self._owns_client = http_client is None
@@ -1099,7 +1102,8 @@ class AsyncRouter(_RouterBase):
     ``engine``: ``"httpx"`` (default: httpx with llmrouter's constant-time connection pool,
     :mod:`llmrouter._pool`), ``"httpx-stock"`` (httpx exactly as httpx builds it) or
     ``"aiohttp"`` (aiohttp behind httpx's API, ``pip install 'llmrouter[aiohttp]'``: the fastest
-    under high concurrency). See docs/performance.md.
+    under high concurrency); without it, ``[router] async_engine`` of the config, if any. See
+    docs/performance.md.
     """
 
     def __init__(
@@ -1127,6 +1131,8 @@ class AsyncRouter(_RouterBase):
         )
         if engine is not None and http_client is not None:
             raise ValueError("pass either http_client= or engine=, not both")
+        if engine is None and self._routing is not None:
+            engine = self._routing.settings.async_engine  # [router] async_engine
         self._engine = _http.check_engine(engine)
         self._client = http_client
         self._owns_client = http_client is None

@@ -191,6 +191,21 @@ class RouterSettings(_Strict):
         "growing past it fails as soon as it does (ResponseTooLargeError, and a routed call "
         "moves on to the next deployment). `Router(max_response_bytes=...)` overrides it.",
     )
+    engine: Literal["httpx", "native"] = Field(
+        "httpx",
+        description="The HTTP engine of a sync Router built from this config (the module-level "
+        "`llmrouter.completion()` included): `httpx` (httpx as httpx builds it) or `native` "
+        "(httpx over llmrouter's HTTP/1.1 transport, which reads with httptools: about a third "
+        "of the CPU per streamed chunk, `pip install 'llmrouter[native]'`). "
+        "`Router(engine=...)` overrides it; a Router given `http_client=` keeps that client.",
+    )
+    async_engine: Literal["httpx", "httpx-stock", "aiohttp", "native"] = Field(
+        "httpx",
+        description="The HTTP engine of an AsyncRouter built from this config (the module-level "
+        "`llmrouter.acompletion()` included): `httpx` (httpx with llmrouter's connection pool), "
+        "`httpx-stock`, `aiohttp` or `native` (both `pip install 'llmrouter[aiohttp]'`). "
+        "`AsyncRouter(engine=...)` overrides it; one given `http_client=` keeps that client.",
+    )
     cooldown: CooldownSettings = Field(
         default_factory=CooldownSettings,
         description="The circuit breaker: see `[router.cooldown]`.",
