@@ -685,3 +685,19 @@ def test_an_unknown_engine_in_the_config_is_a_config_error(
 ) -> None:
     with pytest.raises(llmrouter.ConfigError, match=f"router.{key}: .*{allowed}"):
         llmrouter.Router(config={"router": {key: value}})
+
+
+def test_the_config_chooses_the_engine_of_the_module_level_async_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    config = tmp_path / "llmrouter.toml"
+    config.write_text('[router]\nasync_engine = "httpx-stock"\n', encoding="utf-8")
+    monkeypatch.setenv("LLMROUTER_CONFIG", str(config))
+    llmrouter.reset_default_routers()
+
+    async def engine() -> str:
+        return _api.get_default_async_router()._engine
+
+    assert asyncio.run(engine()) == "httpx-stock"

@@ -173,6 +173,29 @@ def test_no_direct_dispatch_for_an_implementation_taking_some_of_the_arguments()
     assert hooks.parse_stream_event(call=call, prompt=None, data="x", state=state) == "x!"
 
 
+def test_a_defaulted_parameter_naming_a_hook_argument_is_passed_as_pluggy_passes_it() -> None:
+    """pluggy 1.6 and later pass such a parameter (as a keyword), older ones do not: the stage
+    caller leaves it to pluggy, so the answer is pluggy's whichever version is installed."""
+    host = PluginHost(autoload=False)
+    host.register_provider("gamma", _DefaultedParser())
+    hooks = host.provider_hooks("gamma")
+    assert hooks.parse_stream_event_direct() is None
+    call = Call(operation="chat", provider="gamma", model="m", messages=MESSAGES)
+    kwargs = {"call": call, "prompt": None, "data": "ev", "state": StreamState()}
+    expected = host.pm.hook.llmrouter_parse_stream_event(**kwargs)
+    assert hooks.parse_stream_event(**kwargs) == expected
+
+
+class _DefaultedParser:
+    @hookimpl
+    def llmrouter_format_prompt(self, call: Any) -> Any:
+        return ChatPrompt(call.messages)
+
+    @hookimpl
+    def llmrouter_parse_stream_event(self, data: str, state: Any = None) -> Any:
+        return f"{data}: state {'passed' if state is not None else 'not passed'}"
+
+
 class _Parser:
     @hookimpl
     def llmrouter_format_prompt(self, call: Any) -> Any:

@@ -9,16 +9,26 @@ validated chunk in every way a caller can observe, and check the fallback.
 from __future__ import annotations
 
 import copy
+import enum
 import pickle
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from llmrouter import types
 from llmrouter.pipeline import StreamState
 from llmrouter.translation import content_chunk, stream_chunk
 from llmrouter.types import ModelResponseStream, trusted_content_chunk
+
+
+class _Text(str):
+    pass
+
+
+class _Count(enum.IntEnum):
+    ONE = 1
+
 
 TEXTS = ["Hello", "", " ", "naïve 🙂\n", '{"json": "in text"}', "x" * 10_000]
 
@@ -41,6 +51,7 @@ def _observable(chunk: ModelResponseStream) -> list[Any]:
         out += [
             type(model),
             list(model.__dict__.items()),  # values and field order
+            [type(v) for v in model.__dict__.values()],  # (a str subclass equals its str)
             model.model_fields_set,
             model.__pydantic_extra__,
             model.__pydantic_private__,
@@ -108,7 +119,10 @@ def test_the_call_info_of_a_trusted_chunk_is_set_like_a_validated_ones() -> None
         ("model", None),
         ("created", "1700000000"),  # lax validation turns it into an int
         ("created", True),  # a bool is not the int it declares: validation decides
-        ("text", type("S", (str,), {})("sub")),  # a str subclass: validation decides
+        ("created", _Count.ONE),  # an int subclass: validation decides
+        ("text", _Text("sub")),  # a str subclass: validation decides
+        ("response_id", _Text("msg_1")),
+        ("model", _Text("m")),
     ],
 )
 def test_anything_not_of_the_declared_type_is_validated(field: str, value: Any) -> None:
@@ -137,5 +151,21 @@ def test_a_slot_pydantic_no_longer_has_falls_back_to_setattr() -> None:
     obj = Plain()
     setter(obj, 5)
     assert obj.__llmrouter_no_such_slot__ == 5  # type: ignore[attr-defined]
-    # the real slots are pydantic's own descriptors
-    assert types._slot_setter("__pydantic_fields_set__") is not setter
+
+
+@pytest.mark.parametrize(
+    "name", ["__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"]
+)
+def test_the_setters_are_pydantics_own_slot_descriptors(name: str) -> None:
+    """The trusted builders write through BaseModel's slots; were a pydantic release to move
+    one, the fallback would take over (and this test says so)."""
+    setter = types._slot_setter(name)
+    assert getattr(setter, "__self__", None) is BaseModel.__dict__[name]
+
+
+@pytest.mark.parametrize("model", [ModelResponseStream, types.StreamChoice, types.Delta])
+def test_validation_runs_no_code_the_trusted_chunk_would_skip(model: type[BaseModel]) -> None:
+    """A ``model_post_init`` or a private attribute would run or be set on validation and not in
+    the trusted builder: the chunk models must have neither."""
+    assert model.__pydantic_post_init__ is None
+    assert model.__private_attributes__ == {}

@@ -237,12 +237,13 @@ def _never() -> bool:
 
 
 def _direct(
-    pm: pluggy.PluginManager, caller: HookCaller
+    pm: pluggy.PluginManager, caller: HookCaller, argnames: tuple[str, ...]
 ) -> Callable[[], Callable[..., Any] | None]:
     """A check returning ``caller``'s implementation function while calling it directly, by
-    position in the hookspec's argument order, is what pluggy would do; ``None`` when it is not
-    (several implementations, a wrapper, an implementation taking a subset of the arguments,
-    monitoring switched on, or the implementation list changed since).
+    position in the order ``argnames`` (which the caller will use, and which must be the
+    hookspec's), is what pluggy would do; ``None`` when it is not (several implementations, a
+    wrapper, an implementation taking other arguments, monitoring switched on, or the
+    implementation list changed since).
 
     For the one stage that runs per stream event: even :func:`_stage_caller`'s shortcut (a
     closure taking keyword arguments, checking pluggy on every call) was about 0.3 us of a
@@ -257,7 +258,8 @@ def _direct(
         or impls[0].wrapper
         or spec is None
         or not spec.opts.get("firstresult", False)
-        or tuple(impls[0].argnames) != tuple(spec.argnames)
+        or tuple(spec.argnames) != argnames
+        or tuple(impls[0].argnames) != argnames
         or watch is None
     ):
         return _no_direct
@@ -316,6 +318,10 @@ def _stage_caller(pm: pluggy.PluginManager, caller: HookCaller) -> StageCaller:
     function = impl.function
     argnames = tuple(impl.argnames)
     spec_args = tuple(spec.argnames) if spec is not None else argnames
+    if set(getattr(impl, "kwargnames", ())) & set(spec_args):
+        # A parameter with a default that names a hook argument: pluggy 1.6 and later pass it
+        # (as a keyword), older ones do not. Left to pluggy, whichever it is.
+        return caller
     if argnames != spec_args:
         # The implementation takes a subset of the arguments: pass only those, by position,
         # as pluggy does.
@@ -687,7 +693,9 @@ class PluginHost:
                     name,
                     success_end_idle=_success_end_idle(self.pm, subsets["llmrouter_call_end"]),
                     parse_stream_event_direct=_direct(
-                        self.pm, subsets["llmrouter_parse_stream_event"]
+                        self.pm,
+                        subsets["llmrouter_parse_stream_event"],
+                        ("call", "prompt", "data", "state"),  # as StreamCore.more calls it
                     ),
                     caching=bool(
                         subsets["llmrouter_cache_lookup"].get_hookimpls()

@@ -204,7 +204,8 @@ class RouterSettings(_Strict):
         description="The HTTP engine of an AsyncRouter built from this config (the module-level "
         "`llmrouter.acompletion()` included): `httpx` (httpx with llmrouter's connection pool), "
         "`httpx-stock`, `aiohttp` or `native` (both `pip install 'llmrouter[aiohttp]'`). "
-        "`AsyncRouter(engine=...)` overrides it; one given `http_client=` keeps that client.",
+        "`AsyncRouter(engine=...)` overrides it; one given `http_client=` keeps that client. "
+        "`llmrouter serve` uses `[gateway] engine` instead.",
     )
     cooldown: CooldownSettings = Field(
         default_factory=CooldownSettings,
