@@ -1,9 +1,12 @@
-"""Cookies: what a server sets is kept and sent back, and an answer that sets none costs nothing.
+"""Cookies on the httpx paths: what a server sets is kept and sent back, and an answer that sets
+none costs nothing.
 
 httpx reads every response's cookies by building urllib stand-ins for the request and response
 (about 12% of a non-streamed call); the clients llmrouter builds skip that when the answer has
 no ``Set-Cookie``/``Set-Cookie2`` header (``llmrouter._http.quiet_cookies``), and otherwise do
-exactly what httpx does. These tests run against a scripted server on 127.0.0.1.
+exactly what httpx does. (The async aiohttp and native engines send non-streamed calls without
+httpx, with aiohttp's cookie handling or none: docs/quickstart.md, "Cookies".) These tests run
+against a scripted server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from tests.test_native import Scripted
 KEY = "k" * 24
 SETS = reply(headers=("content-type: application/json", "set-cookie: session=abc; Path=/"))
 SETS2 = reply(headers=("content-type: application/json", "set-cookie2: legacy=1"))
+SETS_CASED = reply(headers=("Content-Type: application/json", "SET-Cookie: cased=1; Path=/"))
 
 
 def _cookie_lines(request: bytes) -> list[bytes]:
@@ -63,6 +67,36 @@ def test_a_cookie_the_server_sets_is_sent_back_async(engine: str) -> None:
     assert _cookie_lines(server.requests[1]) == [b"cookie: session=abc"]
 
 
+@pytest.mark.parametrize("engine", ["aiohttp", "native"])
+def test_every_async_engine_has_the_quiet_store(engine: str) -> None:
+    pytest.importorskip("httpx_aiohttp")
+    server = Scripted([reply()])
+    asyncio.run(_async(engine, server, 1))  # (asserts the store's type)
+    assert len(server.requests) == 1
+
+
+def test_a_cookie_header_in_any_case_is_read() -> None:
+    server = Scripted([SETS_CASED, reply()])
+    _sync(None, server, 2).close()
+    assert _cookie_lines(server.requests[1]) == [b"cookie: cased=1"]
+
+
+def test_only_an_answer_that_sets_a_cookie_is_read_for_cookies_async(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[httpx.Response] = []
+    original = httpx.Cookies.extract_cookies
+
+    def spy(self: httpx.Cookies, response: httpx.Response) -> None:
+        read.append(response)
+        original(self, response)
+
+    monkeypatch.setattr(httpx.Cookies, "extract_cookies", spy)
+    server = Scripted([reply(), reply(), SETS])
+    asyncio.run(_async("httpx", server, 3))
+    assert [r.headers.get("set-cookie") for r in read] == ["session=abc; Path=/"]
+
+
 @pytest.mark.parametrize("engine", [None, "native"])
 def test_only_an_answer_that_sets_a_cookie_is_read_for_cookies(
     engine: str | None, monkeypatch: pytest.MonkeyPatch
@@ -85,8 +119,10 @@ def test_only_an_answer_that_sets_a_cookie_is_read_for_cookies(
 
 def test_cookies_given_to_the_store_are_kept() -> None:
     client = httpx.Client(cookies={"a": "1"})
+    jar = client.cookies.jar
     _http.quiet_cookies(client)
     assert type(client.cookies) is _http._Cookies
+    assert client.cookies.jar is jar  # the same jar, its policy and lock
     assert dict(client.cookies) == {"a": "1"}
     client.close()
 

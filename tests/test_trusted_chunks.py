@@ -11,12 +11,14 @@ from __future__ import annotations
 import copy
 import enum
 import pickle
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
 from llmrouter import types
+from llmrouter.cost import ModelPrice
 from llmrouter.pipeline import StreamState
 from llmrouter.translation import content_chunk, stream_chunk
 from llmrouter.types import ModelResponseStream, trusted_content_chunk
@@ -169,3 +171,62 @@ def test_validation_runs_no_code_the_trusted_chunk_would_skip(model: type[BaseMo
     the trusted builder: the chunk models must have neither."""
     assert model.__pydantic_post_init__ is None
     assert model.__private_attributes__ == {}
+
+
+# --- the call info built without validation, and its equality ----------------------------------
+
+
+def test_trusted_call_info_is_what_model_construct_builds() -> None:
+    values = {
+        "provider": "together_ai",
+        "deployment": "together_ai/m",
+        "alias": None,
+        "attempts": 2,
+        "latency_s": 0.25,
+        "request_id": "req-1",
+        "endpoint": "/chat/completions",
+        "prompt": None,
+        "cache_hit": False,
+    }
+    pricing = types.Pricing("together_ai", "m", None)
+    trusted = types.trusted_call_info(dict(values), pricing)
+    built = types.CallInfo.model_construct(**values)
+    built.set_pricing(pricing)
+    assert list(trusted.__dict__.items()) == list(built.__dict__.items())
+    assert trusted.model_fields_set == built.model_fields_set
+    assert trusted.__pydantic_extra__ == built.__pydantic_extra__
+    assert trusted.__pydantic_private__ == built.__pydantic_private__
+    assert trusted == built
+
+
+def _priced() -> types.CallInfo:
+    usage = types.Usage(prompt_tokens=1000, completion_tokens=500, total_tokens=1500)
+    info = types.CallInfo(provider="together_ai")
+    info.set_pricing(
+        types.Pricing(
+            "together_ai",
+            "m",
+            usage,
+            prices=ModelPrice(Decimal("1"), Decimal("2")),
+        )
+    )
+    return info
+
+
+def test_reading_the_cost_of_one_of_two_equal_call_infos_keeps_them_equal() -> None:
+    a, b = _priced(), _priced()
+    assert a == b
+    assert b.cost == Decimal("0.002")  # now cached on b only
+    assert a == b
+    assert b == a
+
+
+def test_call_infos_with_different_costs_or_fields_differ() -> None:
+    a, b = _priced(), _priced()
+    b.cost = Decimal(0)  # set, as for a cache hit
+    assert a != b
+    c = _priced()
+    c.attempts = 3
+    assert a != c
+    assert a != types.CallInfo(provider="together_ai")  # no pricing
+    assert (a == 5) is False

@@ -134,8 +134,9 @@ class _Cookies(httpx.Cookies):
     latter parses the headers into an ``email.message.Message``) and hands them to the standard
     library's jar, which then finds no ``Set-Cookie`` header and does nothing. That was 43 us of
     a 340 us non-streamed call, 12% (docs/performance.md). Without either header this does
-    nothing at once; with one, exactly what httpx does. A store assigned later through the
-    public ``client.cookies = ...`` is httpx's own again (correct, only slower)."""
+    nothing at once; with one, exactly what httpx does (header names compared as httpx compares
+    them, ASCII case-insensitively). A store assigned later through the public
+    ``client.cookies = ...`` is httpx's own again (correct, only slower)."""
 
     def extract_cookies(self, response: httpx.Response) -> None:
         headers = response.headers
@@ -148,7 +149,7 @@ def quiet_cookies(client: httpx.Client | httpx.AsyncClient) -> None:
     ``_cookies`` is httpx's private attribute behind ``client.cookies`` (whose setter would
     wrap the store in a plain ``httpx.Cookies``); httpx is pinned below 1.0 and CI's
     newest-releases step runs tests/test_cookies.py, which checks both paths."""
-    client._cookies = _Cookies(client._cookies)
+    client._cookies = _Cookies(client._cookies.jar)  # the same jar, its policy and lock
 
 
 def make_sync_client(

@@ -272,6 +272,24 @@ class CallInfo(BaseModel):
         self._set_private("_pricing", pricing)
         self._set_private("_cost", _UNSET)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal fields, extras and pricing, and equal costs. The cost is compared as a value,
+        computed where it was not read yet: pydantic's own ``==`` compared the private cache,
+        so two equal call infos stopped being equal once one of them had its cost read."""
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        if (
+            type(other) is not type(self)
+            or self.__dict__ != other.__dict__
+            or self.__pydantic_extra__ != other.__pydantic_extra__
+        ):
+            return False
+        mine = self.__pydantic_private__ or {}
+        theirs = other.__pydantic_private__ or {}
+        if mine.get("_pricing") != theirs.get("_pricing"):
+            return False
+        return bool(self.cost == other.cost)
+
 
 def trusted_call_info(values: dict[str, Any], pricing: Pricing | None = None) -> CallInfo:
     """``CallInfo.model_construct(**values)`` for values already of the right types, given in
