@@ -28,6 +28,20 @@ SETS2 = reply(headers=("content-type: application/json", "set-cookie2: legacy=1"
 SETS_CASED = reply(headers=("Content-Type: application/json", "SET-Cookie: cased=1; Path=/"))
 
 
+@pytest.fixture
+def read(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Response]:
+    """The responses httpx's own cookie reading is given from now on."""
+    seen: list[httpx.Response] = []
+    original = httpx.Cookies.extract_cookies
+
+    def spy(self: httpx.Cookies, response: httpx.Response) -> None:
+        seen.append(response)
+        original(self, response)
+
+    monkeypatch.setattr(httpx.Cookies, "extract_cookies", spy)
+    return seen
+
+
 def _cookie_lines(request: bytes) -> list[bytes]:
     head = request.split(b"\r\n\r\n", 1)[0].lower()
     return [line for line in head.split(b"\r\n") if line.startswith(b"cookie:")]
@@ -82,16 +96,8 @@ def test_a_cookie_header_in_any_case_is_read() -> None:
 
 
 def test_only_an_answer_that_sets_a_cookie_is_read_for_cookies_async(
-    monkeypatch: pytest.MonkeyPatch,
+    read: list[httpx.Response],
 ) -> None:
-    read: list[httpx.Response] = []
-    original = httpx.Cookies.extract_cookies
-
-    def spy(self: httpx.Cookies, response: httpx.Response) -> None:
-        read.append(response)
-        original(self, response)
-
-    monkeypatch.setattr(httpx.Cookies, "extract_cookies", spy)
     server = Scripted([reply(), reply(), SETS])
     asyncio.run(_async("httpx", server, 3))
     assert [r.headers.get("set-cookie") for r in read] == ["session=abc; Path=/"]
@@ -99,16 +105,8 @@ def test_only_an_answer_that_sets_a_cookie_is_read_for_cookies_async(
 
 @pytest.mark.parametrize("engine", [None, "native"])
 def test_only_an_answer_that_sets_a_cookie_is_read_for_cookies(
-    engine: str | None, monkeypatch: pytest.MonkeyPatch
+    engine: str | None, read: list[httpx.Response]
 ) -> None:
-    read: list[httpx.Response] = []
-    original = httpx.Cookies.extract_cookies
-
-    def spy(self: httpx.Cookies, response: httpx.Response) -> None:
-        read.append(response)
-        original(self, response)
-
-    monkeypatch.setattr(httpx.Cookies, "extract_cookies", spy)
     server = Scripted([reply(), reply(), SETS, SETS2])
     _sync(engine, server, 4).close()
     assert [r.headers.get("set-cookie") or r.headers.get("set-cookie2") for r in read] == [
