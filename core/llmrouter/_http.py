@@ -148,7 +148,7 @@ def quiet_cookies(client: httpx.Client | httpx.AsyncClient) -> None:
     """Give a client llmrouter builds the cookie store above, keeping any cookies it holds.
     ``_cookies`` is httpx's private attribute behind ``client.cookies`` (whose setter would
     wrap the store in a plain ``httpx.Cookies``); httpx is pinned below 1.0 and CI's
-    newest-releases step runs tests/test_cookies.py, which checks both paths."""
+    newest-releases step runs tests/test_response_cookies.py, which checks both paths."""
     client._cookies = _Cookies(client._cookies.jar)  # the same jar, its policy and lock
 
 

@@ -19,6 +19,9 @@ import pytest
 
 import llmrouter
 from llmrouter import _http
+
+# (Under --import-mode=importlib a test module can import another only once pytest has
+# collected it: this file's name sorts after both.)
 from tests.test_http1 import MESSAGES, MODEL, reply
 from tests.test_native import Scripted
 
