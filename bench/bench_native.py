@@ -43,6 +43,11 @@ have served exactly what it sent, the other nothing). Every Anthropic client sen
 128000, which the API refuses for this model. Cost = client CPU (``time.process_time`` in the
 client's process): the wall time also holds the emulators' own work, which differs between them.
 
+Each client also reads a short stream whose events the emulator paces 1 ms apart
+(``x-emulator-fault: chunk_delay=0.001``), as a service sends tokens: its CPU per chunk is a
+column of the report, and SDK / llmrouter on it a ratio without a goal (waking up for each
+event is most of that cost, and no parsing saves it).
+
 The tables go to stdout and ``bench/results/{provider}.md`` (raw numbers: ``{provider}.json``).
 """
 
@@ -106,7 +111,7 @@ class HttpxAnthropicClient(worker.Client):
     def stream(self, tokens: int) -> int:
         n = 0
         body = {**self.body, "stream": True}
-        headers = {worker.STREAM_HEADER: str(tokens)}
+        headers = worker.stream_headers(tokens)
         with self.sync.stream("POST", self.endpoint, json=body, headers=headers) as response:
             response.raise_for_status()
             for line in response.iter_lines():
@@ -147,7 +152,7 @@ class HttpxGeminiClient(worker.Client):
     def stream(self, tokens: int) -> int:
         n = 0
         url = self.endpoint + ":streamGenerateContent?alt=sse"
-        headers = {worker.STREAM_HEADER: str(tokens)}
+        headers = worker.stream_headers(tokens)
         with self.sync.stream("POST", url, json=self.body, headers=headers) as response:
             response.raise_for_status()
             for line in response.iter_lines():
@@ -195,7 +200,7 @@ class _LLMRouterRouteClient(worker.LLMRouterClient):
             stream=True,
             api_base=self.url,
             api_key=worker.KEY,
-            extra_headers={worker.STREAM_HEADER: str(tokens)},
+            extra_headers=worker.stream_headers(tokens),
             **self.kwargs,
         ) as stream:
             return _content_chunks(stream)
@@ -256,7 +261,7 @@ class AnthropicSDKClient(worker.Client):
             max_tokens=MAX_TOKENS,
             messages=SDK_MESSAGES,
             stream=True,
-            extra_headers={worker.STREAM_HEADER: str(tokens)},
+            extra_headers=worker.stream_headers(tokens),
         )
         with stream:
             for event in stream:
@@ -284,7 +289,7 @@ class AnthropicSDKHelperClient(AnthropicSDKClient):
             model=ANTHROPIC_MODEL,
             max_tokens=MAX_TOKENS,
             messages=SDK_MESSAGES,
-            extra_headers={worker.STREAM_HEADER: str(tokens)},
+            extra_headers=worker.stream_headers(tokens),
         ) as stream:
             for text in stream.text_stream:
                 if text:
@@ -314,7 +319,7 @@ class GeminiSDKClient(worker.Client):
     def stream(self, tokens: int) -> int:
         n = 0
         config = self.types.GenerateContentConfig(
-            http_options=self.types.HttpOptions(headers={worker.STREAM_HEADER: str(tokens)})
+            http_options=self.types.HttpOptions(headers=worker.stream_headers(tokens))
         )
         for chunk in self.sync.models.generate_content_stream(
             model=GEMINI_MODEL, contents="Say hello", config=config
@@ -348,7 +353,7 @@ class _LiteLLMRouteClient(worker.LiteLLMClient):
         worker._check(self._completion().choices[0].message.content)
 
     def stream(self, tokens: int) -> int:
-        headers = {worker.STREAM_HEADER: str(tokens)}
+        headers = worker.stream_headers(tokens)
         return _content_chunks(self._completion(stream=True, extra_headers=headers))
 
 
@@ -446,6 +451,17 @@ def run_worker(provider: str, name: str, url: str, cfg: dict[str, Any]) -> dict[
         )
     st = cfg["stream"]
     out["stream"] = worker._stream_runs(client.stream, st["tokens"], st["repeats"], st["budget_s"])
+    # The same stream paced as a service sends tokens (the emulator sleeps between events):
+    # each event is then a read of its own, and waking up for it is part of the cost.
+    paced = cfg.get("paced")
+    if paced is not None:
+        worker.STREAM_EXTRA.update({"x-emulator-fault": f"chunk_delay={paced['delay_s']}"})
+        try:
+            out["paced"] = worker._stream_runs(
+                client.stream, paced["tokens"], paced["repeats"], paced["budget_s"]
+            )
+        finally:
+            worker.STREAM_EXTRA.clear()
     client.close()
     out["peak_rss_mb"] = worker._peak_rss_mb()
     return out
@@ -460,11 +476,13 @@ def config(quick: bool) -> dict[str, Any]:
             "rounds": 1,
             "sequential": {"warmup": 50, "count": 300, "budget_s": 5},
             "stream": {"tokens": 2000, "repeats": 3, "budget_s": 10},
+            "paced": {"tokens": 100, "repeats": 2, "budget_s": 5, "delay_s": 0.001},
         }
     return {
         "rounds": 5,
         "sequential": {"warmup": 100, "count": 1000, "budget_s": 8},
         "stream": {"tokens": 2000, "repeats": 5, "budget_s": 15},
+        "paced": {"tokens": 300, "repeats": 3, "budget_s": 10, "delay_s": 0.001},
     }
 
 
@@ -511,7 +529,7 @@ def run_client(
     target = provider.clients[name]
     before = {k: e.served() for k, e in emus.items()}
     started = time.perf_counter()
-    worker_cfg = {k: cfg[k] for k in ("sequential", "stream")}
+    worker_cfg = {k: cfg[k] for k in ("sequential", "stream", "paced") if k in cfg}
     argv = [
         str(run.PY),
         __file__,
@@ -533,7 +551,7 @@ def run_client(
         raise RuntimeError(f"client {name} failed:\n{out.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     served = {k: e.served() - before[k] for k, e in emus.items()}
-    sent = result["stream"]["requests"]
+    sent = result["stream"]["requests"] + result.get("paced", {}).get("requests", 0)
     if result["sequential"] is not None:
         sent += result["sequential"]["requests"]
     others = sum(n for k, n in served.items() if k != target)
@@ -565,6 +583,9 @@ def aggregate(provider: Provider, rounds: list[dict[str, Any]]) -> dict[str, Any
             "seq_cpu_ms_per_call": _median([s["cpu_ms_per_call"] for s in seqs]),
             "stream_cpu_us_per_chunk": _median([r["stream"]["cpu_us_per_chunk"] for r in runs]),
             "stream_wall_us_per_chunk": _median([r["stream"]["wall_us_per_chunk"] for r in runs]),
+            "paced_cpu_us_per_chunk": _median(
+                [r["paced"]["cpu_us_per_chunk"] for r in runs if "paced" in r]
+            ),
             "peak_rss_mb": _median([r["peak_rss_mb"] for r in runs]),
         }
     return agg
@@ -633,6 +654,17 @@ def ratio_specs(provider: Provider) -> list[Ratio]:
                 (">=", 5.0),
             )
         )
+        for sdk, label in provider.sdks.items():
+            specs.append(
+                (
+                    f"{label} / llmrouter {p}{engine}, CPU per chunk of a paced stream "
+                    "(events 1 ms apart; no goal)",
+                    sdk,
+                    mine,
+                    "paced_cpu_us_per_chunk",
+                    None,
+                )
+            )
     for sdk in per_call:
         specs.append(
             (f"official SDK / llmrouter {p}, CPU per call", sdk, me, "seq_cpu_ms_per_call", None)
@@ -674,6 +706,7 @@ _PARTS = {
     "seq_cpu_ms_per_call": ("sequential", "cpu_ms_per_call"),
     "seq_median_ms": ("sequential", "median_ms"),
     "stream_cpu_us_per_chunk": ("stream", "cpu_us_per_chunk"),
+    "paced_cpu_us_per_chunk": ("paced", "cpu_us_per_chunk"),
 }
 
 
@@ -681,7 +714,9 @@ def ratios(provider: Provider, data: dict[str, Any]) -> list[dict[str, Any]]:
     agg = data["clients"]
     out = []
     for label, mine, base, metric, goal in ratio_specs(provider):
-        value = agg[mine][metric] / agg[base][metric] if agg[base][metric] else float("nan")
+        a = agg[mine].get(metric, float("nan"))  # (a saved run may predate a metric)
+        b = agg[base].get(metric, float("nan"))
+        value = a / b if b else float("nan")
         part, key = _PARTS[metric]
         met = None
         if goal is not None:
@@ -712,14 +747,16 @@ def report(provider: Provider, data: dict[str, Any]) -> str:
     )
     add("")
     tokens = cfg["stream"]["tokens"]
+    paced = cfg.get("paced") or {}
     me = f"llmrouter-{provider.name}"
     base = agg[me]
     add(
         f"| client | emulator | wall ms/call | client CPU ms/call | CPU/call vs {me} "
         f"| client CPU us/chunk ({tokens:,}-chunk stream) | CPU/chunk vs {me} "
-        "| wall us/chunk | peak RSS MB | verified |"
+        f"| wall us/chunk | client CPU us/chunk, paced ({paced.get('tokens', 0):,} chunks, "
+        f"{paced.get('delay_s', 0) * 1000:g} ms apart) | peak RSS MB | verified |"
     )
-    add("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    add("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 
     def num(v: float, fmt: str) -> str:
         return "-" if v != v else format(v, fmt)
@@ -734,7 +771,9 @@ def report(provider: Provider, data: dict[str, Any]) -> str:
             f"| {rel(r['seq_cpu_ms_per_call'], base['seq_cpu_ms_per_call'])} "
             f"| {num(r['stream_cpu_us_per_chunk'], '.2f')} "
             f"| {rel(r['stream_cpu_us_per_chunk'], base['stream_cpu_us_per_chunk'])} "
-            f"| {num(r['stream_wall_us_per_chunk'], '.2f')} | {r['peak_rss_mb']:.1f} "
+            f"| {num(r['stream_wall_us_per_chunk'], '.2f')} "
+            f"| {num(r.get('paced_cpu_us_per_chunk', float('nan')), '.1f')} "
+            f"| {r['peak_rss_mb']:.1f} "
             f"| {'yes' if r['verified'] else 'NO'} |"
         )
     add("")

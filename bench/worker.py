@@ -26,6 +26,16 @@ MESSAGES = [{"role": "user", "content": "Say hello"}]
 KEY = "bench-key"
 EXPECT = "deterministic reply"
 STREAM_HEADER = "x-emulator-tokens"
+#: Sent with every stream request besides the token count: bench_native.py sets the emulator's
+#: pacing here for its paced streams (``{"x-emulator-fault": "chunk_delay=0.001"}``).
+STREAM_EXTRA: dict[str, str] = {}
+
+
+def stream_headers(tokens: int) -> dict[str, str]:
+    """The headers of a benchmark stream of ``tokens`` chunks."""
+    return {STREAM_HEADER: str(tokens), **STREAM_EXTRA}
+
+
 #: Connection limits for every pooled client, matching llmrouter's default (1000 / 200).
 MAX_CONNECTIONS = 1000
 MAX_KEEPALIVE = 200
@@ -109,7 +119,7 @@ class HttpxClient(Client):
         n = 0
         body = {**self.body, "stream": True}
         with self.sync.stream(
-            "POST", self.endpoint, json=body, headers={STREAM_HEADER: str(tokens)}
+            "POST", self.endpoint, json=body, headers=stream_headers(tokens)
         ) as response:
             response.raise_for_status()
             for line in response.iter_lines():
@@ -169,7 +179,7 @@ class AiohttpClient(Client):
         n = 0
         body = {**self.body, "stream": True}
         async with self.session.post(
-            self.endpoint, json=body, headers={STREAM_HEADER: str(tokens)}
+            self.endpoint, json=body, headers=stream_headers(tokens)
         ) as response:
             response.raise_for_status()
             async for raw in response.content:
@@ -210,7 +220,7 @@ class LLMRouterClient(Client):
             stream=True,
             api_base=self.url,
             api_key=KEY,
-            extra_headers={STREAM_HEADER: str(tokens)},
+            extra_headers=stream_headers(tokens),
         ) as stream:
             for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
@@ -241,7 +251,7 @@ class LLMRouterClient(Client):
             stream=True,
             api_base=self.url,
             api_key=KEY,
-            extra_headers={STREAM_HEADER: str(tokens)},
+            extra_headers=stream_headers(tokens),
         )
         async with stream:
             async for chunk in stream:
@@ -288,7 +298,7 @@ class OpenAIClient(Client):
             model=MODEL,
             messages=MESSAGES,  # type: ignore[arg-type]
             stream=True,
-            extra_headers={STREAM_HEADER: str(tokens)},
+            extra_headers=stream_headers(tokens),
         )
         with stream:
             for chunk in stream:
@@ -337,7 +347,7 @@ class LiteLLMClient(Client):
             api_key=KEY,
             num_retries=0,
             stream=True,
-            extra_headers={STREAM_HEADER: str(tokens)},
+            extra_headers=stream_headers(tokens),
         )
         for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
