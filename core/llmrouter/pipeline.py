@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal, Protocol
 
 from llmrouter.secrets import Secret, redact_headers
-from llmrouter.types import _UNSET
+from llmrouter.types import _UNSET, _module
 
 __all__ = [
     "DEFAULT_REQUEST_ID_HEADERS",
@@ -344,7 +344,5 @@ class CallOutcome:
         a cache hit, ``None`` when nothing was answered or the model's price is unknown."""
         cost = self._cost
         if cost is UNSET:
-            from llmrouter.cost import outcome_cost
-
-            cost = self._cost = outcome_cost(self)
+            cost = self._cost = _module("llmrouter.cost").outcome_cost(self)
         return cost  # type: ignore[no-any-return]
