@@ -23,10 +23,14 @@ in-memory cache with zero hits: at most 15% over bare) is checked at the end.
   are built and recorded, then dropped (no exporter).
 - ``cache``: ``llmrouter.cache.enable_cache("memory")`` (a miss and a store per call).
 - ``all-noop``, ``all-sdk``: the three together, with either tracing.
-- ``sdk-floor``: not llmrouter-otel but the least any tracing plugin on the same hook can do
+- ``hook-floor``: a ``llmrouter_call_end`` plugin that does nothing (:class:`_HookFloor`)
+  and, having no ``call_end_idle``, makes the core build each call's outcome and call the hook:
+  what any observer on that hook pays before doing anything.
+- ``sdk-floor``: not llmrouter-otel but the least a tracing plugin on the same hook can do
   with a recording SDK: one span per call with no attribute (:class:`_FloorTracer`), on a
   ``TracerProvider`` without a span processor. ``all-sdk-floor``: that, with cost and cache.
-  Their ratios are what the goal would cost with a recording SDK whatever the plugin did.
+  ``sdk-floor`` minus ``hook-floor`` is the SDK's empty span; ``all-sdk-floor`` is what the
+  goal would come to with a recording SDK whatever the plugin did.
 """
 
 from __future__ import annotations
@@ -55,15 +59,25 @@ CONFIGS = (
     "cache",
     "all-noop",
     "all-sdk",
+    "hook-floor",
     "sdk-floor",
     "all-sdk-floor",
 )
 GOAL = 1.15
 
 
+class _HookFloor:
+    """An observer of ``llmrouter_call_end`` that does nothing with the outcome."""
+
+    @hookimpl
+    def llmrouter_call_end(self, outcome: Any) -> None:
+        del outcome
+
+
 class _FloorTracer:
     """One empty span per call, drawn from the outcome as llmrouter-otel draws its call span
-    (explicit start and end, kind CLIENT): the SDK's own price, with nothing of the plugin's."""
+    (explicit start and end, kind CLIENT): the outcome, the hook call and the SDK's span, with
+    nothing of the plugin's own work."""
 
     def __init__(self) -> None:
         from opentelemetry.sdk.trace import TracerProvider
@@ -97,6 +111,8 @@ def _router(name: str) -> tuple[Any, bool]:
         import llmrouter_otel
 
         llmrouter_otel.instrument(host=host)
+    if name == "hook-floor":
+        host.register_plugin(_HookFloor(), name="bench.hook-floor")
     if name in ("sdk-floor", "all-sdk-floor"):
         host.register_plugin(_FloorTracer(), name="bench.floor")
     if name in ("cache", "all-noop", "all-sdk", "all-sdk-floor"):

@@ -12,6 +12,7 @@ Stage hooks receive and return these; nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -20,7 +21,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal, Protocol
 
 from llmrouter.secrets import Secret, redact_headers
-from llmrouter.types import _UNSET, _module
+from llmrouter.types import _UNSET
 
 __all__ = [
     "DEFAULT_REQUEST_ID_HEADERS",
@@ -292,6 +293,16 @@ class StreamState:
 UNSET: Final = _UNSET
 
 
+@functools.cache
+def _outcome_cost() -> Callable[[CallOutcome], Decimal | None]:
+    """``cost.outcome_cost``, imported on first use and kept (``cost`` is not loaded with this
+    module, and an ``import`` statement per read costs more than the read; see
+    ``types._request_id_of``)."""
+    from llmrouter.cost import outcome_cost
+
+    return outcome_cost
+
+
 @dataclass(slots=True, frozen=True)
 class AttemptRecord:
     """One attempt of a routed call, as the ``call_end`` outcome lists it (``attempt_log``).
@@ -344,5 +355,5 @@ class CallOutcome:
         a cache hit, ``None`` when nothing was answered or the model's price is unknown."""
         cost = self._cost
         if cost is UNSET:
-            cost = self._cost = _module("llmrouter.cost").outcome_cost(self)
+            cost = self._cost = _outcome_cost()(self)
         return cost  # type: ignore[no-any-return]

@@ -8,11 +8,12 @@ format module.
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmrouter.errors import (
     APIError,
@@ -28,6 +29,9 @@ from llmrouter.pipeline import Call, ChatPrompt, HTTPResponse
 from llmrouter.secrets import Secret, redact_text
 from llmrouter.types import ModelInfo
 from llmrouter.validation import validate_messages, validate_options
+
+if TYPE_CHECKING:
+    from llmrouter.templates import PromptTemplate
 
 __all__ = [
     "RESERVED_BODY_KEYS",
@@ -284,14 +288,21 @@ def parse_model_list(call: Call, response: HTTPResponse) -> list[ModelInfo]:
         raise unreadable_response(call, response, "model list", exc) from None
 
 
+@functools.cache
+def _explicit_template() -> Callable[[str, str | PromptTemplate | None], PromptTemplate | None]:
+    """``templates.explicit_template``, imported when a chat call is first formatted (not with
+    this module) and kept: an ``import`` statement per call costs more than the lookup."""
+    from llmrouter.templates import explicit_template
+
+    return explicit_template
+
+
 def chat_prompt_only(call: Call, service: str) -> ChatPrompt:
     """``llmrouter_format_prompt`` for a provider with no text-completion endpoint (Anthropic,
     Gemini): the messages as they are, and a clear error, before sending, when a prompt template
     was given or registered for the model, since the service formats the conversation itself."""
-    from llmrouter.templates import explicit_template  # only when a chat call is formatted
-
     assert call.messages is not None
-    template = explicit_template(call.model, call.prompt_template)
+    template = _explicit_template()(call.model, call.prompt_template)
     if template is not None:
         raise InvalidRequestError(
             f"{call.provider} has no text-completion endpoint, so a prompt template "

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
-from types import ModuleType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field
@@ -187,7 +185,7 @@ class Pricing:
         self.prices = prices
 
     def cost(self) -> Decimal | None:
-        return _module("llmrouter.cost").cost_of(  # type: ignore[no-any-return]
+        return _cost_of()(
             self.provider,
             self.model,
             self.usage,
@@ -373,15 +371,25 @@ _slot_private = _slot_setter("__pydantic_private__")
 _BUILD_LOCK = threading.Lock()
 
 
-@functools.cache
-def _module(name: str) -> ModuleType:
-    """A module that imports this one (``pipeline``, ``cost``), imported on first use and kept.
+# ``pipeline`` and ``cost`` import this module, so the functions below are imported on first use
+# and kept, not by an ``import`` statement in the method that needs them: one of those costs
+# about 0.6 us even when the module is loaded, and two to four times that inside a call, where a
+# sampling profile put the one in ``PendingCallInfo._make`` at 0.7% of a whole non-streamed call
+# (docs/performance.md). A cached call costs 0.06 us.
 
-    Not an ``import`` statement in the function that needs it: one of those costs about 0.6 us
-    even when the module is loaded, and two to four times that inside a call, where a sampling
-    profile put the one in ``PendingCallInfo._make`` at 0.7% of a whole non-streamed call
-    (docs/performance.md)."""
-    return importlib.import_module(name)
+
+@functools.cache
+def _request_id_of() -> Callable[[Mapping[str, str], tuple[str, ...]], str | None]:
+    from llmrouter.pipeline import request_id_of
+
+    return request_id_of
+
+
+@functools.cache
+def _cost_of() -> Callable[..., Decimal | None]:
+    from llmrouter.cost import cost_of
+
+    return cost_of
 
 
 class PendingCallInfo:
@@ -443,9 +451,7 @@ class PendingCallInfo:
 
     @property
     def request_id(self) -> str | None:
-        return _module("llmrouter.pipeline").request_id_of(  # type: ignore[no-any-return]
-            self.headers, self.request_id_headers
-        )
+        return _request_id_of()(self.headers, self.request_id_headers)
 
     def build(self) -> CallInfo:
         """The CallInfo, built once: every caller (and every thread) gets the same object."""
@@ -458,7 +464,7 @@ class PendingCallInfo:
             return self._built
 
     def _make(self) -> CallInfo:
-        request_id_of = _module("llmrouter.pipeline").request_id_of
+        request_id_of = _request_id_of()
         metadata = self.metadata or {}
         provider = self.provider
         return trusted_call_info(
